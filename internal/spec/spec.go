@@ -1,0 +1,218 @@
+// Package spec is the typed form of ferry.yaml: parsing, defaults and validation.
+//
+// A Spec travels inside workflow input, so it holds only references (never secret values) and every field
+// serialises to JSON. Durations are plain time.Duration values in JSON and "5m"-style strings in YAML.
+package spec
+
+import "time"
+
+// Strategy types.
+const (
+	StrategyRecreate  = "recreate"
+	StrategyRolling   = "rolling"
+	StrategyBlueGreen = "blue-green"
+	StrategyCanary    = "canary"
+)
+
+// Spec is one service's release declaration (ferry.yaml).
+type Spec struct {
+	// Service names the service; it is part of every workflow ID. Lower-case letters, digits and '-'.
+	Service string `yaml:"service" json:"service"`
+	// Image says where the artifact lives. The Docker build is optional; without it `ferry start --image`
+	// or Repository:version is the artifact.
+	Image Image `yaml:"image" json:"image"`
+	// Platform is how Ferry acts on the world for this service.
+	Platform Platform `yaml:"platform" json:"platform"`
+	// Environments run in order: each must succeed before the next starts.
+	Environments []Environment `yaml:"environments" json:"environments"`
+}
+
+// Image locates the artifact.
+type Image struct {
+	Repository string `yaml:"repository" json:"repository"`
+	Build      *Build `yaml:"build,omitempty" json:"build,omitempty"`
+}
+
+// Build is a Docker build of the artifact.
+type Build struct {
+	Context    string `yaml:"context" json:"context"`
+	Dockerfile string `yaml:"dockerfile" json:"dockerfile"`
+}
+
+// Platform selects and configures the platform. Exactly one of its members is set.
+type Platform struct {
+	Exec *ExecPlatform `yaml:"exec,omitempty" json:"exec,omitempty"`
+}
+
+// ExecPlatform runs user commands for each platform operation. Every command is an argv list; each element is
+// a Go text/template over TemplateVars (e.g. "{{.Image}}"). Commands also get FERRY_* environment variables.
+type ExecPlatform struct {
+	// Deploy starts the version's replica set on a track (stable for recreate/rolling, canary, preview).
+	Deploy []string `yaml:"deploy" json:"deploy"`
+	// SetWeight routes Weight percent of traffic to the track; 0 means 100 % stable.
+	SetWeight []string `yaml:"setWeight,omitempty" json:"setWeight,omitempty"`
+	// Promote makes the track's version the stable one.
+	Promote []string `yaml:"promote,omitempty" json:"promote,omitempty"`
+	// Rollback restores StableVersion on the stable track (recreate/rolling).
+	Rollback []string `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	// Remove deletes a version's replica set from a track.
+	Remove []string `yaml:"remove,omitempty" json:"remove,omitempty"`
+	// Ready exits 0 once the track's replicas are ready. Optional; polled until ReadyTimeout.
+	Ready []string `yaml:"ready,omitempty" json:"ready,omitempty"`
+	// Dir is the working directory for commands, relative to the spec file. Default: the spec's directory.
+	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
+	// Timeout bounds one command. Default 5m.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// ReadyTimeout bounds the readiness wait. Default 10m.
+	ReadyTimeout Duration `yaml:"readyTimeout,omitempty" json:"readyTimeout,omitempty"`
+}
+
+// Environment is one stage of the pipeline (staging, production, ...).
+type Environment struct {
+	Name string `yaml:"name" json:"name"`
+	// Gate must open before anything is deployed. Default auto.
+	Gate Gate `yaml:"gate,omitempty" json:"gate"`
+	// Replicas of the service in this environment. Default 1.
+	Replicas int      `yaml:"replicas,omitempty" json:"replicas"`
+	Strategy Strategy `yaml:"strategy,omitempty" json:"strategy"`
+	// Config is plain configuration handed to the platform as FERRY_CONFIG_<KEY> variables.
+	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
+	// URL is the base URL of the environment, used by http checks with a relative path. Templated.
+	URL    string  `yaml:"url,omitempty" json:"url,omitempty"`
+	Checks Checks  `yaml:"checks,omitempty" json:"checks"`
+	Verify *Verify `yaml:"verify,omitempty" json:"verify,omitempty"`
+}
+
+// Gate is what must hold before an environment deploys: nothing (auto), an approval, a deploy window, or both
+// (approval first, then the window). In YAML, `gate: auto` is the scalar form.
+type Gate struct {
+	Auto     bool      `yaml:"-" json:"auto,omitempty"`
+	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
+	Window   *Window   `yaml:"window,omitempty" json:"window,omitempty"`
+}
+
+// Approval waits for Quorum distinct approvers. An empty Approvers list lets anyone approve.
+type Approval struct {
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	// Quorum is how many distinct identities must approve. Default 1.
+	Quorum int `yaml:"quorum,omitempty" json:"quorum"`
+}
+
+// Window is a recurring deploy window with blackout periods.
+type Window struct {
+	// Days are lower-case three-letter weekdays (mon..sun). Default every day.
+	Days []string `yaml:"days,omitempty" json:"days,omitempty"`
+	// Hours is "HH:MM-HH:MM" in Timezone, end exclusive. Default the whole day.
+	Hours string `yaml:"hours,omitempty" json:"hours,omitempty"`
+	// Timezone is an IANA name. Default UTC.
+	Timezone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
+	// Blackout periods are "YYYY-MM-DD/YYYY-MM-DD", both days inclusive, in Timezone.
+	Blackout []string `yaml:"blackout,omitempty" json:"blackout,omitempty"`
+}
+
+// Strategy says how the new version replaces the old one.
+type Strategy struct {
+	// Type is recreate, rolling, blue-green or canary. Default rolling.
+	Type string `yaml:"type" json:"type"`
+	// MaxUnavailable and MaxSurge tune rolling (passed to the platform). Defaults 1 and 1.
+	MaxUnavailable int `yaml:"maxUnavailable,omitempty" json:"maxUnavailable,omitempty"`
+	MaxSurge       int `yaml:"maxSurge,omitempty" json:"maxSurge,omitempty"`
+	// ScaleDownDelay keeps the old blue-green set after the switch. Default 30s.
+	ScaleDownDelay Duration `yaml:"scaleDownDelay,omitempty" json:"scaleDownDelay,omitempty"`
+	// Steps of a canary. The last step must reach weight 100 (added if missing).
+	Steps []Step `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// Analysis runs during every canary bake and after the blue-green switch.
+	Analysis *Analysis `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+}
+
+// Step is one canary step: a traffic weight held for a bake period, or a pause for a human.
+type Step struct {
+	// Weight is the percent of traffic to the new version, 1..100.
+	Weight int `yaml:"weight,omitempty" json:"weight,omitempty"`
+	// Bake is how long the weight is held (with analysis running) before the next step.
+	Bake Duration `yaml:"bake,omitempty" json:"bake,omitempty"`
+	// Pause waits for `ferry resume` or `ferry promote` (or Duration, if set).
+	Pause *Pause `yaml:"pause,omitempty" json:"pause,omitempty"`
+}
+
+// Pause holds the canary. A zero Duration waits for a human.
+type Pause struct {
+	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
+}
+
+// Analysis evaluates checks every Interval; more than FailureLimit failures roll back.
+type Analysis struct {
+	// Interval between runs. Default 1m.
+	Interval Duration `yaml:"interval,omitempty" json:"interval"`
+	// FailureLimit is how many failed runs are tolerated. Default 0.
+	FailureLimit int     `yaml:"failureLimit,omitempty" json:"failureLimit"`
+	Checks       []Check `yaml:"checks" json:"checks"`
+}
+
+// Checks run once the new version serves traffic: smoke first, then e2e.
+type Checks struct {
+	Smoke []Check `yaml:"smoke,omitempty" json:"smoke,omitempty"`
+	E2E   []Check `yaml:"e2e,omitempty" json:"e2e,omitempty"`
+}
+
+// Check is one probe. Exactly one of HTTP and Exec is set.
+type Check struct {
+	// Name shows in status and history. Default derived from the probe.
+	Name string     `yaml:"name,omitempty" json:"name,omitempty"`
+	HTTP *HTTPCheck `yaml:"http,omitempty" json:"http,omitempty"`
+	// Exec is an argv list, templated like platform commands; exit 0 passes.
+	Exec []string `yaml:"exec,omitempty" json:"exec,omitempty"`
+	// Timeout bounds one run. Default 30s.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// HTTPCheck passes when a GET returns Status and, if set, a body matching the Body regular expression.
+type HTTPCheck struct {
+	// URL is absolute, or Path is joined to the environment's URL. Exactly one is set. Templated.
+	URL  string `yaml:"url,omitempty" json:"url,omitempty"`
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Status is the expected status code. Default 200.
+	Status int `yaml:"status,omitempty" json:"status"`
+	// Body is a regular expression the response body must match.
+	Body string `yaml:"body,omitempty" json:"body,omitempty"`
+}
+
+// Verify watches the new version after it serves all traffic, before the release is final.
+type Verify struct {
+	// Window is how long verification lasts.
+	Window Duration `yaml:"window" json:"window"`
+	// Interval between check runs. Default 1m (or Window, if shorter).
+	Interval Duration `yaml:"interval,omitempty" json:"interval"`
+	Checks   []Check  `yaml:"checks" json:"checks"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m" in YAML.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats like time.Duration, without trailing zero units ("5m", not "5m0s").
+func (d Duration) String() string { return FormatDuration(time.Duration(d)) }
+
+// FormatDuration renders d compactly: 5m, 1h30m, 90ms.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if len(s) > 4 && s[len(s)-4:] == "m0s" {
+		s = s[:len(s)-2]
+	}
+	if len(s) > 4 && s[len(s)-4:] == "h0m" {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// Env returns the environment with the given name.
+func (s *Spec) Env(name string) (*Environment, bool) {
+	for i := range s.Environments {
+		if s.Environments[i].Name == name {
+			return &s.Environments[i], true
+		}
+	}
+	return nil, false
+}

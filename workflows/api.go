@@ -1,0 +1,272 @@
+// Package workflows holds Ferry's deterministic orchestration: the Release workflow, its strategies and gates,
+// and the EnvLock workflow that serialises deploys per service and environment.
+//
+// Everything here runs inside the Temporal workflow sandbox: it uses workflow.* primitives only (no time.Now,
+// goroutines, map iteration for output, or I/O). determinism_test.go guards that.
+package workflows
+
+import (
+	"time"
+
+	"github.com/ferryhq/ferry/internal/spec"
+)
+
+// Registered names. They are part of recorded histories: never rename them.
+const (
+	ReleaseWorkflow = "Release"
+	EnvLockWorkflow = "EnvLock"
+
+	QueryStatus = "status"
+	QueryLock   = "lock"
+
+	UpdateApprove = "approve"
+	UpdateAbort   = "abort"
+	UpdatePause   = "pause"
+	UpdateResume  = "resume"
+	UpdatePromote = "promote"
+
+	// Signals between Release and EnvLock workflows.
+	SignalLockAcquire = "lock-acquire"
+	SignalLockStage   = "lock-stage"
+	SignalLockRelease = "lock-release"
+	SignalLockGranted = "lock-granted"
+	SignalSuperseded  = "superseded"
+)
+
+// Release states: the FerryState search attribute and Status.State.
+const (
+	StateRunning    = "running"
+	StateSucceeded  = "succeeded"
+	StateFailed     = "failed"
+	StateAborted    = "aborted"
+	StateRolledBack = "rolled_back"
+	StateSuperseded = "superseded"
+)
+
+// Stages: the FerryStage search attribute and Status.Stage.
+const (
+	StageBuild     = "build"
+	StageLock      = "lock"
+	StageGate      = "gate"
+	StageDeploy    = "deploy"
+	StageReady     = "ready"
+	StageSmoke     = "smoke"
+	StageCanary    = "canary"
+	StageSwitch    = "switch"
+	StageE2E       = "e2e"
+	StageVerify    = "verify"
+	StagePromote   = "promote"
+	StageScaleDown = "scale-down"
+	StageRollback  = "rollback"
+	StageDone      = "done"
+)
+
+// Tracks a version's replica set can run on.
+const (
+	TrackStable   = "stable"
+	TrackCanary   = "canary"
+	TrackPreview  = "preview"
+	TrackPrevious = "previous"
+)
+
+// Error types carried by a failed Release workflow (temporal.ApplicationError.Type). Details hold the ReleaseResult.
+const (
+	ErrTypeRolledBack = "ReleaseRolledBack"
+	ErrTypeAborted    = "ReleaseAborted"
+	ErrTypeFailed     = "ReleaseFailed"
+	ErrTypeInvalid    = "InvalidSpec"
+)
+
+// ReleaseInput starts a Release workflow. It carries references only, never secret values.
+type ReleaseInput struct {
+	Spec    spec.Spec `json:"spec"`
+	Version string    `json:"version"`
+	GitSHA  string    `json:"gitSha"`
+	// CommitTime is when the change was committed, for lead-time metrics. Optional.
+	CommitTime time.Time `json:"commitTime,omitempty"`
+	// Image is the artifact reference. Empty means Spec.Image.Repository:Version.
+	Image string `json:"image,omitempty"`
+	// StartedBy is the identity that started the release.
+	StartedBy string `json:"startedBy,omitempty"`
+}
+
+// ReleaseResult is the outcome of a release. A failed, rolled back or aborted release also returns it as the
+// details of an ApplicationError, so the Temporal UI shows the workflow as failed.
+type ReleaseResult struct {
+	Service      string      `json:"service"`
+	Version      string      `json:"version"`
+	Image        string      `json:"image"`
+	State        string      `json:"state"`
+	Reason       string      `json:"reason,omitempty"`
+	Environments []EnvStatus `json:"environments"`
+}
+
+// EnvStatus is one environment's progress within a release.
+type EnvStatus struct {
+	Name     string    `json:"name"`
+	State    string    `json:"state"` // pending, running, or a release state
+	Reason   string    `json:"reason,omitempty"`
+	Started  time.Time `json:"started,omitempty"`
+	Finished time.Time `json:"finished,omitempty"`
+}
+
+// Status answers QueryStatus: where the release is and what it waits for.
+type Status struct {
+	Service  string `json:"service"`
+	Version  string `json:"version"`
+	GitSHA   string `json:"gitSha"`
+	Image    string `json:"image"`
+	State    string `json:"state"`
+	Env      string `json:"env,omitempty"`
+	Stage    string `json:"stage"`
+	Strategy string `json:"strategy,omitempty"`
+	// Step is the 1-based canary step; Steps the step count.
+	Step   int `json:"step,omitempty"`
+	Steps  int `json:"steps,omitempty"`
+	Weight int `json:"weight"`
+	// BakeUntil is when the current bake ends (zero when not baking); BakeTotal its length.
+	BakeUntil time.Time     `json:"bakeUntil,omitempty"`
+	BakeTotal time.Duration `json:"bakeTotal,omitempty"`
+	Paused    bool          `json:"paused,omitempty"`
+	// Waiting says in words what the release waits for, when it waits for something outside itself.
+	Waiting string `json:"waiting,omitempty"`
+	// Approvals received at the current gate.
+	Approvals        []Decision   `json:"approvals,omitempty"`
+	LastCheck        *CheckStatus `json:"lastCheck,omitempty"`
+	AnalysisFailures int          `json:"analysisFailures,omitempty"`
+	Environments     []EnvStatus  `json:"environments"`
+	Decisions        []Decision   `json:"decisions,omitempty"`
+	Reason           string       `json:"reason,omitempty"`
+	StartedAt        time.Time    `json:"startedAt"`
+	UpdatedAt        time.Time    `json:"updatedAt"`
+}
+
+// CheckStatus is the latest check, analysis or verification result.
+type CheckStatus struct {
+	Name   string    `json:"name"`
+	Kind   string    `json:"kind"` // smoke, e2e, analysis, verify
+	Passed bool      `json:"passed"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Decision is a human decision as recorded by the workflow.
+type Decision struct {
+	Action   string    `json:"action"`
+	Env      string    `json:"env,omitempty"`
+	Identity string    `json:"identity"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ApproveInput is the UpdateApprove argument.
+type ApproveInput struct {
+	Env      string `json:"env"`
+	Identity string `json:"identity"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// AbortInput is the UpdateAbort argument. Reason is required.
+type AbortInput struct {
+	Identity string `json:"identity"`
+	Reason   string `json:"reason"`
+}
+
+// PauseInput is the UpdatePause argument.
+type PauseInput struct {
+	Identity string `json:"identity"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ResumeInput is the UpdateResume argument.
+type ResumeInput struct {
+	Identity string `json:"identity"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// PromoteInput is the UpdatePromote argument. Full skips every remaining step and analysis.
+type PromoteInput struct {
+	Identity string `json:"identity"`
+	Reason   string `json:"reason,omitempty"`
+	Full     bool   `json:"full,omitempty"`
+}
+
+// UpdateResult is returned by every accepted Update.
+type UpdateResult struct {
+	Message string `json:"message"`
+}
+
+// Artifact is a deployed version.
+type Artifact struct {
+	Version string `json:"version"`
+	Image   string `json:"image"`
+}
+
+// LockInput starts (or continues) an EnvLock workflow.
+type LockInput struct {
+	Service string     `json:"service"`
+	Env     string     `json:"env"`
+	State   *LockState `json:"state,omitempty"`
+}
+
+// LockState is what an EnvLock carries across continue-as-new and returns from QueryLock.
+type LockState struct {
+	Holder *LockRequest   `json:"holder,omitempty"`
+	AtGate bool           `json:"atGate,omitempty"`
+	Queue  []*LockRequest `json:"queue,omitempty"`
+	// Stable is the last version that completed in this environment.
+	Stable *Artifact `json:"stable,omitempty"`
+}
+
+// LockRequest is SignalLockAcquire: a release asks for the environment.
+type LockRequest struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	Version    string `json:"version"`
+	// StartedAt orders releases: a later start is the newer release.
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// LockStageSignal is SignalLockStage: the holder reports whether it waits at the gate (and may be superseded).
+type LockStageSignal struct {
+	WorkflowID string `json:"workflowId"`
+	AtGate     bool   `json:"atGate"`
+}
+
+// LockReleaseSignal is SignalLockRelease: the holder is done; Deployed is set when its version now runs there.
+type LockReleaseSignal struct {
+	WorkflowID string    `json:"workflowId"`
+	Deployed   *Artifact `json:"deployed,omitempty"`
+}
+
+// LockGrantedSignal is SignalLockGranted, sent to the release that now holds the environment.
+type LockGrantedSignal struct {
+	Stable *Artifact `json:"stable,omitempty"`
+}
+
+// SupersededSignal is SignalSuperseded, sent to a release that a newer one replaced.
+type SupersededSignal struct {
+	By string `json:"by"`
+}
+
+// ReleaseWorkflowID is the ID of the release of a service version: one workflow per version.
+func ReleaseWorkflowID(service, version string) string {
+	return "ferry-release/" + service + "/" + version
+}
+
+// EnvLockWorkflowID is the ID of the lock of a service's environment.
+func EnvLockWorkflowID(service, env string) string {
+	return "ferry-env/" + service + "/" + env
+}
+
+// Search attribute names, registered by `ferry dev` (all Keyword).
+const (
+	SearchAttrService     = "FerryService"
+	SearchAttrVersion     = "FerryVersion"
+	SearchAttrEnvironment = "FerryEnvironment"
+	SearchAttrStage       = "FerryStage"
+	SearchAttrState       = "FerryState"
+)
+
+// SearchAttributes lists every attribute Ferry upserts; a server must have them registered as Keyword.
+var SearchAttributes = []string{SearchAttrService, SearchAttrVersion, SearchAttrEnvironment, SearchAttrStage, SearchAttrState}
