@@ -241,6 +241,7 @@ type LockReleaseSignal struct {
 
 // LockGrantedSignal is SignalLockGranted, sent to the release that now holds the environment.
 type LockGrantedSignal struct {
+	Env    string    `json:"env"`
 	Stable *Artifact `json:"stable,omitempty"`
 }
 

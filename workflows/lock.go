@@ -1,8 +1,172 @@
 package workflows
 
-import "go.temporal.io/sdk/workflow"
+import (
+	"go.temporal.io/sdk/workflow"
+)
 
-// EnvLock serialises deploys to one service environment. TODO: being written.
+// lockHistoryLimit makes the EnvLock continue as new well before its history gets heavy.
+const lockHistoryLimit = 2000
+
+// EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
+// it with SignalLockAcquire (signal-with-start), are granted it in order with SignalLockGranted, report
+// with SignalLockStage whether they wait at the gate, and give it back with SignalLockRelease.
+//
+// Supersede: when a newer release asks, older releases still queued, and the holder if it waits at its
+// gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
+// waits for it. The lock also remembers the last version that completed in the environment (the stable
+// one), which it hands to the next holder.
+//
+// It runs for as long as the service exists, continuing as new to bound its history.
 func EnvLock(ctx workflow.Context, in LockInput) error {
-	return nil
+	st := in.State
+	if st == nil {
+		st = &LockState{}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryLock, func() (LockState, error) { return *st, nil }); err != nil {
+		return err
+	}
+	l := &envLock{st: st, service: in.Service, env: in.Env}
+	acquire := workflow.GetSignalChannel(ctx, SignalLockAcquire)
+	stage := workflow.GetSignalChannel(ctx, SignalLockStage)
+	release := workflow.GetSignalChannel(ctx, SignalLockRelease)
+
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(acquire, func(c workflow.ReceiveChannel, _ bool) {
+		var req LockRequest
+		c.Receive(ctx, &req)
+		l.onAcquire(ctx, &req)
+	})
+	sel.AddReceive(stage, func(c workflow.ReceiveChannel, _ bool) {
+		var s LockStageSignal
+		c.Receive(ctx, &s)
+		l.onStage(ctx, s)
+	})
+	sel.AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
+		var s LockReleaseSignal
+		c.Receive(ctx, &s)
+		l.onRelease(s)
+	})
+	for {
+		sel.Select(ctx)
+		l.grant(ctx)
+		info := workflow.GetInfo(ctx)
+		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > lockHistoryLimit {
+			// Drain what has arrived so no signal is lost across the new run.
+			for sel.HasPending() {
+				sel.Select(ctx)
+				l.grant(ctx)
+			}
+			return workflow.NewContinueAsNewError(ctx, EnvLockWorkflow, LockInput{Service: in.Service, Env: in.Env, State: st})
+		}
+	}
+}
+
+type envLock struct {
+	st      *LockState
+	service string
+	env     string
+}
+
+func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
+	st := l.st
+	if st.Holder != nil && st.Holder.WorkflowID == req.WorkflowID {
+		return // a retried request from the holder
+	}
+	for _, q := range st.Queue {
+		if q.WorkflowID == req.WorkflowID {
+			return // a retried request from a waiter
+		}
+	}
+	// An older release arriving after a newer one has nothing left to do here.
+	if newest := l.newest(); newest != nil && newest.StartedAt.After(req.StartedAt) {
+		l.supersede(ctx, req, newest.Version)
+		return
+	}
+	kept := st.Queue[:0]
+	for _, q := range st.Queue {
+		if q.StartedAt.Before(req.StartedAt) {
+			l.supersede(ctx, q, req.Version)
+			continue
+		}
+		kept = append(kept, q)
+	}
+	st.Queue = append(kept, req)
+	l.supersedeHolderAtGate(ctx)
+}
+
+func (l *envLock) onStage(ctx workflow.Context, s LockStageSignal) {
+	if l.st.Holder == nil || l.st.Holder.WorkflowID != s.WorkflowID {
+		return
+	}
+	l.st.AtGate = s.AtGate
+	l.supersedeHolderAtGate(ctx)
+}
+
+func (l *envLock) onRelease(s LockReleaseSignal) {
+	st := l.st
+	if st.Holder != nil && st.Holder.WorkflowID == s.WorkflowID {
+		st.Holder, st.AtGate = nil, false
+		if s.Deployed != nil {
+			st.Stable = s.Deployed
+		}
+		return
+	}
+	kept := st.Queue[:0]
+	for _, q := range st.Queue {
+		if q.WorkflowID != s.WorkflowID {
+			kept = append(kept, q)
+		}
+	}
+	st.Queue = kept
+}
+
+// supersedeHolderAtGate tells a holder waiting at its gate that a newer release is queued. The holder
+// decides: if it has already left the gate, it ignores the signal and keeps the lock until it is done.
+func (l *envLock) supersedeHolderAtGate(ctx workflow.Context) {
+	h := l.st.Holder
+	if h == nil || !l.st.AtGate {
+		return
+	}
+	for _, q := range l.st.Queue {
+		if q.StartedAt.After(h.StartedAt) {
+			l.supersede(ctx, h, q.Version)
+			l.st.AtGate = false // signalled once; the holder releases when it leaves
+			return
+		}
+	}
+}
+
+// grant hands the environment to the first waiter when it is free.
+func (l *envLock) grant(ctx workflow.Context) {
+	st := l.st
+	if st.Holder != nil || len(st.Queue) == 0 {
+		return
+	}
+	st.Holder, st.Queue, st.AtGate = st.Queue[0], st.Queue[1:], false
+	l.signal(ctx, st.Holder, SignalLockGranted, LockGrantedSignal{Env: l.env, Stable: st.Stable})
+}
+
+// newest is the latest-started release holding or waiting for the lock.
+func (l *envLock) newest() *LockRequest {
+	n := l.st.Holder
+	for _, q := range l.st.Queue {
+		if n == nil || q.StartedAt.After(n.StartedAt) {
+			n = q
+		}
+	}
+	return n
+}
+
+func (l *envLock) supersede(ctx workflow.Context, req *LockRequest, by string) {
+	l.signal(ctx, req, SignalSuperseded, SupersededSignal{By: by})
+}
+
+// signal tells a release something. A release that has closed needs nothing more, so errors are logged.
+func (l *envLock) signal(ctx workflow.Context, req *LockRequest, name string, arg any) {
+	f := workflow.SignalExternalWorkflow(ctx, req.WorkflowID, req.RunID, name, arg)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("signal release", "workflow", req.WorkflowID, "signal", name, "error", err)
+		}
+	})
 }

@@ -1,8 +1,255 @@
 package workflows
 
-import "go.temporal.io/sdk/workflow"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
-// Release moves one artifact through the service's environments. TODO: being written.
-func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
-	return ReleaseResult{}, nil
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/spec"
+)
+
+// Activities are called through nil pointers; the worker registers the real structs.
+var (
+	platformActs *activities.Platform
+	checkActs    *activities.Checks
+	temporalActs *activities.Temporal
+)
+
+// release is the state of one Release workflow run. Only the workflow goroutines touch it.
+type release struct {
+	in     ReleaseInput
+	status Status
+
+	// cancelWork stops whatever the release is doing (abort, supersede); cleanup then runs disconnected.
+	cancelWork workflow.CancelFunc
+
+	abort       *Decision // set by an accepted abort
+	supersededBy string   // set when a newer release replaced this one at a gate
+	supersedable bool     // true while waiting for the env lock or at a gate
+
+	approvalEnv string // env whose approval gate is open, "" otherwise
+	approvers   []string
+	quorum      int
+
+	promotePending bool // skip the rest of the current bake or pause
+	promoteFull    bool // skip every remaining step
+	pausedBy       string
+
+	lockEnv string // env whose lock this release holds or waits for
+
+	published [3]string // env, stage, state last upserted as search attributes
 }
+
+// Release moves one artifact through the service's environments in order: for each it waits for the env
+// lock, the gate, runs the strategy, the checks and the verification. Any failure after the first deploy
+// rolls the environment back. Human decisions arrive as Updates (approve, abort, pause, resume, promote).
+//
+// It returns the ReleaseResult for succeeded and superseded releases, and an ApplicationError carrying the
+// result for failed, rolled back and aborted ones (so the Temporal UI shows them as failed).
+func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
+	r := newRelease(ctx, in)
+	workCtx, cancel := workflow.WithCancel(ctx)
+	r.cancelWork = cancel
+	if err := r.registerHandlers(ctx); err != nil {
+		return ReleaseResult{}, err
+	}
+	r.watchSupersede(ctx)
+
+	// The spec was validated by `ferry start`; re-validating here would tie replay to the validator's version.
+	var err error
+	for i := range in.Spec.Environments {
+		if err = r.runEnv(workCtx, ctx, i); err != nil {
+			break
+		}
+	}
+	return r.finish(ctx, err)
+}
+
+func newRelease(ctx workflow.Context, in ReleaseInput) *release {
+	image := in.Image
+	if image == "" {
+		image = in.Spec.Image.Repository + ":" + in.Version
+	}
+	now := workflow.Now(ctx)
+	r := &release{in: in}
+	r.status = Status{
+		Service:   in.Spec.Service,
+		Version:   in.Version,
+		GitSHA:    in.GitSHA,
+		Image:     image,
+		State:     StateRunning,
+		Stage:     StageBuild,
+		StartedAt: workflow.GetInfo(ctx).WorkflowStartTime,
+		UpdatedAt: now,
+	}
+	for _, e := range in.Spec.Environments {
+		r.status.Environments = append(r.status.Environments, EnvStatus{Name: e.Name, State: "pending"})
+	}
+	return r
+}
+
+// finish turns the outcome into the final state, search attributes and result.
+func (r *release) finish(ctx workflow.Context, err error) (ReleaseResult, error) {
+	state, reason := r.outcome(ctx, err)
+	r.status.State = state
+	r.status.Reason = reason
+	r.status.Stage = StageDone
+	r.status.Waiting = ""
+	r.status.BakeUntil = time.Time{}
+	r.publish(ctx)
+
+	// Let in-flight Update handlers reply before the run closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+
+	res := ReleaseResult{
+		Service:      r.status.Service,
+		Version:      r.status.Version,
+		Image:        r.status.Image,
+		State:        state,
+		Reason:       reason,
+		Environments: r.status.Environments,
+	}
+	switch state {
+	case StateSucceeded, StateSuperseded:
+		return res, nil
+	case StateRolledBack:
+		return res, temporal.NewNonRetryableApplicationError(reason, ErrTypeRolledBack, nil, res)
+	case StateAborted:
+		if errors.Is(ctx.Err(), workflow.ErrCanceled) {
+			return res, temporal.NewCanceledError(res)
+		}
+		return res, temporal.NewNonRetryableApplicationError(reason, ErrTypeAborted, nil, res)
+	default:
+		return res, temporal.NewNonRetryableApplicationError(reason, ErrTypeFailed, err, res)
+	}
+}
+
+// outcome classifies how the release ended.
+func (r *release) outcome(ctx workflow.Context, err error) (state, reason string) {
+	var rb *rolledBackError
+	switch {
+	case err == nil:
+		return StateSucceeded, ""
+	case r.supersededBy != "":
+		return StateSuperseded, "superseded by " + r.supersededBy
+	case r.abort != nil:
+		reason = fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
+		if errors.As(err, &rb) {
+			reason += "; rolled back " + rb.env
+		}
+		return StateAborted, reason
+	case errors.Is(ctx.Err(), workflow.ErrCanceled):
+		reason = "cancelled"
+		if errors.As(err, &rb) {
+			reason += "; rolled back " + rb.env
+		}
+		return StateAborted, reason
+	case errors.As(err, &rb):
+		return StateRolledBack, rb.Error()
+	default:
+		return StateFailed, errorMessage(err)
+	}
+}
+
+// errorMessage unwraps Temporal's activity error chain to the message a person wants to read.
+func errorMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// setStage records where the release is and publishes it (search attributes + UI details).
+func (r *release) setStage(ctx workflow.Context, stage, waiting string) {
+	r.status.Stage = stage
+	r.status.Waiting = waiting
+	r.publish(ctx)
+}
+
+// publish pushes the status to the search attributes and the UI's current details.
+func (r *release) publish(ctx workflow.Context) {
+	r.status.UpdatedAt = workflow.Now(ctx)
+	// Each upsert is a history event: only write what changed.
+	if now := [3]string{r.status.Env, r.status.Stage, r.status.State}; now != r.published {
+		r.published = now
+		_ = workflow.UpsertTypedSearchAttributes(ctx,
+			temporal.NewSearchAttributeKeyKeyword(SearchAttrService).ValueSet(r.status.Service),
+			temporal.NewSearchAttributeKeyKeyword(SearchAttrVersion).ValueSet(r.status.Version),
+			temporal.NewSearchAttributeKeyKeyword(SearchAttrEnvironment).ValueSet(r.status.Env),
+			temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(r.status.Stage),
+			temporal.NewSearchAttributeKeyKeyword(SearchAttrState).ValueSet(r.status.State),
+		)
+	}
+	workflow.SetCurrentDetails(ctx, r.details(workflow.Now(ctx)))
+}
+
+// details renders the status as the markdown the Temporal UI shows for a running workflow.
+func (r *release) details(now time.Time) string {
+	s := r.status
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s %s: %s\n\n", s.Service, s.Version, s.State)
+	fmt.Fprintf(&b, "- **image** `%s`\n", s.Image)
+	if s.Env != "" {
+		fmt.Fprintf(&b, "- **now** %s\n", r.describe(now))
+	}
+	if s.Reason != "" {
+		fmt.Fprintf(&b, "- **reason** %s\n", s.Reason)
+	}
+	b.WriteString("\n| environment | state |\n|---|---|\n")
+	for _, e := range s.Environments {
+		st := e.State
+		if e.Reason != "" {
+			st += " (" + e.Reason + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", e.Name, st)
+	}
+	return b.String()
+}
+
+// describe says in words what the release is doing, for status, details and Update rejections.
+func (r *release) describe(now time.Time) string {
+	s := r.status
+	where := " in " + s.Env
+	switch {
+	case s.Waiting != "":
+		return "waiting for " + s.Waiting + where
+	case s.Paused:
+		return fmt.Sprintf("paused at the %d%% %s step%s by %s", s.Weight, s.Strategy, where, r.pausedBy)
+	case !s.BakeUntil.IsZero():
+		left := s.BakeUntil.Sub(now).Round(time.Second)
+		if left < 0 {
+			left = 0
+		}
+		return fmt.Sprintf("baking the %d%% %s step%s (%s left)", s.Weight, s.Strategy, where, spec.FormatDuration(left))
+	case s.Stage == StageDone:
+		return "finished (" + s.State + ")"
+	default:
+		return stageWords[s.Stage] + where
+	}
+}
+
+var stageWords = map[string]string{
+	StageBuild:     "resolving the artifact",
+	StageLock:      "waiting for the environment lock",
+	StageGate:      "at the gate",
+	StageDeploy:    "deploying",
+	StageReady:     "waiting for readiness",
+	StageSmoke:     "running smoke checks",
+	StageCanary:    "shifting canary traffic",
+	StageSwitch:    "switching traffic",
+	StageE2E:       "running e2e checks",
+	StageVerify:    "verifying",
+	StagePromote:   "promoting",
+	StageScaleDown: "scaling down the old version",
+	StageRollback:  "rolling back",
+	StageDone:      "done",
+}
+
+// envStatus returns the status entry of environment i.
+func (r *release) envStatus(i int) *EnvStatus { return &r.status.Environments[i] }

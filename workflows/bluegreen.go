@@ -1,0 +1,59 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/internal/spec"
+)
+
+// blueGreen runs the new version as a full preview set beside the stable one, switches all traffic to it
+// at once, and keeps the old set for ScaleDownDelay after promotion so a late problem can switch back fast.
+// With analysis configured, it watches the switched traffic for FailureLimit+1 intervals before promoting.
+type blueGreen struct{}
+
+var _ strategy = blueGreen{}
+
+func init() { strategies[spec.StrategyBlueGreen] = blueGreen{} }
+
+func (blueGreen) track() string { return TrackPreview }
+
+func (blueGreen) shift(ctx workflow.Context, r *release, e *envRun) error {
+	r.setStage(ctx, StageSwitch, "")
+	if err := r.platformOp(ctx, e, opSetWeight, TrackPreview, 100); err != nil {
+		return fmt.Errorf("switch: %s", errorMessage(err))
+	}
+	a := e.spec.Strategy.Analysis
+	if a == nil {
+		return nil
+	}
+	watch := time.Duration(a.FailureLimit+1) * orDefault(a.Interval.D(), time.Minute)
+	return r.bake(ctx, e, watch, a)
+}
+
+func (blueGreen) finalize(ctx workflow.Context, r *release, e *envRun) error {
+	r.setStage(ctx, StagePromote, "")
+	if err := r.platformOp(ctx, e, opPromote, TrackPreview, 100); err != nil {
+		return fmt.Errorf("promote: %s", errorMessage(err))
+	}
+	e.promoted = true
+	if e.stable == nil {
+		return nil
+	}
+	delay := orDefault(e.spec.Strategy.ScaleDownDelay.D(), 30*time.Second)
+	r.setStage(ctx, StageScaleDown, "")
+	timer := workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{
+		Summary: fmt.Sprintf("keep %s %s for %s", e.spec.Name, e.stable.Version, spec.FormatDuration(delay)),
+	})
+	if err := timer.Get(ctx, nil); err != nil {
+		return err
+	}
+	old := r.vars(e, TrackPrevious, 0)
+	old.Version, old.Image = e.stable.Version, e.stable.Image
+	if err := r.platformOpVars(ctx, e, opRemove, old); err != nil {
+		return fmt.Errorf("scale down %s: %s", e.stable.Version, errorMessage(err))
+	}
+	return nil
+}

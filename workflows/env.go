@@ -1,0 +1,237 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/spec"
+)
+
+// envRun is one environment's deploy within a release.
+type envRun struct {
+	spec     *spec.Environment
+	exec     spec.ExecPlatform
+	strategy strategy
+	// stable is what served the environment before this release (nil on the first deploy).
+	stable *Artifact
+	// deployed is set once the new version may be running: from then on a failure rolls back.
+	deployed bool
+	// promoted is set once the new version is the stable one: past it there is nothing to roll back.
+	promoted bool
+	weight   int
+}
+
+// rolledBackError ends a release whose environment was rolled back after a failure.
+type rolledBackError struct {
+	env    string
+	reason string
+	to     string
+}
+
+func (e *rolledBackError) Error() string {
+	to := "removed the new version"
+	if e.to != "" {
+		to = "back on " + e.to
+	}
+	return fmt.Sprintf("%s: %s; rolled back (%s)", e.env, e.reason, to)
+}
+
+// runEnv takes environment i through lock, gate, strategy, checks and verification. ctx is cancelled by
+// abort or supersede; root is the workflow context, used (disconnected) for cleanup that must always happen.
+func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
+	env := &r.in.Spec.Environments[i]
+	es := r.envStatus(i)
+	es.State = StateRunning
+	es.Started = workflow.Now(ctx)
+	r.status.Env = env.Name
+	r.status.Strategy = env.Strategy.Type
+	r.status.Step, r.status.Steps, r.status.Weight = 0, 0, 0
+	r.status.Approvals, r.status.LastCheck, r.status.AnalysisFailures = nil, nil, 0
+
+	if r.in.Spec.Platform.Exec == nil {
+		return temporal.NewNonRetryableApplicationError("spec has no platform", ErrTypeInvalid, nil)
+	}
+	e := &envRun{spec: env, exec: *r.in.Spec.Platform.Exec, strategy: strategies[env.Strategy.Type]}
+	if e.strategy == nil {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("environments[%d].strategy.type: unknown strategy %q", i, env.Strategy.Type), ErrTypeInvalid, nil)
+	}
+
+	defer func() {
+		cleanup, _ := workflow.NewDisconnectedContext(root)
+		var deployed *Artifact
+		if err == nil {
+			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image}
+		}
+		r.releaseLock(cleanup, env.Name, deployed)
+		es.Finished = workflow.Now(cleanup)
+		es.State, es.Reason = r.envOutcome(root, err)
+		r.publish(cleanup)
+	}()
+
+	if e.stable, err = r.acquireLock(ctx, env.Name); err != nil {
+		return err
+	}
+	if err = r.gate(ctx, env); err != nil {
+		return err
+	}
+	if err = r.deploy(ctx, e); err != nil && e.deployed && !e.promoted {
+		return r.rollback(root, e, err)
+	}
+	return err
+}
+
+// envOutcome is the state shown for an environment once it is done.
+func (r *release) envOutcome(root workflow.Context, err error) (state, reason string) {
+	var rb *rolledBackError
+	switch {
+	case err == nil:
+		return StateSucceeded, ""
+	case r.supersededBy != "":
+		return StateSuperseded, "superseded by " + r.supersededBy
+	case errors.As(err, &rb):
+		return StateRolledBack, rb.reason
+	case r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled):
+		return StateAborted, ""
+	default:
+		return StateFailed, errorMessage(err)
+	}
+}
+
+// deploy runs the strategy and the checks. Any error it returns after e.deployed is set is rolled back.
+func (r *release) deploy(ctx workflow.Context, e *envRun) error {
+	track := e.strategy.track()
+	r.setStage(ctx, StageDeploy, "")
+	e.deployed = true
+	if err := r.platformOp(ctx, e, opDeploy, track, 0); err != nil {
+		return fmt.Errorf("deploy: %s", errorMessage(err))
+	}
+	r.setStage(ctx, StageReady, "")
+	if err := r.platformOp(ctx, e, opReady, track, 0); err != nil {
+		return fmt.Errorf("readiness: %s", errorMessage(err))
+	}
+	if err := r.runChecks(ctx, e, StageSmoke, track, e.spec.Checks.Smoke); err != nil {
+		return err
+	}
+	if err := e.strategy.shift(ctx, r, e); err != nil {
+		return err
+	}
+	if err := r.runChecks(ctx, e, StageE2E, track, e.spec.Checks.E2E); err != nil {
+		return err
+	}
+	if err := r.verify(ctx, e, track); err != nil {
+		return err
+	}
+	return e.strategy.finalize(ctx, r, e)
+}
+
+// rollback returns traffic to 100 % stable and removes the new version. It runs on a disconnected context,
+// so an abort or a cancelled workflow still rolls back.
+func (r *release) rollback(root workflow.Context, e *envRun, cause error) error {
+	ctx, _ := workflow.NewDisconnectedContext(root)
+	reason := errorMessage(cause)
+	if r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled) {
+		reason = "aborted"
+	}
+	r.status.BakeUntil = time.Time{}
+	r.status.Paused = false
+	r.setStage(ctx, StageRollback, "")
+	rb := &rolledBackError{env: e.spec.Name, reason: reason}
+	if e.stable != nil {
+		rb.to = e.stable.Version
+	}
+	var err error
+	switch track := e.strategy.track(); {
+	case track != TrackStable:
+		// The new version ran beside stable: send all traffic back, then remove it.
+		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err == nil {
+			err = r.platformOp(ctx, e, opRemove, track, 0)
+		}
+	case e.stable != nil:
+		err = r.platformOp(ctx, e, opRollback, TrackStable, 0)
+	default:
+		// Nothing ran here before: removing the new version is the rollback.
+		err = r.platformOp(ctx, e, opRemove, TrackStable, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s; rollback failed: %s", e.spec.Name, reason, errorMessage(err))
+	}
+	return rb
+}
+
+// Platform operations, as FERRY_OP names them.
+const (
+	opDeploy    = "deploy"
+	opReady     = "ready"
+	opSetWeight = "set-weight"
+	opPromote   = "promote"
+	opRollback  = "rollback"
+	opRemove    = "remove"
+)
+
+// platformOp runs one platform activity for the new version on a track (or, for rollback and removal of
+// the previous version, for the stable one).
+func (r *release) platformOp(ctx workflow.Context, e *envRun, op, track string, weight int) error {
+	return r.platformOpVars(ctx, e, op, r.vars(e, track, weight))
+}
+
+// platformOpVars runs one platform activity with explicit template values.
+func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, vars activities.TemplateVars) error {
+	track, weight := vars.Track, vars.Weight
+	summary := fmt.Sprintf("%s %s %s %s", op, e.spec.Name, track, vars.Version)
+	var fn any
+	opts := platformOptions(ctx, e.exec, summary)
+	switch op {
+	case opDeploy:
+		fn = platformActs.Deploy
+	case opReady:
+		fn, opts = platformActs.WaitReady, readyOptions(ctx, e.exec, summary)
+	case opSetWeight:
+		fn, summary = platformActs.SetWeight, fmt.Sprintf("set-weight %s %d%% to %s", e.spec.Name, weight, track)
+		opts = platformOptions(ctx, e.exec, summary)
+	case opPromote:
+		fn = platformActs.Promote
+	case opRollback:
+		fn, summary = platformActs.Rollback, fmt.Sprintf("rollback %s to %s", e.spec.Name, vars.StableVersion)
+		opts = rollbackOptions(ctx, e.exec, summary)
+	case opRemove:
+		fn = platformActs.Remove
+	}
+	if r.status.Stage == StageRollback && op != opRollback {
+		opts = rollbackOptions(ctx, e.exec, summary)
+	}
+	err := workflow.ExecuteActivity(opts, fn, activities.PlatformRequest{Exec: e.exec, Vars: vars}).Get(ctx, nil)
+	if err == nil && op == opSetWeight {
+		e.weight = weight
+		r.status.Weight = weight
+	}
+	return err
+}
+
+// vars are the template values of a platform command or check.
+func (r *release) vars(e *envRun, track string, weight int) activities.TemplateVars {
+	st := e.spec.Strategy
+	v := activities.TemplateVars{
+		Service:        r.in.Spec.Service,
+		Env:            e.spec.Name,
+		Version:        r.in.Version,
+		GitSHA:         r.in.GitSHA,
+		Image:          r.status.Image,
+		Track:          track,
+		Weight:         weight,
+		Replicas:       e.spec.Replicas,
+		Strategy:       st.Type,
+		MaxUnavailable: st.MaxUnavailable,
+		MaxSurge:       st.MaxSurge,
+		Config:         e.spec.Config,
+	}
+	if e.stable != nil {
+		v.StableVersion, v.StableImage = e.stable.Version, e.stable.Image
+	}
+	return v
+}

@@ -1,0 +1,170 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// registerHandlers installs the status query and the human-decision Updates. Each Update has a validator
+// that rejects a request in the wrong state with a reason; a rejected Update leaves no trace in history and
+// changes nothing. Handlers never block, so the workflow can always finish once its work is done.
+func (r *release) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) {
+		return r.status, nil
+	}); err != nil {
+		return err
+	}
+	handlers := []struct {
+		name      string
+		handler   any
+		validator any
+	}{
+		{UpdateApprove, r.approve, r.validateApprove},
+		{UpdateAbort, r.abortRelease, r.validateAbort},
+		{UpdatePause, r.pause, r.validatePause},
+		{UpdateResume, r.resume, r.validateResume},
+		{UpdatePromote, r.promote, r.validatePromote},
+	}
+	for _, h := range handlers {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler,
+			workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// name is "checkout 1.4.2", the subject of every rejection.
+func (r *release) name() string { return r.status.Service + " " + r.status.Version }
+
+func (r *release) rejectf(ctx workflow.Context, format string, args ...any) error {
+	return fmt.Errorf("%s %s", r.name(), fmt.Sprintf(format, args...))
+}
+
+func (r *release) finished() bool { return r.status.Stage == StageDone }
+
+func (r *release) validateApprove(ctx workflow.Context, in ApproveInput) error {
+	now := workflow.Now(ctx)
+	switch {
+	case in.Env == "":
+		return fmt.Errorf("approve needs an environment")
+	case strings.TrimSpace(in.Identity) == "":
+		return fmt.Errorf("approve needs an identity")
+	case r.approvalEnv != in.Env:
+		return r.rejectf(ctx, "is not waiting for approval in %s: it is %s", in.Env, r.describe(now))
+	case len(r.approvers) > 0 && !slices.Contains(r.approvers, in.Identity):
+		return fmt.Errorf("%s may not approve %s in %s: approvers are %s",
+			in.Identity, r.name(), in.Env, strings.Join(r.approvers, ", "))
+	}
+	for _, a := range r.status.Approvals {
+		if a.Identity == in.Identity {
+			return fmt.Errorf("%s already approved %s in %s", in.Identity, r.name(), in.Env)
+		}
+	}
+	return nil
+}
+
+func (r *release) approve(ctx workflow.Context, in ApproveInput) (UpdateResult, error) {
+	d := r.record(ctx, UpdateApprove, in.Env, in.Identity, in.Reason)
+	r.status.Approvals = append(r.status.Approvals, d)
+	r.status.Waiting = r.approvalWaiting()
+	msg := fmt.Sprintf("approved %s in %s (%d/%d)", r.name(), in.Env, len(r.status.Approvals), r.quorum)
+	r.publish(ctx)
+	return UpdateResult{Message: msg}, nil
+}
+
+func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
+	switch {
+	case strings.TrimSpace(in.Reason) == "":
+		return fmt.Errorf("abort needs a reason")
+	case r.finished():
+		return r.rejectf(ctx, "has already finished (%s)", r.status.State)
+	case r.abort != nil:
+		return r.rejectf(ctx, "is already being aborted by %s", r.abort.Identity)
+	case r.status.Stage == StageRollback:
+		return r.rejectf(ctx, "is already rolling back in %s", r.status.Env)
+	case r.status.Stage == StagePromote || r.status.Stage == StageScaleDown:
+		return r.rejectf(ctx, "is already promoted in %s: it is %s", r.status.Env, r.describe(workflow.Now(ctx)))
+	}
+	return nil
+}
+
+func (r *release) abortRelease(ctx workflow.Context, in AbortInput) (UpdateResult, error) {
+	d := r.record(ctx, UpdateAbort, r.status.Env, in.Identity, in.Reason)
+	r.abort = &d
+	r.cancelWork()
+	return UpdateResult{Message: fmt.Sprintf("aborting %s: it was %s", r.name(), r.describe(d.At))}, nil
+}
+
+// progressing is true while a canary step bakes or pauses: the states pause and promote act on.
+func (r *release) progressing() bool {
+	return r.status.Stage == StageCanary || r.status.Stage == StageSwitch
+}
+
+func (r *release) validatePause(ctx workflow.Context, in PauseInput) error {
+	switch {
+	case r.status.Paused:
+		return r.rejectf(ctx, "is already paused (by %s)", r.pausedBy)
+	case !r.progressing() || r.abort != nil:
+		return r.rejectf(ctx, "cannot be paused: it is %s", r.describe(workflow.Now(ctx)))
+	}
+	return nil
+}
+
+func (r *release) pause(ctx workflow.Context, in PauseInput) (UpdateResult, error) {
+	r.record(ctx, UpdatePause, r.status.Env, in.Identity, in.Reason)
+	r.status.Paused = true
+	r.pausedBy = in.Identity
+	r.publish(ctx)
+	return UpdateResult{Message: fmt.Sprintf("paused %s at %d%% in %s", r.name(), r.status.Weight, r.status.Env)}, nil
+}
+
+func (r *release) validateResume(ctx workflow.Context, in ResumeInput) error {
+	if !r.status.Paused || r.abort != nil {
+		return r.rejectf(ctx, "is not paused: it is %s", r.describe(workflow.Now(ctx)))
+	}
+	return nil
+}
+
+func (r *release) resume(ctx workflow.Context, in ResumeInput) (UpdateResult, error) {
+	r.record(ctx, UpdateResume, r.status.Env, in.Identity, in.Reason)
+	r.status.Paused = false
+	r.publish(ctx)
+	return UpdateResult{Message: fmt.Sprintf("resumed %s at %d%% in %s", r.name(), r.status.Weight, r.status.Env)}, nil
+}
+
+func (r *release) validatePromote(ctx workflow.Context, in PromoteInput) error {
+	if !r.progressing() || r.abort != nil {
+		return r.rejectf(ctx, "has no step to promote: it is %s", r.describe(workflow.Now(ctx)))
+	}
+	if r.promotePending {
+		return r.rejectf(ctx, "is already being promoted")
+	}
+	return nil
+}
+
+func (r *release) promote(ctx workflow.Context, in PromoteInput) (UpdateResult, error) {
+	action := UpdatePromote
+	if in.Full {
+		action += " --full"
+	}
+	r.record(ctx, action, r.status.Env, in.Identity, in.Reason)
+	r.promotePending = true
+	r.promoteFull = r.promoteFull || in.Full
+	r.status.Paused = false
+	msg := fmt.Sprintf("promoting %s in %s to the next step", r.name(), r.status.Env)
+	if in.Full {
+		msg = fmt.Sprintf("promoting %s in %s to 100%%, skipping the remaining steps", r.name(), r.status.Env)
+	}
+	return UpdateResult{Message: msg}, nil
+}
+
+// record keeps a decision in the status (history has the Update itself with its input).
+func (r *release) record(ctx workflow.Context, action, env, identity, reason string) Decision {
+	d := Decision{Action: action, Env: env, Identity: identity, Reason: reason, At: workflow.Now(ctx)}
+	r.status.Decisions = append(r.status.Decisions, d)
+	return d
+}
