@@ -4,7 +4,10 @@
 // serialises to JSON. Durations are plain time.Duration values in JSON and "5m"-style strings in YAML.
 package spec
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Strategy types.
 const (
@@ -198,11 +201,11 @@ func (d Duration) String() string { return FormatDuration(time.Duration(d)) }
 // FormatDuration renders d compactly: 5m, 1h30m, 90ms.
 func FormatDuration(d time.Duration) string {
 	s := d.String()
-	if len(s) > 4 && s[len(s)-4:] == "m0s" {
-		s = s[:len(s)-2]
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	if len(s) > 4 && s[len(s)-4:] == "h0m" {
-		s = s[:len(s)-2]
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }
