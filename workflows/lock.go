@@ -4,8 +4,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// lockHistoryLimit makes the EnvLock continue as new well before its history gets heavy.
-const lockHistoryLimit = 2000
+// lockSignalLimit makes the EnvLock continue as new well before its history gets heavy: each signal costs
+// about five events (the signal, a workflow task, the signals it sends).
+var lockSignalLimit = 400
 
 // EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
 // it with SignalLockAcquire (signal-with-start), are granted it in order with SignalLockGranted, report
@@ -46,11 +47,10 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 		c.Receive(ctx, &s)
 		l.onRelease(s)
 	})
-	for {
+	for handled := 1; ; handled++ {
 		sel.Select(ctx)
 		l.grant(ctx)
-		info := workflow.GetInfo(ctx)
-		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > lockHistoryLimit {
+		if handled >= lockSignalLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Drain what has arrived so no signal is lost across the new run.
 			for sel.HasPending() {
 				sel.Select(ctx)

@@ -28,9 +28,9 @@ type release struct {
 	// cancelWork stops whatever the release is doing (abort, supersede); cleanup then runs disconnected.
 	cancelWork workflow.CancelFunc
 
-	abort       *Decision // set by an accepted abort
-	supersededBy string   // set when a newer release replaced this one at a gate
-	supersedable bool     // true while waiting for the env lock or at a gate
+	abort        *Decision // set by an accepted abort
+	supersededBy string    // set when a newer release replaced this one at a gate
+	supersedable bool      // true while waiting for the env lock or at a gate
 
 	approvalEnv string // env whose approval gate is open, "" otherwise
 	approvers   []string

@@ -1,0 +1,190 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+)
+
+// lockHarness runs one EnvLock and records what it tells releases: "signal workflowID [detail]".
+type lockHarness struct {
+	t    *testing.T
+	env  *testsuite.TestWorkflowEnvironment
+	mu   sync.Mutex
+	sent []string
+	base time.Time
+}
+
+func newLockHarness(t *testing.T) *lockHarness {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	h := &lockHarness{t: t, env: s.NewTestWorkflowEnvironment(), base: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	h.env.RegisterWorkflowWithOptions(EnvLock, workflow.RegisterOptions{Name: EnvLockWorkflow})
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, workflowID, _, signal string, arg any) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			detail := ""
+			switch a := arg.(type) {
+			case LockGrantedSignal:
+				if a.Stable != nil {
+					detail = " stable=" + a.Stable.Version
+				}
+			case SupersededSignal:
+				detail = " by=" + a.By
+			}
+			h.sent = append(h.sent, signal+" "+workflowID+detail)
+			return nil
+		})
+	return h
+}
+
+// req is a release of version v started minute m after the base time.
+func (h *lockHarness) req(v string, m int) LockRequest {
+	return LockRequest{WorkflowID: "r-" + v, RunID: "run", Version: v, StartedAt: h.base.Add(time.Duration(m) * time.Minute)}
+}
+
+// at sends a signal at workflow time d.
+func (h *lockHarness) at(d time.Duration, name string, arg any) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(name, arg) }, d)
+}
+
+func (h *lockHarness) run(until time.Duration) LockState {
+	var st LockState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryLock)
+		if err != nil {
+			h.t.Fatalf("query lock: %v", err)
+		}
+		if err := v.Get(&st); err != nil {
+			h.t.Fatal(err)
+		}
+		h.env.CancelWorkflow()
+	}, until)
+	h.env.ExecuteWorkflow(EnvLock, LockInput{Service: "checkout", Env: "production"})
+	return st
+}
+
+func (h *lockHarness) want(want ...string) {
+	h.t.Helper()
+	if got, w := strings.Join(h.sent, "\n"), strings.Join(want, "\n"); got != w {
+		h.t.Errorf("signals sent:\ngot:\n%s\n\nwant:\n%s", got, w)
+	}
+}
+
+func TestEnvLockGrantsInOrderAndRemembersStable(t *testing.T) {
+	h := newLockHarness(t)
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+	h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	h.at(4*time.Second, SignalLockAcquire, h.req("1.1", 1)) // a retried request changes nothing
+	h.at(5*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.0", Deployed: &Artifact{Version: "1.0"}})
+	st := h.run(time.Minute)
+	h.want("lock-granted r-1.0", "lock-granted r-1.1 stable=1.0")
+	if st.Holder == nil || st.Holder.Version != "1.1" || len(st.Queue) != 0 || st.Stable.Version != "1.0" {
+		t.Errorf("state: got %+v", st)
+	}
+}
+
+func TestEnvLockSupersedes(t *testing.T) {
+	tests := []struct {
+		name    string
+		signals []any
+		want    []string
+	}{
+		{
+			name: "holder at gate",
+			signals: []any{
+				h0(SignalLockAcquire, "1.0", 0), stage("1.0", true), h0(SignalLockAcquire, "1.1", 1),
+			},
+			want: []string{"lock-granted r-1.0", "superseded r-1.0 by=1.1"},
+		},
+		{
+			name: "holder reaches the gate after a newer release queued",
+			signals: []any{
+				h0(SignalLockAcquire, "1.0", 0), h0(SignalLockAcquire, "1.1", 1), stage("1.0", true),
+			},
+			want: []string{"lock-granted r-1.0", "superseded r-1.0 by=1.1"},
+		},
+		{
+			name: "holder deploying is never interrupted, older waiters are",
+			signals: []any{
+				h0(SignalLockAcquire, "1.0", 0), stage("1.0", false),
+				h0(SignalLockAcquire, "1.1", 1), h0(SignalLockAcquire, "1.2", 2),
+			},
+			want: []string{"lock-granted r-1.0", "superseded r-1.1 by=1.2"},
+		},
+		{
+			name: "an older release arriving late",
+			signals: []any{
+				h0(SignalLockAcquire, "1.2", 2), stage("1.2", false), h0(SignalLockAcquire, "1.1", 1),
+			},
+			want: []string{"lock-granted r-1.2", "superseded r-1.1 by=1.2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLockHarness(t)
+			for i, s := range tt.signals {
+				sig := s.(lockSignal)
+				arg := sig.arg
+				if r, ok := arg.(LockRequest); ok {
+					r.StartedAt = h.base.Add(r.StartedAt.Sub(time.Time{}))
+					arg = r
+				}
+				h.at(time.Duration(i+1)*time.Second, sig.name, arg)
+			}
+			h.run(time.Minute)
+			h.want(tt.want...)
+		})
+	}
+}
+
+type lockSignal struct {
+	name string
+	arg  any
+}
+
+// h0 is an acquire of version v started m minutes after the harness base time.
+func h0(name, v string, m int) lockSignal {
+	return lockSignal{name, LockRequest{WorkflowID: "r-" + v, RunID: "run", Version: v, StartedAt: time.Time{}.Add(time.Duration(m) * time.Minute)}}
+}
+
+func stage(v string, atGate bool) lockSignal {
+	return lockSignal{SignalLockStage, LockStageSignal{WorkflowID: "r-" + v, AtGate: atGate}}
+}
+
+func TestEnvLockContinuesAsNewWithState(t *testing.T) {
+	defer func(n int) { lockSignalLimit = n }(lockSignalLimit)
+	lockSignalLimit = 20
+	h := newLockHarness(t)
+	for i := 0; i < 15; i++ {
+		v := fmt.Sprintf("1.%d", i)
+		h.at(time.Duration(2*i+1)*time.Second, SignalLockAcquire, h.req(v, i))
+		h.at(time.Duration(2*i+2)*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-" + v, Deployed: &Artifact{Version: v}})
+	}
+	h.env.ExecuteWorkflow(EnvLock, LockInput{Service: "checkout", Env: "production"})
+	err := h.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("got %v, want continue-as-new after %d signals", err, lockSignalLimit)
+	}
+	var next LockInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	// 20 signals: 10 full acquire/release pairs; the state carries the last deployed version.
+	if next.State == nil || next.State.Stable == nil || next.State.Stable.Version != "1.9" || next.State.Holder != nil {
+		t.Errorf("carried state: got %+v", next.State)
+	}
+}
