@@ -1,5 +1,8 @@
 // Package spec is the typed form of ferry.yaml: parsing, defaults and validation.
 //
+// Load and Parse read ferry.yaml, apply defaults and validate, reporting every problem with its line; Validate
+// re-checks a Spec that arrived another way (workflow input, or built in Go after ApplyDefaults).
+//
 // A Spec travels inside workflow input, so it holds only references (never secret values) and every field
 // serialises to JSON. Durations are plain time.Duration values in JSON and "5m"-style strings in YAML.
 package spec
@@ -32,13 +35,17 @@ type Spec struct {
 
 // Image locates the artifact.
 type Image struct {
+	// Repository is the image name without tag or digest (registry.example.com/checkout). Required.
 	Repository string `yaml:"repository" json:"repository"`
-	Build      *Build `yaml:"build,omitempty" json:"build,omitempty"`
+	// Build, if set, builds the image from source. An empty `build: {}` uses the defaults.
+	Build *Build `yaml:"build,omitempty" json:"build,omitempty"`
 }
 
 // Build is a Docker build of the artifact.
 type Build struct {
-	Context    string `yaml:"context" json:"context"`
+	// Context is the build context directory. Default ".".
+	Context string `yaml:"context" json:"context"`
+	// Dockerfile is the Dockerfile's path in the context. Default "Dockerfile".
 	Dockerfile string `yaml:"dockerfile" json:"dockerfile"`
 }
 
@@ -48,7 +55,10 @@ type Platform struct {
 }
 
 // ExecPlatform runs user commands for each platform operation. Every command is an argv list; each element is
-// a Go text/template over TemplateVars (e.g. "{{.Image}}"). Commands also get FERRY_* environment variables.
+// a Go text/template over the variables of activities.TemplateVars (e.g. "{{.Image}}"), and validation
+// rejects any other variable. Commands also get FERRY_* environment variables. Deploy is always required;
+// SetWeight, Promote and Remove are required when an environment uses canary or blue-green, Rollback when one
+// uses recreate or rolling.
 type ExecPlatform struct {
 	// Deploy starts the version's replica set on a track (stable for recreate/rolling, canary, preview).
 	Deploy []string `yaml:"deploy" json:"deploy"`
@@ -63,6 +73,7 @@ type ExecPlatform struct {
 	// Ready exits 0 once the track's replicas are ready. Optional; polled until ReadyTimeout.
 	Ready []string `yaml:"ready,omitempty" json:"ready,omitempty"`
 	// Dir is the working directory for commands, relative to the spec file. Default: the spec's directory.
+	// Load turns it into an absolute path.
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
 	// Timeout bounds one command. Default 5m.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
@@ -72,32 +83,40 @@ type ExecPlatform struct {
 
 // Environment is one stage of the pipeline (staging, production, ...).
 type Environment struct {
+	// Name is unique within the spec. Lower-case letters, digits and '-'.
 	Name string `yaml:"name" json:"name"`
 	// Gate must open before anything is deployed. Default auto.
 	Gate Gate `yaml:"gate,omitempty" json:"gate"`
 	// Replicas of the service in this environment. Default 1.
-	Replicas int      `yaml:"replicas,omitempty" json:"replicas"`
+	Replicas int `yaml:"replicas,omitempty" json:"replicas"`
+	// Strategy says how the new version replaces the old one. Default rolling.
 	Strategy Strategy `yaml:"strategy,omitempty" json:"strategy"`
 	// Config is plain configuration handed to the platform as FERRY_CONFIG_<KEY> variables.
 	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
 	// URL is the base URL of the environment, used by http checks with a relative path. Templated.
-	URL    string  `yaml:"url,omitempty" json:"url,omitempty"`
-	Checks Checks  `yaml:"checks,omitempty" json:"checks"`
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Checks run once the new version serves traffic.
+	Checks Checks `yaml:"checks,omitempty" json:"checks"`
+	// Verify, if set, watches the new version for a while after it serves all traffic.
 	Verify *Verify `yaml:"verify,omitempty" json:"verify,omitempty"`
 }
 
 // Gate is what must hold before an environment deploys: nothing (auto), an approval, a deploy window, or both
 // (approval first, then the window). In YAML, `gate: auto` is the scalar form.
 type Gate struct {
-	Auto     bool      `yaml:"-" json:"auto,omitempty"`
+	// Auto opens the gate at once. Defaults set it when neither Approval nor Window is set, and only then.
+	Auto bool `yaml:"-" json:"auto,omitempty"`
+	// Approval waits for people to approve with `ferry approve`.
 	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
-	Window   *Window   `yaml:"window,omitempty" json:"window,omitempty"`
+	// Window waits for the next allowed time.
+	Window *Window `yaml:"window,omitempty" json:"window,omitempty"`
 }
 
 // Approval waits for Quorum distinct approvers. An empty Approvers list lets anyone approve.
 type Approval struct {
+	// Approvers are the identities allowed to approve, each listed once.
 	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
-	// Quorum is how many distinct identities must approve. Default 1.
+	// Quorum is how many distinct identities must approve: 1..len(Approvers) when Approvers is set. Default 1.
 	Quorum int `yaml:"quorum,omitempty" json:"quorum"`
 }
 
@@ -105,11 +124,11 @@ type Approval struct {
 type Window struct {
 	// Days are lower-case three-letter weekdays (mon..sun). Default every day.
 	Days []string `yaml:"days,omitempty" json:"days,omitempty"`
-	// Hours is "HH:MM-HH:MM" in Timezone, end exclusive. Default the whole day.
+	// Hours is "HH:MM-HH:MM" in Timezone, end exclusive (see ParseHours). Default the whole day.
 	Hours string `yaml:"hours,omitempty" json:"hours,omitempty"`
 	// Timezone is an IANA name. Default UTC.
 	Timezone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
-	// Blackout periods are "YYYY-MM-DD/YYYY-MM-DD", both days inclusive, in Timezone.
+	// Blackout periods are "YYYY-MM-DD/YYYY-MM-DD", both days inclusive, in Timezone (see ParseBlackout).
 	Blackout []string `yaml:"blackout,omitempty" json:"blackout,omitempty"`
 }
 
@@ -148,19 +167,23 @@ type Analysis struct {
 	// Interval between runs. Default 1m.
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
 	// FailureLimit is how many failed runs are tolerated. Default 0.
-	FailureLimit int     `yaml:"failureLimit,omitempty" json:"failureLimit"`
-	Checks       []Check `yaml:"checks" json:"checks"`
+	FailureLimit int `yaml:"failureLimit,omitempty" json:"failureLimit"`
+	// Checks run on every interval. At least one.
+	Checks []Check `yaml:"checks" json:"checks"`
 }
 
 // Checks run once the new version serves traffic: smoke first, then e2e.
 type Checks struct {
+	// Smoke checks are quick probes that the new version is up.
 	Smoke []Check `yaml:"smoke,omitempty" json:"smoke,omitempty"`
-	E2E   []Check `yaml:"e2e,omitempty" json:"e2e,omitempty"`
+	// E2E checks exercise the service end to end, after the smoke checks pass.
+	E2E []Check `yaml:"e2e,omitempty" json:"e2e,omitempty"`
 }
 
 // Check is one probe. Exactly one of HTTP and Exec is set.
 type Check struct {
-	// Name shows in status and history. Default derived from the probe.
+	// Name shows in status and history. Default derived from the probe ("http GET /healthz", or the argv),
+	// at most 60 characters.
 	Name string     `yaml:"name,omitempty" json:"name,omitempty"`
 	HTTP *HTTPCheck `yaml:"http,omitempty" json:"http,omitempty"`
 	// Exec is an argv list, templated like platform commands; exit 0 passes.
@@ -184,12 +207,14 @@ type HTTPCheck struct {
 type Verify struct {
 	// Window is how long verification lasts.
 	Window Duration `yaml:"window" json:"window"`
-	// Interval between check runs. Default 1m (or Window, if shorter).
+	// Interval between check runs, at most Window. Default 1m (or Window, if shorter).
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
-	Checks   []Check  `yaml:"checks" json:"checks"`
+	// Checks run on every interval. At least one.
+	Checks []Check `yaml:"checks" json:"checks"`
 }
 
-// Duration is a time.Duration written as "90s" or "5m" in YAML.
+// Duration is a time.Duration written as "90s" or "5m" in YAML (time.ParseDuration; never negative) and as
+// nanoseconds in JSON.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.

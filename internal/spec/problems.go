@@ -1,0 +1,58 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Problem is one thing wrong with a spec. File and Line are empty for a Spec that was not parsed from YAML;
+// Path is empty for problems with the file as a whole (a YAML syntax error, an empty file).
+type Problem struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// String formats the problem as "FILE:LINE: PATH: message", leaving out the parts that are unknown.
+func (p Problem) String() string {
+	var b strings.Builder
+	switch {
+	case p.File != "" && p.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", p.File, p.Line)
+	case p.File != "":
+		b.WriteString(p.File + ": ")
+	case p.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Problems is the error Parse, Load and Validate return for an invalid spec. It lists every problem found,
+// sorted by line, so that one run of `ferry validate` shows them all.
+type Problems struct {
+	List []Problem `json:"problems"`
+}
+
+// Error returns one line per problem.
+func (ps *Problems) Error() string {
+	lines := make([]string, len(ps.List))
+	for i, p := range ps.List {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// errOrNil sorts the problems by line and returns them as an error, or nil if there are none.
+func errOrNil(list []Problem) error {
+	if len(list) == 0 {
+		return nil
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Line < list[j].Line })
+	return &Problems{List: list}
+}

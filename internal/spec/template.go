@@ -1,0 +1,104 @@
+package spec
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// templateVars mirrors the variables platform commands, checks and URLs are rendered with at run time
+// (activities.TemplateVars, which this package cannot import). Validation renders every templated string
+// against sample values so that a typo such as {{.Verison}} fails at `ferry validate`, not mid-release.
+type templateVars struct {
+	Service        string
+	Env            string
+	Version        string
+	GitSHA         string
+	Image          string
+	Track          string
+	Weight         int
+	Replicas       int
+	Strategy       string
+	MaxUnavailable int
+	MaxSurge       int
+	StableVersion  string
+	StableImage    string
+	Config         map[string]string
+}
+
+// templateVarNames lists the variables as written in a template: .Service, .Env, ...
+var templateVarNames = func() []string {
+	t := reflect.TypeFor[templateVars]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = "." + t.Field(i).Name
+	}
+	return names
+}()
+
+// sampleVars returns plausible values for env; for commands shared by all environments, call it per env.
+func sampleVars(s *Spec, e *Environment) *templateVars {
+	return &templateVars{
+		Service:        orDefault(s.Service, "service"),
+		Env:            orDefault(e.Name, "env"),
+		Version:        "1.2.3",
+		GitSHA:         "0123456789abcdef0123456789abcdef01234567",
+		Image:          s.Image.Repository + ":1.2.3",
+		Track:          "canary",
+		Weight:         10,
+		Replicas:       e.Replicas,
+		Strategy:       e.Strategy.Type,
+		MaxUnavailable: e.Strategy.MaxUnavailable,
+		MaxSurge:       e.Strategy.MaxSurge,
+		StableVersion:  "1.2.2",
+		StableImage:    s.Image.Repository + ":1.2.2",
+		Config:         e.Config,
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+var (
+	parseErrRE     = regexp.MustCompile(`^template: [^:]*:\d+: `)
+	execErrRE      = regexp.MustCompile(`at <([^>]*)>: (.*)$`)
+	unknownFieldRE = regexp.MustCompile(`^can't evaluate field (\w+) in type \*?spec\.templateVars$`)
+	missingKeyRE   = regexp.MustCompile(`^map has no entry for key "(.*)"$`)
+)
+
+// render executes text as a template against vars, returning the output or a problem message.
+func render(text string, vars *templateVars) (string, string) {
+	t, err := template.New("").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", "bad template: " + parseErrRE.ReplaceAllString(err.Error(), "")
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, vars); err != nil {
+		return "", execProblem(err, vars.Env)
+	}
+	return b.String(), ""
+}
+
+// execProblem turns a template execution error into a message in the spec's own terms.
+func execProblem(err error, env string) string {
+	m := execErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "bad template: " + err.Error()
+	}
+	if f := unknownFieldRE.FindStringSubmatch(m[2]); f != nil {
+		if hint := didYouMean("."+f[1], templateVarNames); hint != "" {
+			return fmt.Sprintf("unknown template variable .%s%s", f[1], hint)
+		}
+		return fmt.Sprintf("unknown template variable .%s (known: %s)", f[1], strings.Join(templateVarNames, " "))
+	}
+	if k := missingKeyRE.FindStringSubmatch(m[2]); k != nil && strings.HasPrefix(m[1], ".Config") {
+		return fmt.Sprintf("config key %q is not set in environment %q", k[1], env)
+	}
+	return fmt.Sprintf("bad template: %s: %s", m[1], m[2])
+}
