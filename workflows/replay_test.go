@@ -1,41 +1,23 @@
 package workflows_test
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/internal/devserver"
-	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
-// Re-record with: go test ./workflows -run TestReplayHistories -record
-// Recording runs the scenarios below on the embedded Temporal server and overwrites testdata/histories.
-// Only re-record when a change is meant to break replay, and then guard the old path with workflow.GetVersion.
-var record = flag.Bool("record", false, "re-record testdata/histories on the embedded server")
-
+// The histories are recorded on the embedded Temporal server by `go run ./workflows/internal/record`
+// (from the repository root). Only re-record when a change is meant to alter recorded behaviour, and guard
+// the old path with workflow.GetVersion so that running releases keep replaying.
 const historyDir = "../testdata/histories"
 
 func TestReplayHistories(t *testing.T) {
-	if *record {
-		recordHistories(t)
-	}
 	files, err := filepath.Glob(filepath.Join(historyDir, "*.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,201 +36,4 @@ func TestReplayHistories(t *testing.T) {
 			}
 		})
 	}
-}
-
-// recPlatform and recChecks stand in for the real activities while recording: replay never runs
-// activities, so only their names and results matter. Checks fail for versions ending in "-bad" at 10 %.
-type recPlatform struct{}
-
-func (*recPlatform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "deployed"}, nil
-}
-func (*recPlatform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "weighted"}, nil
-}
-func (*recPlatform) Promote(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "promoted"}, nil
-}
-func (*recPlatform) Rollback(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "rolled back"}, nil
-}
-func (*recPlatform) Remove(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "removed"}, nil
-}
-func (*recPlatform) WaitReady(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-	return activities.PlatformResult{Output: "ready"}, nil
-}
-
-type recChecks struct{}
-
-func (*recChecks) RunCheck(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
-	if strings.HasSuffix(in.Vars.Version, "-bad") && in.Vars.Weight == 10 {
-		return activities.CheckResult{Name: in.Check.Name, Detail: "status 500, want 200"}, nil
-	}
-	return activities.CheckResult{Name: in.Check.Name, Passed: true}, nil
-}
-
-func recSpec(service string, prod spec.Environment) spec.Spec {
-	sec := func(s int) spec.Duration { return spec.Duration(time.Duration(s) * time.Second) }
-	check := spec.Check{Name: "health", Exec: []string{"true"}}
-	prod.Name, prod.Replicas = "production", 2
-	if prod.Strategy.Type == spec.StrategyCanary {
-		prod.Strategy.Analysis = &spec.Analysis{Interval: sec(1), Checks: []spec.Check{check}}
-	}
-	prod.Verify = &spec.Verify{Window: sec(1), Interval: sec(1), Checks: []spec.Check{check}}
-	return spec.Spec{
-		Service:  service,
-		Image:    spec.Image{Repository: "registry.local/" + service},
-		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, SetWeight: []string{"w"}, Promote: []string{"p"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
-		Environments: []spec.Environment{
-			{Name: "staging", Gate: spec.Gate{Auto: true}, Replicas: 1, Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1},
-				Checks: spec.Checks{Smoke: []spec.Check{check}}},
-			prod,
-		},
-	}
-}
-
-type scenario struct {
-	name    string
-	version string
-	prod    spec.Environment
-	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
-	act func(ctx context.Context, t *testing.T, c client.Client, id string)
-}
-
-func recordHistories(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{Port: 0, UIPort: -1})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(),
-		Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const queue = "ferry-record"
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
-	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
-	w.RegisterActivity(&recPlatform{})
-	w.RegisterActivity(&recChecks{})
-	w.RegisterActivity(&activities.Temporal{Client: c})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-
-	sec := func(s int) spec.Duration { return spec.Duration(time.Duration(s) * time.Second) }
-	canary := spec.Environment{
-		Gate: spec.Gate{Approval: &spec.Approval{Approvers: []string{"release-lead"}, Quorum: 1}},
-		Strategy: spec.Strategy{Type: spec.StrategyCanary, Steps: []spec.Step{
-			{Weight: 10, Bake: sec(2)}, {Weight: 50, Bake: sec(2)}, {Weight: 100},
-		}},
-	}
-	approve := func(ctx context.Context, t *testing.T, c client.Client, id string) {
-		awaitStage(ctx, t, c, id, workflows.StageGate)
-		update(ctx, t, c, id, workflows.UpdateApprove, workflows.ApproveInput{Env: "production", Identity: "release-lead", Reason: "recorded"})
-	}
-	paused := canary
-	paused.Gate = spec.Gate{Auto: true}
-	paused.Strategy.Steps = []spec.Step{{Weight: 10, Bake: sec(30)}, {Pause: &spec.Pause{}}, {Weight: 50, Bake: sec(30)}, {Weight: 100}}
-	scenarios := []scenario{
-		{name: "canary-approved", version: "1.0.0", prod: canary, act: approve},
-		{name: "canary-analysis-rollback", version: "1.1.0-bad", prod: canary, act: approve},
-		{name: "abort-at-gate", version: "1.2.0", prod: canary, act: func(ctx context.Context, t *testing.T, c client.Client, id string) {
-			awaitStage(ctx, t, c, id, workflows.StageGate)
-			update(ctx, t, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
-		}},
-		{name: "pause-resume-promote", version: "1.3.0", prod: paused, act: func(ctx context.Context, t *testing.T, c client.Client, id string) {
-			awaitStage(ctx, t, c, id, workflows.StageCanary)
-			update(ctx, t, c, id, workflows.UpdatePause, workflows.PauseInput{Identity: "alice", Reason: "look"})
-			update(ctx, t, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
-			update(ctx, t, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice"}) // ends the 10% bake
-			awaitPaused(ctx, t, c, id)
-			update(ctx, t, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
-		}},
-		{name: "blue-green", version: "1.4.0", prod: spec.Environment{Gate: spec.Gate{Auto: true},
-			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1)}}},
-	}
-	if err := os.MkdirAll(historyDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, sc := range scenarios {
-		service := "rec-" + sc.name
-		in := workflows.ReleaseInput{Spec: recSpec(service, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
-		id := workflows.ReleaseWorkflowID(service, sc.version)
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
-		if err != nil {
-			t.Fatalf("%s: start: %v", sc.name, err)
-		}
-		if sc.act != nil {
-			sc.act(ctx, t, c, id)
-		}
-		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
-		writeHistory(ctx, t, c, id, run.GetRunID(), sc.name)
-	}
-	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
-	writeHistory(ctx, t, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
-}
-
-func awaitStage(ctx context.Context, t *testing.T, c client.Client, id, stage string) {
-	t.Helper()
-	awaitStatus(ctx, t, c, id, func(s workflows.Status) bool { return s.Stage == stage })
-}
-
-func awaitPaused(ctx context.Context, t *testing.T, c client.Client, id string) {
-	t.Helper()
-	awaitStatus(ctx, t, c, id, func(s workflows.Status) bool { return s.Paused })
-}
-
-func awaitStatus(ctx context.Context, t *testing.T, c client.Client, id string, ok func(workflows.Status) bool) {
-	t.Helper()
-	for ctx.Err() == nil {
-		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus); err == nil {
-			var s workflows.Status
-			if v.Get(&s) == nil && ok(s) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: condition not reached", id)
-}
-
-func update(ctx context.Context, t *testing.T, c client.Client, id, name string, arg any) {
-	t.Helper()
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err == nil {
-		err = h.Get(ctx, nil)
-	}
-	if err != nil {
-		t.Fatalf("%s: update %s: %v", id, name, err)
-	}
-}
-
-func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, runID, name string) {
-	t.Helper()
-	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var h historypb.History
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatalf("%s: history: %v", id, err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(historyDir, name+".json")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("recorded %s (%d events)\n", path, len(h.Events))
 }

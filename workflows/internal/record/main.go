@@ -1,0 +1,230 @@
+// Command record re-records the workflow histories in testdata/histories that workflows' replay test
+// replays. It runs each scenario on the embedded Temporal server with stand-in activities (replay never runs
+// activities, so only their names and results matter) and real Updates. Run from the repository root:
+//
+//	go run ./workflows/internal/record
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/devserver"
+	"github.com/ferryhq/ferry/internal/spec"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+const historyDir = "testdata/histories"
+
+func main() { record() }
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "record: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// recPlatform and recChecks stand in for the real activities while recording: replay never runs
+// activities, so only their names and results matter. Checks fail for versions ending in "-bad" at 10 %.
+type recPlatform struct{}
+
+func (*recPlatform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "deployed"}, nil
+}
+func (*recPlatform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "weighted"}, nil
+}
+func (*recPlatform) Promote(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "promoted"}, nil
+}
+func (*recPlatform) Rollback(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "rolled back"}, nil
+}
+func (*recPlatform) Remove(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "removed"}, nil
+}
+func (*recPlatform) WaitReady(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+	return activities.PlatformResult{Output: "ready"}, nil
+}
+
+type recChecks struct{}
+
+func (*recChecks) RunCheck(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
+	if strings.HasSuffix(in.Vars.Version, "-bad") && in.Vars.Weight == 10 {
+		return activities.CheckResult{Name: in.Check.Name, Detail: "status 500, want 200"}, nil
+	}
+	return activities.CheckResult{Name: in.Check.Name, Passed: true}, nil
+}
+
+func recSpec(service string, prod spec.Environment) spec.Spec {
+	sec := func(s int) spec.Duration { return spec.Duration(time.Duration(s) * time.Second) }
+	check := spec.Check{Name: "health", Exec: []string{"true"}}
+	prod.Name, prod.Replicas = "production", 2
+	if prod.Strategy.Type == spec.StrategyCanary {
+		prod.Strategy.Analysis = &spec.Analysis{Interval: sec(1), Checks: []spec.Check{check}}
+	}
+	prod.Verify = &spec.Verify{Window: sec(1), Interval: sec(1), Checks: []spec.Check{check}}
+	return spec.Spec{
+		Service:  service,
+		Image:    spec.Image{Repository: "registry.local/" + service},
+		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, SetWeight: []string{"w"}, Promote: []string{"p"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
+		Environments: []spec.Environment{
+			{Name: "staging", Gate: spec.Gate{Auto: true}, Replicas: 1, Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1},
+				Checks: spec.Checks{Smoke: []spec.Check{check}}},
+			prod,
+		},
+	}
+}
+
+type scenario struct {
+	name    string
+	version string
+	prod    spec.Environment
+	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
+	act func(ctx context.Context, c client.Client, id string)
+}
+
+func record() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{Port: 0, UIPort: -1})
+	if err != nil {
+		fatalf("start dev server: %v", err)
+	}
+	defer srv.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(),
+		Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer c.Close()
+	const queue = "ferry-record"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
+	w.RegisterActivity(&recPlatform{})
+	w.RegisterActivity(&recChecks{})
+	w.RegisterActivity(&activities.Temporal{Client: c})
+	if err := w.Start(); err != nil {
+		fatalf("%v", err)
+	}
+	defer w.Stop()
+
+	sec := func(s int) spec.Duration { return spec.Duration(time.Duration(s) * time.Second) }
+	canary := spec.Environment{
+		Gate: spec.Gate{Approval: &spec.Approval{Approvers: []string{"release-lead"}, Quorum: 1}},
+		Strategy: spec.Strategy{Type: spec.StrategyCanary, Steps: []spec.Step{
+			{Weight: 10, Bake: sec(2)}, {Weight: 50, Bake: sec(2)}, {Weight: 100},
+		}},
+	}
+	approve := func(ctx context.Context, c client.Client, id string) {
+		awaitStage(ctx, c, id, workflows.StageGate)
+		update(ctx, c, id, workflows.UpdateApprove, workflows.ApproveInput{Env: "production", Identity: "release-lead", Reason: "recorded"})
+	}
+	paused := canary
+	paused.Gate = spec.Gate{Auto: true}
+	paused.Strategy.Steps = []spec.Step{{Weight: 10, Bake: sec(30)}, {Pause: &spec.Pause{}}, {Weight: 50, Bake: sec(30)}, {Weight: 100}}
+	scenarios := []scenario{
+		{name: "canary-approved", version: "1.0.0", prod: canary, act: approve},
+		{name: "canary-analysis-rollback", version: "1.1.0-bad", prod: canary, act: approve},
+		{name: "abort-at-gate", version: "1.2.0", prod: canary, act: func(ctx context.Context, c client.Client, id string) {
+			awaitStage(ctx, c, id, workflows.StageGate)
+			update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
+		}},
+		{name: "pause-resume-promote", version: "1.3.0", prod: paused, act: func(ctx context.Context, c client.Client, id string) {
+			awaitStage(ctx, c, id, workflows.StageCanary)
+			update(ctx, c, id, workflows.UpdatePause, workflows.PauseInput{Identity: "alice", Reason: "look"})
+			update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
+			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice"}) // ends the 10% bake
+			awaitPaused(ctx, c, id)
+			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
+		}},
+		{name: "blue-green", version: "1.4.0", prod: spec.Environment{Gate: spec.Gate{Auto: true},
+			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1)}}},
+	}
+	if err := os.MkdirAll(historyDir, 0o755); err != nil {
+		fatalf("%v", err)
+	}
+	for _, sc := range scenarios {
+		service := "rec-" + sc.name
+		in := workflows.ReleaseInput{Spec: recSpec(service, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
+		id := workflows.ReleaseWorkflowID(service, sc.version)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
+		if err != nil {
+			fatalf("%s: start: %v", sc.name, err)
+		}
+		if sc.act != nil {
+			sc.act(ctx, c, id)
+		}
+		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
+		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
+	}
+	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
+	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
+}
+
+func awaitStage(ctx context.Context, c client.Client, id, stage string) {
+	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Stage == stage })
+}
+
+func awaitPaused(ctx context.Context, c client.Client, id string) {
+	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Paused })
+}
+
+func awaitStatus(ctx context.Context, c client.Client, id string, ok func(workflows.Status) bool) {
+	for ctx.Err() == nil {
+		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus); err == nil {
+			var s workflows.Status
+			if v.Get(&s) == nil && ok(s) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fatalf("%s: condition not reached", id)
+}
+
+func update(ctx context.Context, c client.Client, id, name string, arg any) {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
+		fatalf("%s: update %s: %v", id, name, err)
+	}
+}
+
+func writeHistory(ctx context.Context, c client.Client, id, runID, name string) {
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var h historypb.History
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			fatalf("%s: history: %v", id, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	path := filepath.Join(historyDir, name+".json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		fatalf("%v", err)
+	}
+	fmt.Printf("recorded %s (%d events)\n", path, len(h.Events))
+}
