@@ -102,3 +102,7 @@ func execProblem(err error, env string) string {
 	}
 	return fmt.Sprintf("bad template: %s: %s", m[1], m[2])
 }
+
+// TemplateVarNames returns the variables templates may use (".Service", ...). activities tests check it
+// against activities.TemplateVars so the two cannot drift apart.
+func TemplateVarNames() []string { return append([]string(nil), templateVarNames...) }
