@@ -1,0 +1,33 @@
+# Ferry's developer entry points. `make test` is what CI runs.
+GO ?= go
+
+# Packages whose tests run under the race detector: everything that does not link the Temporal server.
+RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/execrun/... ./internal/probe ./starter
+# Packages that start real servers (embedded Temporal, the ferry binary) and run without -race.
+SERVER_PKGS := ./internal/devserver ./worker ./cmd/... ./integration
+
+.PHONY: test vet race server demo bench record build
+
+test: vet race server
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+server:
+	$(GO) test -count=1 -timeout 30m $(SERVER_PKGS)
+
+demo:
+	$(GO) run ./cmd/ferry demo
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ferry ./cmd/ferry
+
+bench:
+	$(GO) run ./bench/overhead
+
+# Re-record the workflow histories that the replay tests replay (see workflows/replay_test.go).
+record:
+	$(GO) run ./workflows/internal/record
