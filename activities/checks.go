@@ -3,17 +3,24 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	neturl "net/url"
+	"regexp"
+	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/execrun"
+	"github.com/ferryhq/ferry/internal/probe"
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
 // CheckRequest runs one check.
 type CheckRequest struct {
 	Check spec.Check `json:"check"`
-	// BaseURL is the environment URL (already templated) that relative http paths join.
+	// BaseURL is the environment URL that relative http paths join. Like the path, it is a template over Vars.
 	BaseURL string `json:"baseUrl,omitempty"`
-	// Dir is the working directory of exec checks.
+	// Dir is the working directory of exec checks: absolute, or empty for the worker's.
 	Dir  string       `json:"dir,omitempty"`
 	Vars TemplateVars `json:"vars"`
 }
@@ -26,9 +33,167 @@ type CheckResult struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// Checks runs smoke, e2e, analysis and verification probes. TODO(helper): implement.
-type Checks struct{}
+// defaultCheckTimeout bounds one check when the spec sets no timeout.
+const defaultCheckTimeout = 30 * time.Second
 
+// HTTPProber sends one GET and returns its status and (the start of) its body. probe.Client is the real one.
+type HTTPProber interface {
+	Get(ctx context.Context, url string) (probe.Response, error)
+}
+
+// Checks runs smoke, e2e, analysis and verification probes. The worker registers one
+// &Checks{Runner: execrun.Runner{}, HTTP: probe.New()}; the Release workflow calls RunCheck.
+type Checks struct {
+	// Runner runs exec checks, the same way the exec platform runs its commands.
+	Runner CommandRunner
+	// HTTP sends http checks.
+	HTTP HTTPProber
+}
+
+// RunCheck runs one check and returns its verdict. A probe that fails (wrong status, body mismatch, refused
+// connection, non-zero exit, timeout) is a result with Passed false and a one-line Detail, not an error; the
+// error is a non-retryable ErrTypeInvalidSpec for a check that can never run (bad template, URL or regexp, not
+// exactly one of http and exec, a program that cannot be run), or the context's error on cancellation.
+//
+// Idempotent as far as the check is: Ferry expects probes to only read (an exec check that writes must tolerate
+// running again), and Temporal may retry the activity after a worker crash.
 func (c *Checks) RunCheck(ctx context.Context, in CheckRequest) (CheckResult, error) {
-	return CheckResult{}, errors.New("not implemented")
+	chk := in.Check
+	field := "check"
+	if chk.Name != "" {
+		field = fmt.Sprintf("check %q", chk.Name)
+	}
+	timeout := chk.Timeout.D()
+	if timeout <= 0 {
+		timeout = defaultCheckTimeout
+	}
+	switch {
+	case chk.HTTP != nil && len(chk.Exec) == 0:
+		return c.runHTTP(ctx, in, field, timeout)
+	case chk.HTTP == nil && len(chk.Exec) > 0:
+		return c.runExec(ctx, in, field, timeout)
+	}
+	return CheckResult{}, invalidSpec(field+": set exactly one of http and exec", nil)
+}
+
+func (c *Checks) runHTTP(ctx context.Context, in CheckRequest, field string, timeout time.Duration) (CheckResult, error) {
+	h := in.Check.HTTP
+	url, shown, err := checkURL(in, field)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var body *regexp.Regexp
+	if h.Body != "" {
+		if body, err = regexp.Compile(h.Body); err != nil {
+			return CheckResult{}, invalidSpec(field+": http.body is not a regular expression", err)
+		}
+	}
+	want := h.Status
+	if want == 0 {
+		want = http.StatusOK
+	}
+
+	res := CheckResult{Name: in.Check.Name}
+	if res.Name == "" {
+		res.Name = "http GET " + shown
+	}
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	resp, err := c.HTTP.Get(pctx, url)
+	cancel()
+	res.Duration = time.Since(start)
+
+	var verdict string
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return CheckResult{}, ctx.Err()
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		verdict = "timed out after " + spec.FormatDuration(timeout)
+	case err != nil:
+		verdict = err.Error()
+	case resp.Status != want:
+		verdict = fmt.Sprintf("status %d, want %d", resp.Status, want)
+	case body != nil && !body.Match(resp.Body):
+		verdict = fmt.Sprintf("status %d, body does not match %q", resp.Status, h.Body)
+	default:
+		res.Passed = true
+		verdict = fmt.Sprintf("status %d", resp.Status)
+	}
+	res.Detail = oneLine("GET " + shown + ": " + verdict)
+	return res, nil
+}
+
+// checkURL renders the check's URL, or joins its path to the environment's base URL, and insists on an absolute
+// http(s) URL. It returns the URL to probe and the form to show in results, which go into workflow history: any
+// password in it is masked.
+func checkURL(in CheckRequest, field string) (url, shown string, err error) {
+	h := in.Check.HTTP
+	var raw string
+	switch {
+	case h.URL != "" && h.Path != "":
+		return "", "", invalidSpec(field+": set one of http.url and http.path, not both", nil)
+	case h.URL != "":
+		if raw, err = render(field+".http.url", h.URL, in.Vars); err != nil {
+			return "", "", invalidSpec(field+": http.url: invalid template", err)
+		}
+	case h.Path != "":
+		base, err := render(field+" base url", in.BaseURL, in.Vars)
+		if err != nil {
+			return "", "", invalidSpec(field+": environment url: invalid template", err)
+		}
+		if base == "" {
+			return "", "", invalidSpec(field+": http.path needs the environment's url", nil)
+		}
+		path, err := render(field+".http.path", h.Path, in.Vars)
+		if err != nil {
+			return "", "", invalidSpec(field+": http.path: invalid template", err)
+		}
+		// Plain string joining keeps a query string in the path intact, which url.JoinPath would escape.
+		raw = strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
+	default:
+		return "", "", invalidSpec(field+": http needs url or path", nil)
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the URL it quotes, which may hold a password
+		}
+		return "", "", invalidSpec(field+": invalid url", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", invalidSpec(fmt.Sprintf("%s: url %q is not an absolute http(s) url", field, u.Redacted()), nil)
+	}
+	return raw, u.Redacted(), nil
+}
+
+func (c *Checks) runExec(ctx context.Context, in CheckRequest, field string, timeout time.Duration) (CheckResult, error) {
+	cmd, err := command(field+": exec", in.Check.Exec, in.Dir, timeout, "check", in.Vars)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	res := CheckResult{Name: in.Check.Name}
+	if res.Name == "" {
+		res.Name = strings.Join(cmd.Argv, " ")
+	}
+	start := time.Now()
+	out, err := runCommand(ctx, c.Runner, cmd, nil)
+	res.Duration = time.Since(start)
+	switch {
+	case err == nil:
+		res.Passed = out.ExitCode == 0
+		res.Detail = withOutput(out.Status, out.Output, 1)
+	case errors.Is(err, execrun.ErrTimeout):
+		res.Detail = withOutput(err.Error(), out.Output, 1)
+	case errors.Is(err, execrun.ErrNotRunnable):
+		return CheckResult{}, invalidSpec(field+": exec: the program cannot be run", err)
+	default:
+		return CheckResult{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return res, nil
+}
+
+// oneLine folds line breaks (and runs of spaces) so that a detail fits one status line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

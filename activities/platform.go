@@ -3,7 +3,13 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferryhq/ferry/internal/execrun"
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
@@ -26,7 +32,8 @@ type TemplateVars struct {
 	Config         map[string]string `json:"config,omitempty"`
 }
 
-// PlatformRequest is the input of every platform activity.
+// PlatformRequest is the input of every platform activity. Exec.Dir must be absolute (the spec's relative dir is
+// resolved before the request is built); empty means the worker's working directory.
 type PlatformRequest struct {
 	Exec spec.ExecPlatform `json:"exec"`
 	Vars TemplateVars      `json:"vars"`
@@ -38,24 +45,196 @@ type PlatformResult struct {
 	Output string `json:"output,omitempty"`
 }
 
-// Platform runs the platform operations. TODO(helper): implement.
-type Platform struct{}
+// Defaults for the exec platform's limits, used when the spec leaves them zero.
+const (
+	defaultCommandTimeout = 5 * time.Minute
+	defaultReadyTimeout   = 10 * time.Minute
+	defaultReadyInterval  = time.Second
+)
 
+// Platform runs the exec platform's operations: each activity runs the matching argv from spec.ExecPlatform,
+// rendered as templates over the request's TemplateVars, with FERRY_* variables in the environment.
+//
+// Idempotence: Ferry retries an operation with exactly the same vars, so each operation is idempotent when the
+// user's command is, and the exec platform requires that it is: deploying a version that already runs, setting a
+// weight that is already set or removing what is gone must succeed and change nothing.
+//
+// Failures: a bad template, an empty command, a relative Dir or an executable that cannot be run is a
+// non-retryable ErrTypeInvalidSpec; a non-zero exit (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout)
+// is retryable, and Temporal retries it under the workflow's retry policy.
+//
+// The worker registers one &Platform{Runner: execrun.Runner{}}; the Release workflow calls its methods.
+type Platform struct {
+	// Runner runs the commands.
+	Runner CommandRunner
+	// ReadyInterval is the pause between two readiness polls. Zero means one second.
+	ReadyInterval time.Duration
+}
+
+// platformOp names an operation twice: FERRY_OP for the command, and the spec field for error messages.
+type platformOp struct{ name, field string }
+
+var (
+	opDeploy    = platformOp{"deploy", "platform.exec.deploy"}
+	opSetWeight = platformOp{"set-weight", "platform.exec.setWeight"}
+	opPromote   = platformOp{"promote", "platform.exec.promote"}
+	opRollback  = platformOp{"rollback", "platform.exec.rollback"}
+	opRemove    = platformOp{"remove", "platform.exec.remove"}
+	opReady     = platformOp{"ready", "platform.exec.ready"}
+)
+
+// Deploy runs Exec.Deploy: start the version's replica set on Vars.Track. Idempotent and retryable as the type
+// documents.
 func (p *Platform) Deploy(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	return p.run(ctx, in, opDeploy, in.Exec.Deploy)
 }
+
+// SetWeight runs Exec.SetWeight: route Vars.Weight percent of traffic to Vars.Track. Idempotent and retryable
+// as the type documents.
 func (p *Platform) SetWeight(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	return p.run(ctx, in, opSetWeight, in.Exec.SetWeight)
 }
+
+// Promote runs Exec.Promote: make the track's version the stable one. Idempotent and retryable as the type
+// documents.
 func (p *Platform) Promote(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	return p.run(ctx, in, opPromote, in.Exec.Promote)
 }
+
+// Rollback runs Exec.Rollback: restore Vars.StableVersion on the stable track. Idempotent and retryable as the
+// type documents.
 func (p *Platform) Rollback(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	return p.run(ctx, in, opRollback, in.Exec.Rollback)
 }
+
+// Remove runs Exec.Remove: delete a version's replica set from Vars.Track. Idempotent and retryable as the type
+// documents.
 func (p *Platform) Remove(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	return p.run(ctx, in, opRemove, in.Exec.Remove)
 }
+
+// readyProgress is WaitReady's heartbeat detail: a retried attempt of the activity continues the count and the
+// clock instead of starting over, and can still say why the service was not ready.
+type readyProgress struct {
+	Attempts int       `json:"attempts"`
+	Since    time.Time `json:"since"`
+	// Last describes the latest failed poll: "exit status 1: <last output line>".
+	Last string `json:"last,omitempty"`
+}
+
+// readyPollFloor is the least time a poll gets even when the readiness deadline is closer, so that the last
+// poll can still succeed. A poll never gets more than Exec.Timeout.
+const readyPollFloor = 10 * time.Second
+
+// WaitReady polls Exec.Ready every ReadyInterval until it exits 0, and returns at once when there is no ready
+// command. It gives up with a non-retryable ErrTypeReadinessTimeout once Exec.ReadyTimeout (default 10m) has
+// passed since the first poll; no poll starts after that, and one that starts close to it is cut short, so the
+// whole wait stays within ReadyTimeout plus readyPollFloor plus ReadyInterval. The first poll's time, the poll
+// count and the latest failure travel in heartbeat details, so a retry of the activity (after a worker crash,
+// say) keeps the original deadline. Polling only reads state, so the activity is idempotent. The workflow's
+// StartToClose timeout must leave that slack beyond ReadyTimeout, and its heartbeat timeout must exceed a few
+// seconds (commands heartbeat every 5s).
 func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return PlatformResult{}, errors.New("not implemented")
+	if len(in.Exec.Ready) == 0 {
+		return PlatformResult{}, nil
+	}
+	cmd, err := command(opReady.field, in.Exec.Ready, in.Exec.Dir, commandTimeout(in.Exec), opReady.name, in.Vars)
+	if err != nil {
+		return PlatformResult{}, err
+	}
+	limit := in.Exec.ReadyTimeout.D()
+	if limit <= 0 {
+		limit = defaultReadyTimeout
+	}
+	interval := p.ReadyInterval
+	if interval <= 0 {
+		interval = defaultReadyInterval
+	}
+
+	var progress readyProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &progress); err != nil {
+			// Unreadable details only cost the resumption: start the count and the clock again.
+			progress = readyProgress{}
+		}
+	}
+	if progress.Since.IsZero() {
+		progress.Since = time.Now()
+	}
+	var output string // of the latest poll in this attempt of the activity
+	for {
+		remaining := limit - time.Since(progress.Since)
+		if remaining <= 0 {
+			msg := withOutput(fmt.Sprintf("%s: not ready within %s (%d attempts)",
+				opReady.field, spec.FormatDuration(limit), progress.Attempts), progress.Last, 1)
+			return PlatformResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeReadinessTimeout, nil,
+				PlatformResult{Output: output})
+		}
+		progress.Attempts++
+		activity.RecordHeartbeat(ctx, progress)
+		poll := cmd
+		poll.Timeout = min(cmd.Timeout, max(remaining, readyPollFloor))
+		res, err := runCommand(ctx, p.Runner, poll, progress)
+		switch {
+		case err == nil && res.ExitCode == 0:
+			return PlatformResult{Output: res.Output}, nil
+		case err == nil:
+			progress.Last = withOutput(res.Status, res.Output, 1)
+		case errors.Is(err, execrun.ErrTimeout):
+			progress.Last = withOutput(err.Error(), res.Output, 1)
+		default:
+			return PlatformResult{}, platformError(opReady, res, err)
+		}
+		output = res.Output
+		activity.RecordHeartbeat(ctx, progress)
+		wait := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return PlatformResult{}, ctx.Err()
+		case <-wait.C:
+		}
+	}
+}
+
+// run renders and runs one operation's command and maps its outcome to the activity's result or error.
+func (p *Platform) run(ctx context.Context, in PlatformRequest, op platformOp, argv []string) (PlatformResult, error) {
+	cmd, err := command(op.field, argv, in.Exec.Dir, commandTimeout(in.Exec), op.name, in.Vars)
+	if err != nil {
+		return PlatformResult{}, err
+	}
+	start := time.Now()
+	res, err := runCommand(ctx, p.Runner, cmd, nil)
+	activity.GetLogger(ctx).Info("platform command finished", "op", op.name, "program", cmd.Argv[0],
+		"status", res.Status, "duration", time.Since(start), "error", err)
+	if err != nil || res.ExitCode != 0 {
+		return PlatformResult{}, platformError(op, res, err)
+	}
+	return PlatformResult{Output: res.Output}, nil
+}
+
+// platformError turns a command that did not succeed (err from the runner, or nil for a non-zero exit) into the
+// activity's failure. Cancellation passes through untouched so that the SDK reports it as such.
+func platformError(op platformOp, res execrun.Result, err error) error {
+	details := PlatformResult{Output: res.Output}
+	switch {
+	case err == nil:
+		msg := withOutput(op.field+": "+res.Status, res.Output, errorLines)
+		return temporal.NewApplicationError(msg, ErrTypeCommandFailed, details)
+	case errors.Is(err, execrun.ErrNotRunnable):
+		return invalidSpec(op.field+": the program cannot be run", err)
+	case errors.Is(err, execrun.ErrTimeout):
+		msg := withOutput(op.field+": "+err.Error(), res.Output, errorLines)
+		return temporal.NewApplicationError(msg, ErrTypeCommandTimeout, details)
+	default:
+		return fmt.Errorf("%s: %w", op.field, err)
+	}
+}
+
+// commandTimeout is the bound on one command of the exec platform.
+func commandTimeout(e spec.ExecPlatform) time.Duration {
+	if e.Timeout > 0 {
+		return e.Timeout.D()
+	}
+	return defaultCommandTimeout
 }

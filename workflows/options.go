@@ -6,18 +6,24 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
 // Activity option presets. Activities hold no retry loops: these policies are the only retries.
 
 // nonRetryable are error types that no retry can fix.
-var nonRetryable = []string{ErrTypeInvalid, "ReadinessTimeout"}
+var nonRetryable = []string{ErrTypeInvalid, activities.ErrTypeReadinessTimeout}
+
+// commandHeartbeat bounds the silence of a running command activity (they heartbeat every few seconds), so
+// a lost worker is noticed and a cancellation reaches the command quickly.
+const commandHeartbeat = 30 * time.Second
 
 // platformOptions run one platform command: its own timeout plus slack, a few retries with backoff.
 func platformOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: orDefault(p.Timeout.D(), 5*time.Minute) + 30*time.Second,
+		HeartbeatTimeout:    commandHeartbeat,
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
@@ -33,6 +39,7 @@ func platformOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) 
 func rollbackOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: orDefault(p.Timeout.D(), 5*time.Minute) + 30*time.Second,
+		HeartbeatTimeout:    commandHeartbeat,
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
@@ -48,7 +55,7 @@ func rollbackOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) 
 func readyOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: orDefault(p.ReadyTimeout.D(), 10*time.Minute) + time.Minute,
-		HeartbeatTimeout:    30 * time.Second,
+		HeartbeatTimeout:    commandHeartbeat,
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,

@@ -1,0 +1,180 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferryhq/ferry/internal/execrun"
+)
+
+// Error types of Ferry's activity failures (temporal.ApplicationError.Type). They are stable: workflows, retry
+// policies and the CLI match on them.
+const (
+	// ErrTypeInvalidSpec is a spec or input that can never work: a bad template, an empty command, an executable
+	// that does not exist. Non-retryable.
+	ErrTypeInvalidSpec = "InvalidSpec"
+	// ErrTypeCommandFailed is a platform command that exited non-zero. Retryable; details hold a PlatformResult.
+	ErrTypeCommandFailed = "CommandFailed"
+	// ErrTypeCommandTimeout is a platform command killed after its timeout. Retryable; details hold a
+	// PlatformResult.
+	ErrTypeCommandTimeout = "CommandTimeout"
+	// ErrTypeReadinessTimeout is a ready command that did not succeed within ReadyTimeout. Non-retryable: the
+	// workflow decides what happens next (usually a rollback).
+	ErrTypeReadinessTimeout = "ReadinessTimeout"
+)
+
+// CommandRunner runs one command to completion. execrun.Runner is the real one. It returns a nil error for a
+// command that ran, whatever its exit code, and wraps execrun.ErrNotRunnable or execrun.ErrTimeout otherwise.
+type CommandRunner interface {
+	Run(ctx context.Context, cmd execrun.Command) (execrun.Result, error)
+}
+
+// commandHeartbeat is how often a running command heartbeats. The SDK batches heartbeats to the server, so this
+// only needs to be well below any heartbeat timeout a workflow sets.
+const commandHeartbeat = 5 * time.Second
+
+// errorLines is how many trailing output lines an error or check detail quotes.
+const errorLines = 5
+
+// invalidSpec is the non-retryable failure for input that no retry can fix.
+func invalidSpec(msg string, cause error) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidSpec, cause)
+}
+
+// render executes text as a template over vars. A missing field or config key is an error, not "<no value>".
+func render(name, text string, vars TemplateVars) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, vars); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// command builds the command for the spec field named field: argv rendered over vars, run in dir with the
+// FERRY_* variables, FERRY_OP set to op. Every problem it finds is an InvalidSpec failure.
+func command(field string, argv []string, dir string, timeout time.Duration, op string, vars TemplateVars) (execrun.Command, error) {
+	if len(argv) == 0 {
+		return execrun.Command{}, invalidSpec(field+" is empty", nil)
+	}
+	if dir != "" && !filepath.IsAbs(dir) {
+		return execrun.Command{}, invalidSpec(fmt.Sprintf("%s: working directory %q is not absolute", field, dir), nil)
+	}
+	rendered := make([]string, len(argv))
+	for i, arg := range argv {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		s, err := render(name, arg, vars)
+		if err != nil {
+			return execrun.Command{}, invalidSpec(name+": invalid template", err)
+		}
+		rendered[i] = s
+	}
+	if rendered[0] == "" {
+		return execrun.Command{}, invalidSpec(field+"[0]: the program name is empty", nil)
+	}
+	return execrun.Command{Argv: rendered, Dir: dir, Env: commandEnv(op, vars), Timeout: timeout}, nil
+}
+
+// commandEnv returns the FERRY_* variables a command receives, config keys in sorted order (so that when two keys
+// map to the same variable, the result does not depend on map order).
+func commandEnv(op string, v TemplateVars) []string {
+	env := []string{
+		"FERRY_OP=" + op,
+		"FERRY_SERVICE=" + v.Service,
+		"FERRY_ENV=" + v.Env,
+		"FERRY_VERSION=" + v.Version,
+		"FERRY_GIT_SHA=" + v.GitSHA,
+		"FERRY_IMAGE=" + v.Image,
+		"FERRY_TRACK=" + v.Track,
+		"FERRY_WEIGHT=" + strconv.Itoa(v.Weight),
+		"FERRY_REPLICAS=" + strconv.Itoa(v.Replicas),
+		"FERRY_STRATEGY=" + v.Strategy,
+		"FERRY_MAX_UNAVAILABLE=" + strconv.Itoa(v.MaxUnavailable),
+		"FERRY_MAX_SURGE=" + strconv.Itoa(v.MaxSurge),
+		"FERRY_STABLE_VERSION=" + v.StableVersion,
+		"FERRY_STABLE_IMAGE=" + v.StableImage,
+	}
+	keys := make([]string, 0, len(v.Config))
+	for k := range v.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, "FERRY_CONFIG_"+envName(k)+"="+v.Config[k])
+	}
+	return env
+}
+
+// envName upper-cases key and replaces every character other than A-Z and 0-9 with '_'.
+func envName(key string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, key)
+}
+
+// runCommand runs cmd and heartbeats details while it runs, so that the server notices a dead worker within the
+// heartbeat timeout and a cancellation reaches ctx even during a long command.
+func runCommand(ctx context.Context, r CommandRunner, cmd execrun.Command, details any) (execrun.Result, error) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(done)
+		wg.Wait() // no heartbeat may race the activity's completion
+	}()
+	wg.Go(func() {
+		t := time.NewTicker(commandHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details)
+			case <-done:
+				return
+			}
+		}
+	})
+	return r.Run(ctx, cmd)
+}
+
+// withOutput appends the last n non-blank lines of output to head, on one line: "exit status 1: a; b".
+func withOutput(head, output string, n int) string {
+	var lines []string
+	rest := output
+	for len(lines) < n && rest != "" {
+		var line string
+		if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
+			rest, line = rest[:i], rest[i+1:]
+		} else {
+			rest, line = "", rest
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return head
+	}
+	for i, j := 0, len(lines)-1; i < j; i, j = i+1, j-1 {
+		lines[i], lines[j] = lines[j], lines[i]
+	}
+	return head + ": " + strings.Join(lines, "; ")
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+)
+
+// DevOptions are the flags of `ferry dev`.
+type DevOptions struct {
+	IP       string
+	Port     int
+	UIPort   int
+	DBFile   string
+	NoWorker bool
+}
+
+// serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
+func serverFlags(ip *string, port, uiPort *int) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ip", Usage: "`IP` the server and UI listen on", EnvVars: []string{"FERRY_DEV_IP"}, Value: "127.0.0.1", Destination: ip},
+		&cli.IntFlag{Name: "port", Usage: "Temporal frontend `PORT`", EnvVars: []string{"FERRY_DEV_PORT"}, Value: 7233, Destination: port},
+		&cli.IntFlag{Name: "ui-port", Usage: "Web UI `PORT` (-1 disables the UI)", EnvVars: []string{"FERRY_DEV_UI_PORT"}, Value: 8233, Destination: uiPort},
+	}
+}
+
+func newDevCommand(g *GlobalOptions) *cli.Command {
+	var opts DevOptions
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "run an embedded Temporal server with its Web UI and a Ferry worker, until Ctrl-C",
+		Description: "For a laptop: Temporal on SQLite (in memory, or --db-file to keep releases across restarts), the\n" +
+			"Web UI, Ferry's search attributes and an in-process worker. Other ferry commands reach it with their\n" +
+			"defaults.",
+		Flags: append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
+			&cli.StringFlag{Name: "db-file", Usage: "SQLite `FILE` that keeps the server's state (default: in memory)", EnvVars: []string{"FERRY_DEV_DB_FILE"}, Destination: &opts.DBFile},
+			&cli.BoolFlag{Name: "no-worker", Usage: "run no worker (run `ferry worker` yourself)", EnvVars: []string{"FERRY_DEV_NO_WORKER"}, Destination: &opts.NoWorker},
+		),
+		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
+	}
+}
+
+// devDoc is the JSON document `ferry dev` prints once it is up.
+type devDoc struct {
+	Address   string `json:"address"`
+	Namespace string `json:"namespace"`
+	UIURL     string `json:"uiUrl,omitempty"`
+	TaskQueue string `json:"taskQueue,omitempty"`
+}
+
+func runDev(ctx context.Context, opts DevOptions, g GlobalOptions, args []string) error {
+	if err := requireArgs("dev", args); err != nil {
+		return err
+	}
+	s, err := startStack(ctx, g, opts)
+	if err != nil {
+		return err
+	}
+	doc := devDoc{Address: s.g.Address, Namespace: g.Namespace, UIURL: s.g.UIURL}
+	if !opts.NoWorker {
+		doc.TaskQueue = g.TaskQueue
+	}
+	err = g.printer().emit(doc, func(w io.Writer) {
+		fmt.Fprintf(w, "Temporal  %s (namespace %s)\n", doc.Address, doc.Namespace)
+		if doc.UIURL != "" {
+			fmt.Fprintf(w, "Web UI    %s\n", doc.UIURL)
+		}
+		if doc.TaskQueue != "" {
+			fmt.Fprintf(w, "Worker    task queue %s\n", doc.TaskQueue)
+		}
+		fmt.Fprintln(w, "Ready. Stop with Ctrl-C.")
+	})
+	if err == nil {
+		<-ctx.Done()
+	}
+	return errors.Join(err, s.stop())
+}

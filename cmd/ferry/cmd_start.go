@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
+
+	"github.com/ferryhq/ferry/starter"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// StartOptions are the flags of `ferry start`.
+type StartOptions struct {
+	Spec       string
+	Version    string
+	GitSHA     string
+	CommitTime string
+	Image      string
+	Wait       bool
+	As         string
+}
+
+func newStartCommand(g *GlobalOptions) *cli.Command {
+	var opts StartOptions
+	return &cli.Command{
+		Name:  "start",
+		Usage: "start the release of a version (idempotent: safe to retry from CI)",
+		Description: "Starts the Release workflow ferry-release/SERVICE/VERSION. If that release is running or ran\n" +
+			"before, reports it and changes nothing. With --wait, follows the release and exits with its outcome.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "spec", Usage: "the service's ferry.yaml `FILE` (required)", EnvVars: []string{"FERRY_SPEC"}, Destination: &opts.Spec},
+			&cli.StringFlag{Name: "version", Usage: "`VERSION` to release (required)", EnvVars: []string{"FERRY_VERSION"}, Destination: &opts.Version},
+			&cli.StringFlag{Name: "git-sha", Usage: "git commit `SHA` of the version (required)", EnvVars: []string{"FERRY_GIT_SHA"}, Destination: &opts.GitSHA},
+			&cli.StringFlag{Name: "commit-time", Usage: "commit `TIME` (RFC 3339), for lead-time metrics", EnvVars: []string{"FERRY_COMMIT_TIME"}, Destination: &opts.CommitTime},
+			&cli.StringFlag{Name: "image", Usage: "artifact `REF` (default: the spec's image repository:VERSION)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
+			&cli.BoolFlag{Name: "wait", Usage: "follow the release and exit with its outcome's code", EnvVars: []string{"FERRY_WAIT"}, Destination: &opts.Wait},
+			identityFlag(&opts.As),
+		},
+		Action: action(func(c *cli.Context) error { return runStart(c.Context, opts, *g, c.Args().Slice()) }),
+	}
+}
+
+// startDoc is the JSON document of `ferry start`.
+type startDoc struct {
+	starter.Run
+	Existed bool                     `json:"existed"`
+	UIURL   string                   `json:"uiUrl,omitempty"`
+	Result  *workflows.ReleaseResult `json:"result,omitempty"`
+}
+
+func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []string) error {
+	if err := requireArgs("start", args); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, value string }{{"spec", opts.Spec}, {"version", opts.Version}, {"git-sha", opts.GitSHA}} {
+		if f.value == "" {
+			return usagef("start", "missing --%s", f.name)
+		}
+	}
+	in := workflows.ReleaseInput{Version: opts.Version, GitSHA: opts.GitSHA, Image: opts.Image, StartedBy: identityOr(opts.As)}
+	if opts.CommitTime != "" {
+		t, err := time.Parse(time.RFC3339, opts.CommitTime)
+		if err != nil {
+			return usagef("start", "--commit-time %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", opts.CommitTime)
+		}
+		in.CommitTime = t
+	}
+	s, err := loadSpec(opts.Spec)
+	if err != nil {
+		return err
+	}
+	in.Spec = *s
+
+	return g.withClient(ctx, func(c client.Client) error {
+		run, existed, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: g.TaskQueue, Input: in})
+		if err != nil {
+			return err
+		}
+		doc := startDoc{Run: run, Existed: existed, UIURL: starter.UILink(g.UIURL, g.Namespace, run)}
+		p := g.printer()
+		if p.json && !opts.Wait {
+			return p.emit(doc, nil)
+		}
+		if existed {
+			p.progressf("%s %s already started (run %s)", run.Service, run.Version, run.RunID)
+		} else {
+			p.progressf("started %s %s (workflow %s, run %s)", run.Service, run.Version, run.WorkflowID, run.RunID)
+		}
+		if doc.UIURL != "" {
+			p.progressf("%s", doc.UIURL)
+		}
+		if !opts.Wait {
+			return nil
+		}
+		res, err := follow(ctx, c, p, run)
+		var outcome *starter.OutcomeError
+		if err != nil && !errors.As(err, &outcome) {
+			return err // the outcome is unknown
+		}
+		doc.Result = &res
+		if perr := p.emit(doc, func(w io.Writer) { fmt.Fprintln(w, outcomeLine(res)) }); perr != nil {
+			return perr
+		}
+		return err
+	})
+}
+
+// follow prints a line each time the release moves (text mode) and returns its result once it ends. The error
+// is the release's *starter.OutcomeError when it did not succeed.
+func follow(ctx context.Context, c client.Client, p *printer, run starter.Run) (workflows.ReleaseResult, error) {
+	var last string
+	_, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
+		if line := starter.StatusLine(st, time.Time{}); line != last && st.State == workflows.StateRunning {
+			last = line
+			p.progressf("%s", line)
+		}
+	})
+	if err != nil {
+		return workflows.ReleaseResult{}, err
+	}
+	return starter.Wait(ctx, c, run)
+}
+
+// outcomeLine is the final line of a release: "checkout 1.4.2 succeeded" or why it did not.
+func outcomeLine(res workflows.ReleaseResult) string {
+	if res.State == workflows.StateSucceeded {
+		return fmt.Sprintf("%s %s succeeded", res.Service, res.Version)
+	}
+	return (&starter.OutcomeError{Result: res}).Error()
+}

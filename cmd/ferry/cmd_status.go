@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
+
+	"github.com/ferryhq/ferry/starter"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// watchInterval is how often a watch asks the release for its status.
+const watchInterval = time.Second
+
+// StatusOptions are the flags of `ferry status`.
+type StatusOptions struct {
+	Version string
+	Watch   bool
+}
+
+func newStatusCommand(g *GlobalOptions) *cli.Command {
+	var opts StatusOptions
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show where a release is and what it waits for",
+		ArgsUsage: "SERVICE",
+		Description: "With --watch, follows the release until it ends and exits with its outcome's code: on a\n" +
+			"terminal as one line redrawn in place, otherwise (and with --output json) one line per change.",
+		Flags: []cli.Flag{
+			versionFlag(&opts.Version, newestAny),
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the release until it ends", EnvVars: []string{"FERRY_WATCH"}, Destination: &opts.Watch},
+		},
+		Action: action(func(c *cli.Context) error { return runStatus(c.Context, opts, *g, c.Args().Slice()) }),
+	}
+}
+
+func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []string) error {
+	if err := requireArgs("status", args, "SERVICE"); err != nil {
+		return err
+	}
+	return g.withClient(ctx, func(c client.Client) error {
+		run, err := starter.Newest(ctx, c, args[0], opts.Version)
+		if err != nil {
+			return err
+		}
+		p := g.printer()
+		if opts.Watch {
+			return watchStatus(ctx, c, p, run)
+		}
+		st, err := starter.StatusOf(ctx, c, run)
+		if err != nil {
+			return err
+		}
+		return p.emit(st, func(w io.Writer) { printStatus(w, st, time.Now()) })
+	})
+}
+
+// watchStatus follows run until it ends and returns its outcome. Interrupting a watch is no error: the release
+// goes on.
+func watchStatus(ctx context.Context, c client.Client, p *printer, run starter.Run) error {
+	tty := p.terminal()
+	var last string
+	st, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
+		key := starter.StatusLine(st, time.Time{})
+		if tty {
+			fmt.Fprintf(p.w, "\r\033[K%s", starter.StatusLine(st, time.Now()))
+		} else if key != last {
+			_ = p.emitLine(st, key)
+		}
+		last = key
+	})
+	if tty {
+		fmt.Fprintln(p.w)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return outcomeErr(st)
+}
+
+// outcomeErr is nil for a release that succeeded, else the *starter.OutcomeError that gives its exit code.
+func outcomeErr(st workflows.Status) error {
+	if st.State == workflows.StateSucceeded {
+		return nil
+	}
+	return &starter.OutcomeError{Result: workflows.ReleaseResult{
+		Service: st.Service, Version: st.Version, Image: st.Image, State: st.State, Reason: st.Reason, Environments: st.Environments,
+	}}
+}
+
+func printStatus(w io.Writer, st workflows.Status, now time.Time) {
+	fmt.Fprintln(w, starter.StatusLine(st, now))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "  %s\t%s\n", k, v)
+		}
+	}
+	row("state", st.State)
+	row("git sha", st.GitSHA)
+	row("image", st.Image)
+	row("strategy", st.Strategy)
+	if !st.StartedAt.IsZero() {
+		row("started", fmtTime(st.StartedAt))
+	}
+	for _, e := range st.Environments {
+		row("env "+e.Name, strings.Join(nonEmpty(e.State, e.Reason), ": "))
+	}
+	for _, a := range st.Approvals {
+		row("approval", fmt.Sprintf("%s by %s at %s", a.Env, a.Identity, fmtTime(a.At)))
+	}
+	if lc := st.LastCheck; lc != nil {
+		verdict := "passed"
+		if !lc.Passed {
+			verdict = "failed"
+		}
+		row("last check", strings.Join(nonEmpty(fmt.Sprintf("%s (%s) %s at %s", lc.Name, lc.Kind, verdict, fmtTime(lc.At)), lc.Detail), ": "))
+	}
+	if st.AnalysisFailures > 0 {
+		row("analysis failures", fmt.Sprint(st.AnalysisFailures))
+	}
+	for _, d := range st.Decisions {
+		row("decision", decisionText(d))
+	}
+}
+
+func decisionText(d workflows.Decision) string {
+	s := fmt.Sprintf("%s %s by %s", fmtTime(d.At), strings.Join(nonEmpty(d.Action, d.Env), " "), d.Identity)
+	if d.Reason != "" {
+		s += fmt.Sprintf(": %q", d.Reason)
+	}
+	return s
+}
+
+// fmtTime renders times in the user's zone, to the second.
+func fmtTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

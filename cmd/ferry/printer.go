@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Output formats of --output.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+// printer is the only way commands write to stdout. In JSON mode a command writes one JSON document (a watch
+// writes one per line, per change) and nothing else; progress lines are for text mode only.
+type printer struct {
+	w    io.Writer
+	json bool
+}
+
+func newPrinter(w io.Writer, output string) *printer {
+	return &printer{w: w, json: output == outputJSON}
+}
+
+// emit writes doc in JSON mode and calls text otherwise.
+func (p *printer) emit(doc any, text func(w io.Writer)) error {
+	if !p.json {
+		text(p.w)
+		return nil
+	}
+	enc := json.NewEncoder(p.w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// emitLine writes doc as one compact JSON line in JSON mode, and the text line otherwise.
+func (p *printer) emitLine(doc any, line string) error {
+	if !p.json {
+		_, err := fmt.Fprintln(p.w, line)
+		return err
+	}
+	return json.NewEncoder(p.w).Encode(doc)
+}
+
+// progressf writes a progress line in text mode; JSON mode keeps stdout to its documents.
+func (p *printer) progressf(format string, args ...any) {
+	if !p.json {
+		fmt.Fprintf(p.w, format+"\n", args...)
+	}
+}
+
+// terminal reports whether text goes to a terminal, where a line can be redrawn in place.
+func (p *printer) terminal() bool {
+	f, ok := p.w.(*os.File)
+	if !ok || p.json {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,112 @@
+// Package starter is Ferry's client side: it starts releases, sends them decisions (Updates), and reads their
+// status, list and history from Temporal. The ferry CLI and CI call it; it never runs workflow code.
+//
+// Every function takes a connected client.Client; none of them dials, logs or prints.
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// Typed keys of the search attributes Ferry sets at start and the workflow upserts as it goes.
+var (
+	keyService = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrService)
+	keyVersion = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrVersion)
+	keyStage   = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrStage)
+	keyState   = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrState)
+)
+
+// Run identifies one release: its workflow ID and, once known, its run ID. An empty RunID means the latest run.
+type Run struct {
+	Service    string `json:"service"`
+	Version    string `json:"version"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId,omitempty"`
+}
+
+// ReleaseRun returns the Run of a service version, targeting its latest run.
+func ReleaseRun(service, version string) Run {
+	return Run{Service: service, Version: version, WorkflowID: workflows.ReleaseWorkflowID(service, version)}
+}
+
+// StartOptions says what to start and where.
+type StartOptions struct {
+	// TaskQueue is the queue Ferry's workers poll.
+	TaskQueue string
+	Input     workflows.ReleaseInput
+}
+
+// Start starts the Release workflow of Input.Spec.Service at Input.Version.
+//
+// Start is idempotent, so CI can retry it: if the version's release is running, or ran before, it returns that
+// run with existed true and no error. A version is released at most once; a new attempt needs a new version.
+func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, error) {
+	in := opts.Input
+	run := ReleaseRun(in.Spec.Service, in.Version)
+	// The conflict policy is FAIL, not USE_EXISTING: with USE_EXISTING the server answers a duplicate with a
+	// success the SDK cannot tell apart from a fresh start. FAIL returns AlreadyStarted for a running and (with
+	// REJECT_DUPLICATE) for a closed release alike, and that error names the existing run.
+	wopts := client.StartWorkflowOptions{
+		ID:                                       run.WorkflowID,
+		TaskQueue:                                opts.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			keyService.ValueSet(in.Spec.Service),
+			keyVersion.ValueSet(in.Version),
+			keyState.ValueSet(workflows.StateRunning),
+			keyStage.ValueSet(workflows.StageBuild),
+		),
+		Memo:          map[string]any{"gitSha": in.GitSHA, "image": in.Image},
+		StaticSummary: fmt.Sprintf("release %s %s", in.Spec.Service, in.Version),
+	}
+	wr, err := c.ExecuteWorkflow(ctx, wopts, workflows.ReleaseWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		run.RunID = started.RunId
+		return run, true, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("start release %s %s: %w", in.Spec.Service, in.Version, err)
+	}
+	run.RunID = wr.GetRunID()
+	return run, false, nil
+}
+
+// RegisterSearchAttributes registers Ferry's Keyword search attributes in namespace, skipping those that exist.
+// It is idempotent; `ferry dev` calls it at startup. A production cluster registers them once, by its operator.
+func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	existing, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributes {
+		if _, ok := existing.GetCustomAttributes()[name]; !ok {
+			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        namespace,
+		SearchAttributes: missing,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package starter
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	historypb "go.temporal.io/api/history/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	updatepb "go.temporal.io/api/update/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/spec"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+func TestFilterQuery(t *testing.T) {
+	tests := []struct {
+		name string
+		f    filter
+		want string
+	}{
+		{"all", filter{}, `WorkflowType = "Release"`},
+		{"service", filter{service: "checkout"}, `WorkflowType = "Release" AND FerryService = "checkout"`},
+		{"state", filter{state: "rolled_back"}, `WorkflowType = "Release" AND FerryState = "rolled_back"`},
+		{"service and state", filter{service: "checkout", state: "running"},
+			`WorkflowType = "Release" AND FerryService = "checkout" AND FerryState = "running"`},
+		{"newest running", filter{service: "checkout", running: true},
+			`WorkflowType = "Release" AND FerryService = "checkout" AND ExecutionStatus = "Running"`},
+		{"quotes are escaped", filter{service: `a"b\c`}, `WorkflowType = "Release" AND FerryService = "a\"b\\c"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.query(); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func payload(t *testing.T, v any) *commonpb.Payload {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func payloads(t *testing.T, v any) *commonpb.Payloads {
+	t.Helper()
+	return &commonpb.Payloads{Payloads: []*commonpb.Payload{payload(t, v)}}
+}
+
+func keywordAttrs(t *testing.T, kv ...string) *commonpb.SearchAttributes {
+	sa := &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
+	for i := 0; i < len(kv); i += 2 {
+		sa.IndexedFields[kv[i]] = payload(t, kv[i+1])
+	}
+	return sa
+}
+
+func TestRowFromInfo(t *testing.T) {
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	info := func(status enumspb.WorkflowExecutionStatus, closed bool, kv ...string) *workflowpb.WorkflowExecutionInfo {
+		i := &workflowpb.WorkflowExecutionInfo{
+			Execution:        &commonpb.WorkflowExecution{WorkflowId: "ferry-release/checkout/1.4.2", RunId: "r1"},
+			StartTime:        timestamppb.New(start),
+			Status:           status,
+			SearchAttributes: keywordAttrs(t, kv...),
+		}
+		if closed {
+			i.CloseTime = timestamppb.New(start.Add(time.Hour))
+		}
+		return i
+	}
+	attrs := []string{"FerryService", "checkout", "FerryVersion", "1.4.2", "FerryStage", "canary", "FerryEnvironment", "production"}
+	tests := []struct {
+		name      string
+		info      *workflowpb.WorkflowExecutionInfo
+		wantState string
+		wantClose bool
+	}{
+		{"running", info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, false, append(attrs, "FerryState", "running")...), "running", false},
+		{"recorded final state wins", info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, true, append(attrs, "FerryState", "rolled_back")...), "rolled_back", true},
+		{"terminated while running", info(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, true, append(attrs, "FerryState", "running")...), "failed", true},
+		{"canceled without state", info(enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, true, attrs...), "aborted", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rowFromInfo(tt.info, converter.GetDefaultDataConverter())
+			want := Row{Service: "checkout", Version: "1.4.2", State: tt.wantState, Stage: "canary", Env: "production",
+				StartTime: start, WorkflowID: "ferry-release/checkout/1.4.2", RunID: "r1"}
+			if tt.wantClose {
+				want.CloseTime = start.Add(time.Hour)
+			}
+			if r != want {
+				t.Errorf("got %+v, want %+v", r, want)
+			}
+		})
+	}
+}
+
+func TestStatusLine(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	base := workflows.Status{Service: "checkout", Version: "1.4.2", State: workflows.StateRunning}
+	with := func(f func(*workflows.Status)) workflows.Status { s := base; f(&s); return s }
+	tests := []struct {
+		name string
+		st   workflows.Status
+		now  time.Time
+		want string
+	}{
+		{"build", with(func(s *workflows.Status) { s.Stage = "build" }), now, "checkout 1.4.2: build"},
+		{"canary bake", with(func(s *workflows.Status) {
+			s.Env, s.Stage, s.Strategy, s.Step, s.Steps, s.Weight = "production", "canary", "canary", 2, 3, 50
+			s.BakeUntil = now.Add(4*time.Minute + 12*time.Second + 300*time.Millisecond)
+		}), now, "checkout 1.4.2: production canary, step 2/3, weight 50%, bake 4m12s left"},
+		{"zero now drops the countdown", with(func(s *workflows.Status) {
+			s.Env, s.Stage, s.Strategy, s.Step, s.Steps, s.Weight = "production", "canary", "canary", 2, 3, 50
+			s.BakeUntil = now.Add(time.Minute)
+		}), time.Time{}, "checkout 1.4.2: production canary, step 2/3, weight 50%"},
+		{"overdue bake", with(func(s *workflows.Status) {
+			s.Env, s.Stage, s.BakeUntil = "production", "canary", now.Add(-time.Second)
+		}), now, "checkout 1.4.2: production canary, weight 0%, bake 0s left"},
+		{"gate", with(func(s *workflows.Status) {
+			s.Env, s.Stage, s.Waiting = "production", "gate", "approval from release-lead (0/1)"
+		}), now, "checkout 1.4.2: production, waiting for approval from release-lead (0/1)"},
+		{"gate of a canary env shows no weight yet", with(func(s *workflows.Status) {
+			s.Env, s.Stage, s.Strategy, s.Waiting = "production", "gate", "canary", "the deploy window"
+		}), now, "checkout 1.4.2: production, waiting for the deploy window"},
+		{"paused", with(func(s *workflows.Status) { s.Env, s.Stage, s.Paused = "staging", "deploy", true }), now,
+			"checkout 1.4.2: staging deploy, paused"},
+		{"ended", with(func(s *workflows.Status) { s.State, s.Reason = "rolled_back", "analysis failed: healthz 503" }), now,
+			"checkout 1.4.2: rolled back: analysis failed: healthz 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StatusLine(tt.st, tt.now); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUILink(t *testing.T) {
+	run := Run{WorkflowID: "ferry-release/checkout/1.4.2", RunID: "abc"}
+	if got, want := UILink("http://127.0.0.1:8233/", "default", run),
+		"http://127.0.0.1:8233/namespaces/default/workflows/ferry-release%2Fcheckout%2F1.4.2/abc/history"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got := UILink("", "default", run); got != "" {
+		t.Errorf("got %q without a base, want empty", got)
+	}
+	run.RunID = ""
+	if got, want := UILink("http://ui", "default", run), "http://ui/namespaces/default/workflows?query=WorkflowId%3D%22ferry-release%2Fcheckout%2F1.4.2%22"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestOutcomeOf(t *testing.T) {
+	base := workflows.ReleaseResult{Service: "checkout", Version: "1.4.2"}
+	details := workflows.ReleaseResult{Service: "checkout", Version: "1.4.2", State: workflows.StateRolledBack, Reason: "analysis failed"}
+	tests := []struct {
+		name       string
+		err        error
+		wantState  string
+		wantReason string
+	}{
+		{"rolled back with details", temporal.NewApplicationError("rolled back", workflows.ErrTypeRolledBack, details), "rolled_back", "analysis failed"},
+		{"aborted without details", temporal.NewApplicationError("aborted by alice", workflows.ErrTypeAborted), "aborted", "aborted by alice"},
+		{"failed", temporal.NewApplicationError("deploy failed", workflows.ErrTypeFailed), "failed", "deploy failed"},
+		{"timed out", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), "failed", "timed out"},
+		{"canceled", temporal.NewCanceledError(), "aborted", "canceled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := outcomeOf(tt.err, base)
+			if out == nil {
+				t.Fatal("got no outcome")
+			}
+			if out.Result.State != tt.wantState || out.Result.Reason != tt.wantReason || out.Result.Service != "checkout" {
+				t.Errorf("got %+v, want state %s reason %q", out.Result, tt.wantState, tt.wantReason)
+			}
+		})
+	}
+	if out := outcomeOf(errors.New("connection refused"), base); out != nil {
+		t.Errorf("got outcome %+v for a transport error, want nil", out)
+	}
+}
+
+func TestTimeline(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var id int64
+	ev := func(typ enumspb.EventType, set func(*historypb.HistoryEvent)) *historypb.HistoryEvent {
+		id++
+		e := &historypb.HistoryEvent{EventId: id, EventType: typ, EventTime: timestamppb.New(t0.Add(time.Duration(id) * time.Second))}
+		set(e)
+		return e
+	}
+	platform := func(env, track, version string, weight int) *commonpb.Payloads {
+		return payloads(t, activities.PlatformRequest{Vars: activities.TemplateVars{Env: env, Track: track, Version: version, Weight: weight}})
+	}
+	scheduled := func(name string, in *commonpb.Payloads) *historypb.HistoryEvent {
+		return ev(enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
+				ActivityType: &commonpb.ActivityType{Name: name}, Input: in}}
+		})
+	}
+	completed := func(scheduledID int64, result *commonpb.Payloads) *historypb.HistoryEvent {
+		return ev(enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{
+				ScheduledEventId: scheduledID, Result: result}}
+		})
+	}
+
+	in := workflows.ReleaseInput{Spec: spec.Spec{Service: "checkout"}, Version: "1.4.2", GitSHA: "abc1234", StartedBy: "ci@runner"}
+	events := []*historypb.HistoryEvent{
+		ev(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
+				Input: payloads(t, in), Identity: "123@runner"}}
+		}),
+		ev(enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, func(*historypb.HistoryEvent) {}),
+		ev(enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_UpsertWorkflowSearchAttributesEventAttributes{UpsertWorkflowSearchAttributesEventAttributes: &historypb.UpsertWorkflowSearchAttributesEventAttributes{
+				SearchAttributes: keywordAttrs(t, "FerryEnvironment", "staging", "FerryStage", "deploy")}}
+		}),
+		scheduled("Deploy", platform("staging", "stable", "1.4.2", 0)), // 4
+		completed(4, nil),
+		ev(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_WorkflowExecutionUpdateAcceptedEventAttributes{WorkflowExecutionUpdateAcceptedEventAttributes: &historypb.WorkflowExecutionUpdateAcceptedEventAttributes{
+				AcceptedRequest: &updatepb.Request{
+					Meta:  &updatepb.Meta{UpdateId: "u1", Identity: "sdk@laptop"},
+					Input: &updatepb.Input{Name: workflows.UpdateApprove, Args: payloads(t, workflows.ApproveInput{Env: "production", Identity: "alice@laptop", Reason: "looks good"})},
+				}}}
+		}),
+		scheduled("SetWeight", platform("production", "canary", "1.4.2", 10)), // 7
+		completed(7, nil),
+		ev(enumspb.EVENT_TYPE_TIMER_STARTED, func(e *historypb.HistoryEvent) {
+			e.UserMetadata = &sdkpb.UserMetadata{Summary: payload(t, "bake production step 1 (10%)")}
+			e.Attributes = &historypb.HistoryEvent_TimerStartedEventAttributes{TimerStartedEventAttributes: &historypb.TimerStartedEventAttributes{
+				TimerId: "9", StartToFireTimeout: durationpb.New(5 * time.Minute)}}
+		}),
+		scheduled("RunCheck", payloads(t, activities.CheckRequest{Check: spec.Check{Name: "healthz"}, Vars: activities.TemplateVars{Env: "production", Track: "canary"}})), // 10
+		completed(10, payloads(t, activities.CheckResult{Name: "healthz", Passed: false, Detail: "status 503"})),
+		scheduled("Rollback", platform("production", "stable", "", 0)), // 12
+		ev(enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_ActivityTaskFailedEventAttributes{ActivityTaskFailedEventAttributes: &historypb.ActivityTaskFailedEventAttributes{
+				ScheduledEventId: 12, Failure: &failurepb.Failure{Message: "exit status 1"}}}
+		}),
+		ev(enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, func(e *historypb.HistoryEvent) { // 14
+			e.UserMetadata = &sdkpb.UserMetadata{Summary: payload(t, "request the environment lock")}
+			e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
+				ActivityType: &commonpb.ActivityType{Name: "SignalWithStart"}, Input: payloads(t, activities.SignalWithStartInput{WorkflowID: "ferry-env/checkout/production"})}}
+		}),
+		completed(14, nil),
+		ev(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, func(e *historypb.HistoryEvent) {
+			e.Attributes = &historypb.HistoryEvent_WorkflowExecutionFailedEventAttributes{WorkflowExecutionFailedEventAttributes: &historypb.WorkflowExecutionFailedEventAttributes{
+				Failure: &failurepb.Failure{Message: "rolled back", FailureInfo: &failurepb.Failure_ApplicationFailureInfo{ApplicationFailureInfo: &failurepb.ApplicationFailureInfo{
+					Type:    workflows.ErrTypeRolledBack,
+					Details: payloads(t, workflows.ReleaseResult{State: workflows.StateRolledBack, Reason: "analysis failed in production"}),
+				}}}}}
+		}),
+	}
+
+	got := Timeline(events, converter.GetDefaultDataConverter())
+	want := []struct {
+		kind, name, text string
+		second           int
+	}{
+		{EventStarted, "release", "release checkout 1.4.2 started by ci@runner, git sha abc1234", 1},
+		{EventStage, "deploy", "staging deploy", 3},
+		{EventActivity, "Deploy", "Deploy staging track stable version 1.4.2", 5},
+		{EventUpdate, "approve", `approve production by alice@laptop: "looks good"`, 6},
+		{EventActivity, "SetWeight", "SetWeight production track canary weight 10%", 8},
+		{EventTimer, "9", "timer 5m: bake production step 1 (10%)", 9},
+		{EventActivity, "RunCheck", "RunCheck healthz production track canary: failed status 503", 11},
+		{EventActivity, "Rollback", "Rollback production: failed exit status 1", 13},
+		{EventActivity, "SignalWithStart", "SignalWithStart request the environment lock", 15},
+		{EventOutcome, "rolled_back", "release rolled back: analysis failed in production", 16},
+	}
+	if len(got) != len(want) {
+		var texts []string
+		for _, e := range got {
+			texts = append(texts, e.Text)
+		}
+		t.Fatalf("got %d events:\n%s\nwant %d", len(got), strings.Join(texts, "\n"), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Kind != w.kind || g.Name != w.name || g.Text != w.text || !g.Time.Equal(t0.Add(time.Duration(w.second)*time.Second)) {
+			t.Errorf("event %d: got %s %s %q at %s, want %s %s %q at +%ds", i, g.Kind, g.Name, g.Text, g.Time, w.kind, w.name, w.text, w.second)
+		}
+	}
+	if u := got[3]; u.Identity != "alice@laptop" || u.Env != "production" || u.Reason != "looks good" {
+		t.Errorf("approve event: got identity %q env %q reason %q, want alice@laptop production \"looks good\"", u.Identity, u.Env, u.Reason)
+	}
+	if s := got[4]; s.Env != "production" || s.Track != "canary" || s.Weight != 10 {
+		t.Errorf("set-weight event: got env %q track %q weight %d, want production canary 10", s.Env, s.Track, s.Weight)
+	}
+	if !got[6].Failed || !got[7].Failed || got[4].Failed {
+		t.Errorf("failed flags: got check %v rollback %v set-weight %v, want true true false", got[6].Failed, got[7].Failed, got[4].Failed)
+	}
+}

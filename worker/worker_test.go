@@ -1,0 +1,67 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/ferryhq/ferry/internal/devserver"
+)
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.DiscardHandler)
+}
+
+// TestNewStartsOnDevServer registers everything (a duplicate activity name would panic here) and starts the
+// worker against the embedded server, which checks the registrations and the task queue.
+func TestNewStartsOnDevServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	defer srv.Stop()
+
+	c, err := Dial(ctx, DialOptions{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	w := New(c, Options{TaskQueue: "worker-test", Logger: quietLogger()})
+	if err := w.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	w.Stop()
+}
+
+func TestDialUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, DialOptions{HostPort: addr, Logger: quietLogger()})
+	if err == nil {
+		c.Close()
+		t.Fatalf("Dial(%s): got nil error, want one", addr)
+	}
+	t.Logf("Dial error: %v", err)
+	var unavailable *serviceerror.Unavailable
+	if !errors.As(err, &unavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Dial(%s) = %v, want a wrapped Unavailable or deadline error", addr, err)
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("Dial error %q does not name the address %s", err, addr)
+	}
+}
