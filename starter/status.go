@@ -160,6 +160,7 @@ func outcomeOf(err error, res workflows.ReleaseResult) *OutcomeError {
 	return out
 }
 
+// stateOfErrType maps the ApplicationError type of a release that failed without a ReleaseResult in its details.
 func stateOfErrType(t string) string {
 	switch t {
 	case workflows.ErrTypeRolledBack:

@@ -115,9 +115,9 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 func follow(ctx context.Context, c client.Client, p *printer, run starter.Run) (workflows.ReleaseResult, error) {
 	var last string
 	_, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
-		if line := starter.StatusLine(st, time.Time{}); line != last && st.State == workflows.StateRunning {
-			last = line
-			p.progressf("%s", line)
+		if key := starter.StatusLine(st, time.Time{}); key != last && st.State == workflows.StateRunning {
+			last = key
+			p.progressf("%s", starter.StatusLine(st, time.Now()))
 		}
 	})
 	if err != nil {

@@ -67,11 +67,11 @@ func watchStatus(ctx context.Context, c client.Client, p *printer, run starter.R
 	tty := p.terminal()
 	var last string
 	st, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
-		key := starter.StatusLine(st, time.Time{})
+		key, line := starter.StatusLine(st, time.Time{}), starter.StatusLine(st, time.Now())
 		if tty {
-			fmt.Fprintf(p.w, "\r\033[K%s", starter.StatusLine(st, time.Now()))
+			fmt.Fprintf(p.w, "\r\033[K%s", line)
 		} else if key != last {
-			_ = p.emitLine(st, key)
+			_ = p.emitLine(st, line)
 		}
 		last = key
 	})

@@ -207,18 +207,24 @@ func TestLiveRelease(t *testing.T) {
 		t.Fatalf("start 1.0.1: got %d %q", code, stderr)
 	}
 	atGate(t, "1.0.1")
-	watched := make(chan result, 1)
+	var watchOut, watchErr syncBuffer
+	watched := make(chan int, 1)
 	go func() {
-		stdout, stderr, code := ferry(t, "status", "gated", "--watch")
-		watched <- result{stdout, stderr, code}
+		watched <- run(context.Background(), []string{"ferry", "status", "gated", "--watch"}, &watchOut, &watchErr)
 	}()
+	eventually(t, func() error {
+		if !strings.Contains(watchOut.String(), "waiting for approval") {
+			return errors.New("status --watch shows no gate: " + watchOut.String() + watchErr.String())
+		}
+		return nil
+	})
 	if stdout, stderr, code := ferry(t, "abort", "gated", "--reason", "bad build", "--as", "bob"); code != exitOK || !strings.HasPrefix(stdout, "aborting gated 1.0.1") {
 		t.Errorf("abort: got %d %q %q", code, stdout, stderr)
 	}
-	r := <-watched
-	if r.code != exitAborted || !strings.HasPrefix(r.stdout, "gated 1.0.1: production, waiting for approval by alice (0/1)\n") ||
-		!strings.Contains(r.stderr, "ferry: gated 1.0.1 aborted: aborted by bob: bad build\n") {
-		t.Errorf("status --watch of an aborted release: got %d %q %q", r.code, r.stdout, r.stderr)
+	first, last := "gated 1.0.1: production, waiting for approval by alice (0/1)\n", "\ngated 1.0.1: aborted: aborted by bob: bad build\n"
+	if code := <-watched; code != exitAborted || !strings.HasPrefix(watchOut.String(), first) || !strings.HasSuffix(watchOut.String(), last) ||
+		!strings.HasPrefix(watchErr.String(), "ferry: gated 1.0.1 aborted: aborted by bob: bad build\n") {
+		t.Errorf("status --watch of an aborted release: got %d %q %q, want %d from %q to %q", code, watchOut.String(), watchErr.String(), exitAborted, first, last)
 	}
 	stdout, stderr, code = ferry(t, "start", "--spec", spec, "--version", "1.0.1", "--git-sha", "def5678", "--wait")
 	if code != exitAborted || !strings.HasPrefix(stdout, "gated 1.0.1 already started") {
@@ -241,7 +247,7 @@ func TestDemo(t *testing.T) {
 		"staging: succeeded\n",
 		"production waits for approval; the demo approves it as demo-bot in 1s (yourself: ferry approve demo-shop --env production)\n",
 		"demo-bot approved production\n",
-		"demo-shop 1.0.0: production canary, step 2/3, weight 50%\n",
+		"demo-shop 1.0.0: production canary, step 2/3, weight 50%, bake ",
 		"demo-shop 1.0.0 succeeded\n",
 	} {
 		if !strings.Contains(stdout, want) {

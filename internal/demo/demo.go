@@ -75,7 +75,7 @@ func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
 		return workflows.ReleaseResult{}, fmt.Errorf("demo app: %w", err)
 	}
 	app := &http.Server{Handler: newApp(filepath.Join(dir, "state")), ReadHeaderTimeout: 5 * time.Second}
-	go app.Serve(ln) //nolint:errcheck // Serve returns when Close stops it.
+	go func() { _ = app.Serve(ln) }() // returns when Close stops it
 	defer app.Close()
 
 	path, err := writeExample(dir, "http://"+ln.Addr().String(), opts.Identity)
@@ -156,9 +156,9 @@ func (d *demo) step(ctx context.Context, run starter.Run, st workflows.Status) {
 		}
 		d.envs[e.Name] = e.State
 	}
-	if line := starter.StatusLine(st, time.Time{}); line != d.last && st.State == workflows.StateRunning {
-		d.last = line
-		d.printf("%s", line)
+	if key := starter.StatusLine(st, time.Time{}); key != d.last && st.State == workflows.StateRunning {
+		d.last = key
+		d.printf("%s", starter.StatusLine(st, time.Now()))
 	}
 	if !atGate(st) || d.approved {
 		return
