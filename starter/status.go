@@ -173,14 +173,25 @@ func stateOfErrType(t string) string {
 }
 
 // Watch polls run every interval and calls fn with each status until the release ends or ctx is done. It returns
-// the last status; on ctx's end also ctx's error.
+// the last status; on ctx's end also ctx's error. While no worker answers (a worker restart), it keeps watching
+// and reports the last known status with Waiting saying so.
 func Watch(ctx context.Context, c client.Client, run Run, interval time.Duration, fn func(workflows.Status)) (workflows.Status, error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var last workflows.Status
 	for {
 		st, err := StatusOf(ctx, c, run)
-		if err != nil {
+		var noWorker *NoWorkerError
+		switch {
+		case errors.As(err, &noWorker):
+			// The release is durable: a worker restart does not end it, so neither does the watch.
+			st = last
+			st.Service, st.Version, st.State = run.Service, run.Version, workflows.StateRunning
+			st.Waiting = "a worker (" + noWorker.Error() + "; the release resumes when one runs)"
+		case err != nil:
 			return st, err
+		default:
+			last = st
 		}
 		fn(st)
 		if st.State != workflows.StateRunning {
