@@ -69,6 +69,28 @@ func (r *release) signalLock(ctx workflow.Context, env, name string, arg any) {
 	}
 }
 
+// asyncStageChange is the GetVersion change ID under which stage signals stopped waiting for delivery.
+const asyncStageChange = "async-lock-stage"
+
+// signalStage tells the env's EnvLock whether this release waits at its gate. Since version 1 the release
+// does not wait for the signal's delivery, so the deploy after an approval is scheduled in the same
+// workflow task: that saves a server round trip (about 90 ms on the embedded server) between approve and
+// deploy. The lock's release keeps waiting (releaseLock): a closing workflow must not lose it.
+func (r *release) signalStage(ctx workflow.Context, env string, atGate bool) {
+	sig := LockStageSignal{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, AtGate: atGate}
+	if workflow.GetVersion(ctx, asyncStageChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		r.signalLock(ctx, env, SignalLockStage, sig)
+		return
+	}
+	id := EnvLockWorkflowID(r.in.Spec.Service, env)
+	f := workflow.SignalExternalWorkflow(ctx, id, "", SignalLockStage, sig)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("signal env lock", "lock", id, "signal", SignalLockStage, "error", err)
+		}
+	})
+}
+
 // watchSupersede ends the release when the EnvLock reports a newer release, if it still waits for the
 // lock or at a gate. Once it deploys, it is never interrupted.
 func (r *release) watchSupersede(ctx workflow.Context) {
@@ -93,7 +115,7 @@ func (r *release) gate(ctx workflow.Context, env *spec.Environment) error {
 		r.supersedable = false
 		return nil
 	}
-	r.signalLock(ctx, env.Name, SignalLockStage, LockStageSignal{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, AtGate: true})
+	r.signalStage(ctx, env.Name, true)
 	if a := g.Approval; a != nil {
 		r.approvalEnv, r.approvers, r.quorum = env.Name, a.Approvers, max(a.Quorum, 1)
 		r.setStage(ctx, StageGate, r.approvalWaiting())
@@ -125,7 +147,7 @@ func (r *release) gate(ctx workflow.Context, env *spec.Environment) error {
 		}
 	}
 	r.supersedable = false
-	r.signalLock(ctx, env.Name, SignalLockStage, LockStageSignal{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, AtGate: false})
+	r.signalStage(ctx, env.Name, false)
 	r.setStage(ctx, StageGate, "")
 	return nil
 }

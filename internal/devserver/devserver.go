@@ -101,6 +101,8 @@ type Options struct {
 	// TimerMaxTimeShift is history.timerProcessorMaxTimeShift, how late a durable timer may fire.
 	// 0 means DefaultTimerMaxTimeShift.
 	TimerMaxTimeShift time.Duration
+
+	timerPollRPS int // TEMPORARY experiment
 }
 
 // Server is a running dev server. Stop it to release its ports.
@@ -364,6 +366,9 @@ func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger se
 
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.TimerProcessorMaxTimeShift.Key(): opts.TimerMaxTimeShift,
+	}
+	if opts.timerPollRPS > 0 {
+		dyn[dynamicconfig.TimerProcessorMaxPollRPS.Key()] = opts.timerPollRPS
 	}
 	return []temporal.ServerOption{
 		temporal.WithConfig(conf),

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,8 +19,12 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-var benchShifts = flag.String("devserver.shifts", "1s,250ms,100ms,50ms,10ms",
-	"BenchmarkTimerShift: comma-separated values of history.timerProcessorMaxTimeShift to measure")
+var (
+	benchShifts = flag.String("devserver.shifts", "1s,100ms,10ms",
+		"BenchmarkTimerShift: comma-separated values of history.timerProcessorMaxTimeShift to measure")
+	benchPollRPS = flag.String("devserver.pollrps", "20,100",
+		"BenchmarkTimerShift: comma-separated values of history.timerProcessorMaxPollRPS to measure")
+)
 
 // BenchmarkTimerShift measures how late durable timers fire on the embedded server for several values of
 // history.timerProcessorMaxTimeShift, alone and under load. DefaultTimerMaxTimeShift documents the results.
@@ -35,47 +40,57 @@ var benchShifts = flag.String("devserver.shifts", "1s,250ms,100ms,50ms,10ms",
 // with 3 timers of 1 s each (many releases baking); 200 workflows at once with 5 timers of 100 ms (a stress test
 // far beyond Ferry's use, where the server cannot keep up at any setting).
 func BenchmarkTimerShift(b *testing.B) {
-	var shifts []time.Duration
-	for _, f := range strings.Split(*benchShifts, ",") {
-		shift, err := time.ParseDuration(f)
-		if err != nil {
-			b.Fatalf("-devserver.shifts: %v", err)
+	for _, shift := range parseList(b, *benchShifts, time.ParseDuration) {
+		for _, rps := range parseList(b, *benchPollRPS, strconv.Atoi) {
+			b.Run(fmt.Sprintf("shift=%v/pollrps=%d", shift, rps), func(b *testing.B) {
+				benchTimers(b, Options{Port: 0, UIPort: -1, TimerMaxTimeShift: shift, timerPollRPS: rps})
+			})
 		}
-		shifts = append(shifts, shift)
 	}
-	for _, shift := range shifts {
-		b.Run("shift="+shift.String(), func(b *testing.B) {
-			s := startServer(b, Options{Port: 0, UIPort: -1, TimerMaxTimeShift: shift})
-			c := dial(b, s)
-			w := worker.New(c, "timers", worker.Options{})
-			w.RegisterWorkflowWithOptions(sleeper, workflow.RegisterOptions{Name: "Sleeper"})
-			if err := w.Start(); err != nil {
-				b.Fatalf("start worker: %v", err)
-			}
-			b.Cleanup(w.Stop)
+}
 
-			b.Run("idle=5s", func(b *testing.B) {
-				var cpu time.Duration
-				for range b.N {
-					start := cpuTime(b)
-					time.Sleep(5 * time.Second)
-					cpu += cpuTime(b) - start
-				}
-				b.ReportMetric(cpu.Seconds()/float64(b.N)/5, "cpu-s/s")
-			})
-			b.Run("sequential=1x10x100ms", func(b *testing.B) {
-				runSleepers(b, c, 1, SleeperInput{Timers: 10, Sleep: 100 * time.Millisecond})
-			})
-			for _, n := range []int{200, 400} {
-				b.Run(fmt.Sprintf("concurrent=%dx3x1s", n), func(b *testing.B) {
-					runSleepers(b, c, n, SleeperInput{Timers: 3, Sleep: time.Second})
-				})
-			}
-			b.Run("stress=200x5x100ms", func(b *testing.B) {
-				runSleepers(b, c, 200, SleeperInput{Timers: 5, Sleep: 100 * time.Millisecond})
-			})
+func parseList[T any](b *testing.B, list string, parse func(string) (T, error)) []T {
+	var out []T
+	for _, f := range strings.Split(list, ",") {
+		v, err := parse(f)
+		if err != nil {
+			b.Fatalf("parse %q: %v", list, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func benchTimers(b *testing.B, opts Options) {
+	s := startServer(b, opts)
+	c := dial(b, s)
+	w := worker.New(c, "timers", worker.Options{})
+	w.RegisterWorkflowWithOptions(sleeper, workflow.RegisterOptions{Name: "Sleeper"})
+	if err := w.Start(); err != nil {
+		b.Fatalf("start worker: %v", err)
+	}
+	b.Cleanup(w.Stop)
+
+	b.Run("idle=2s", func(b *testing.B) {
+		var cpu time.Duration
+		for range b.N {
+			start := cpuTime(b)
+			time.Sleep(2 * time.Second)
+			cpu += cpuTime(b) - start
+		}
+		b.ReportMetric(cpu.Seconds()/float64(b.N)/2, "cpu-s/s")
+	})
+	b.Run("sequential=1x10x100ms", func(b *testing.B) {
+		runSleepers(b, c, 1, SleeperInput{Timers: 10, Sleep: 100 * time.Millisecond})
+	})
+	for _, n := range []int{200, 400} {
+		b.Run(fmt.Sprintf("concurrent=%dx3x1s", n), func(b *testing.B) {
+			runSleepers(b, c, n, SleeperInput{Timers: 3, Sleep: time.Second})
 		})
 	}
+	b.Run("stress=200x5x100ms", func(b *testing.B) {
+		runSleepers(b, c, 200, SleeperInput{Timers: 5, Sleep: 100 * time.Millisecond})
+	})
 }
 
 // SleeperInput is the input of sleeper.
