@@ -86,21 +86,19 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	return err
 }
 
-// envOutcome is the state shown for an environment once it is done.
+// envOutcome is the state shown for an environment once it is done: a rollback shows as such even when an
+// abort caused it.
 func (r *release) envOutcome(root workflow.Context, err error) (state, reason string) {
-	var rb *rolledBackError
+	state, rb := r.classify(root, err)
 	switch {
-	case err == nil:
-		return StateSucceeded, ""
-	case r.supersededBy != "":
-		return StateSuperseded, "superseded by " + r.supersededBy
-	case errors.As(err, &rb):
+	case rb != nil:
 		return StateRolledBack, rb.reason
-	case r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled):
-		return StateAborted, ""
-	default:
-		return StateFailed, errorMessage(err)
+	case state == StateSuperseded:
+		return state, "superseded by " + r.supersededBy
+	case state == StateFailed:
+		return state, errorMessage(err)
 	}
+	return state, ""
 }
 
 // deploy runs the strategy and the checks. Any error it returns after e.deployed is set is rolled back.

@@ -129,30 +129,45 @@ func (r *release) finish(ctx workflow.Context, err error) (ReleaseResult, error)
 	}
 }
 
-// outcome classifies how the release ended.
-func (r *release) outcome(ctx workflow.Context, err error) (state, reason string) {
+// classify says how a piece of the release's work ended: its state, and the rollback if one happened.
+func (r *release) classify(ctx workflow.Context, err error) (string, *rolledBackError) {
 	var rb *rolledBackError
+	errors.As(err, &rb)
 	switch {
 	case err == nil:
-		return StateSucceeded, ""
+		return StateSucceeded, nil
 	case r.supersededBy != "":
-		return StateSuperseded, "superseded by " + r.supersededBy
-	case r.abort != nil:
-		reason = fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
-		if errors.As(err, &rb) {
-			reason += "; rolled back " + rb.env
-		}
-		return StateAborted, reason
-	case errors.Is(ctx.Err(), workflow.ErrCanceled):
-		reason = "cancelled"
-		if errors.As(err, &rb) {
-			reason += "; rolled back " + rb.env
-		}
-		return StateAborted, reason
-	case errors.As(err, &rb):
-		return StateRolledBack, rb.Error()
+		return StateSuperseded, nil
+	case r.abort != nil || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		return StateAborted, rb
+	case rb != nil:
+		return StateRolledBack, rb
 	default:
-		return StateFailed, errorMessage(err)
+		return StateFailed, nil
+	}
+}
+
+// outcome is the release's final state and the reason a person reads.
+func (r *release) outcome(ctx workflow.Context, err error) (state, reason string) {
+	state, rb := r.classify(ctx, err)
+	switch state {
+	case StateSucceeded:
+		return state, ""
+	case StateSuperseded:
+		return state, "superseded by " + r.supersededBy
+	case StateAborted:
+		reason = "cancelled"
+		if r.abort != nil {
+			reason = fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
+		}
+		if rb != nil {
+			reason += "; rolled back " + rb.env
+		}
+		return state, reason
+	case StateRolledBack:
+		return state, rb.Error()
+	default:
+		return state, errorMessage(err)
 	}
 }
 
