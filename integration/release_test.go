@@ -235,3 +235,29 @@ func TestTemporalUnreachable(t *testing.T) {
 		t.Errorf("got %v\n%s\nwant exit 3 with a hint", err, out)
 	}
 }
+
+// A newer release reaching the production gate supersedes the older one waiting there; the older one
+// never deploys to production, and the newer one does once approved.
+func TestNewerReleaseSupersedesOneWaitingAtGate(t *testing.T) {
+	a := newApp(t, "orders", canary(approvalGate, "1s", "pass"), nil)
+	older := startWaiting(a, "7.0.0")
+	awaitStatus(t, "orders", "7.0.0", time.Minute, func(s workflows.Status) bool {
+		return s.Env == "production" && s.Stage == workflows.StageGate && s.Waiting != ""
+	})
+	newer := startWaiting(a, "7.0.1")
+	if r := waitResult(t, older, time.Minute); r.code != 7 {
+		t.Fatalf("older release: exit %d, want 7 (superseded)\n%s", r.code, r.stderr)
+	}
+	if s := status(t, "orders", "7.0.0"); s.State != workflows.StateSuperseded || s.Reason != "superseded by 7.0.1" {
+		t.Errorf("older release: got %s %q, want superseded by 7.0.1", s.State, s.Reason)
+	}
+	awaitStatus(t, "orders", "7.0.1", time.Minute, func(s workflows.Status) bool {
+		return s.Env == "production" && s.Stage == workflows.StageGate && s.Waiting != ""
+	})
+	mustFerry(t, "approve", "orders", "--env", "production", "--as", "sre-oncall") // no --version: the running one
+	if r := waitResult(t, newer, time.Minute); r.code != 0 {
+		t.Fatalf("newer release: exit %d\n%s", r.code, r.stderr)
+	}
+	want := []string{"deploy staging stable 7.0.0 0", "ready staging stable 7.0.0 0"}
+	a.wantCalls(append(want, wantRelease("7.0.1")...)...)
+}
