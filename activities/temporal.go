@@ -7,6 +7,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -20,17 +21,39 @@ type SignalWithStartInput struct {
 	WorkflowArg  any    `json:"workflowArg"`
 }
 
-// WorkflowSignaler is the part of client.Client that Temporal uses; a client.Client satisfies it.
-type WorkflowSignaler interface {
+// WorkflowClient is the part of client.Client that Temporal uses; a client.Client satisfies it.
+type WorkflowClient interface {
 	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
 		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
 }
 
 // Temporal holds the activities that talk to Temporal itself, for what a workflow cannot do from its sandbox
 // (a workflow can signal a running workflow, but not start one and signal it atomically). The worker registers
 // &Temporal{Client: c} with its own client.Client.
 type Temporal struct {
-	Client WorkflowSignaler
+	Client WorkflowClient
+}
+
+// WorkflowRunningInput names one workflow run.
+type WorkflowRunningInput struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// WorkflowRunning reports whether a workflow run is still open. EnvLock calls it to free an environment
+// whose holder ended without giving the lock back (a terminated release). Read-only, so idempotent;
+// retryable. A run the server no longer knows is not running.
+func (t *Temporal) WorkflowRunning(ctx context.Context, in WorkflowRunningInput) (bool, error) {
+	desc, err := t.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("describe %s: %w", in.WorkflowID, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // SignalWithStart delivers in.Signal to the running workflow in.WorkflowID, or starts that workflow (type

@@ -8,15 +8,20 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 )
 
-// fakeSignaler records a signal-with-start call and fails with err.
+// fakeSignaler records a signal-with-start call and fails with err; it describes runs with status (or
+// describeErr).
 type fakeSignaler struct {
-	err        error
+	err         error
+	status      enumspb.WorkflowExecutionStatus
+	describeErr error
 	workflowID string
 	signal     string
 	signalArg  any
@@ -29,6 +34,38 @@ func (f *fakeSignaler) SignalWithStartWorkflow(ctx context.Context, workflowID s
 	options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error) {
 	f.workflowID, f.signal, f.signalArg, f.opts, f.workflow, f.args = workflowID, signalName, signalArg, options, workflow, workflowArgs
 	return nil, f.err
+}
+
+func (f *fakeSignaler) DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if f.describeErr != nil {
+		return nil, f.describeErr
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{
+		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: f.status},
+	}, nil
+}
+
+func TestWorkflowRunning(t *testing.T) {
+	tests := []struct {
+		name    string
+		fake    *fakeSignaler
+		want    bool
+		wantErr bool
+	}{
+		{"running", &fakeSignaler{status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}, true, false},
+		{"terminated", &fakeSignaler{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED}, false, false},
+		{"completed", &fakeSignaler{status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED}, false, false},
+		{"unknown to the server", &fakeSignaler{describeErr: serviceerror.NewNotFound("gone")}, false, false},
+		{"server unavailable", &fakeSignaler{describeErr: serviceerror.NewUnavailable("down")}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := (&Temporal{Client: tt.fake}).WorkflowRunning(context.Background(), WorkflowRunningInput{WorkflowID: "w"})
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("got %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
 }
 
 func TestSignalWithStartOptions(t *testing.T) {

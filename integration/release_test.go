@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -260,4 +265,35 @@ func TestNewerReleaseSupersedesOneWaitingAtGate(t *testing.T) {
 	}
 	want := []string{"deploy staging stable 7.0.0 0", "ready staging stable 7.0.0 0"}
 	a.wantCalls(append(want, wantRelease("7.0.1")...)...)
+}
+
+// A release terminated while it holds the production lock never gives it back; the EnvLock notices within
+// its liveness interval (a minute) and lets the next release deploy.
+func TestTerminatedHolderFreesTheLock(t *testing.T) {
+	a := newApp(t, "ledger", canary("auto", "5m", "pass"), nil)
+	a.start("8.0.0")
+	awaitStatus(t, "ledger", "8.0.0", time.Minute, func(s workflows.Status) bool { return !s.BakeUntil.IsZero() })
+	short := strings.ReplaceAll(canary("auto", "1s", "pass"), "SERVICE", "ledger")
+	if err := os.WriteFile(a.spec(), []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := startWaiting(a, "8.0.1")
+	awaitStatus(t, "ledger", "8.0.1", time.Minute, func(s workflows.Status) bool {
+		return s.Env == "production" && s.Stage == workflows.StageLock
+	})
+	c, err := client.Dial(client.Options{HostPort: stack.address, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.TerminateWorkflow(context.Background(), workflows.ReleaseWorkflowID("ledger", "8.0.0"), "", "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitResult(t, next, 3*time.Minute); r.code != 0 {
+		t.Fatalf("release after the terminated holder: exit %d\n%s", r.code, r.stderr)
+	}
+	calls := a.calls()
+	if last := calls[len(calls)-1]; last != "remove production canary 8.0.1 0" {
+		t.Errorf("got last call %q, want 8.0.1 promoted in production", last)
+	}
 }

@@ -1,7 +1,11 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
 )
 
 // lockSignalLimit makes the EnvLock continue as new well before its history gets heavy: each signal costs
@@ -31,24 +35,26 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 	stage := workflow.GetSignalChannel(ctx, SignalLockStage)
 	release := workflow.GetSignalChannel(ctx, SignalLockRelease)
 
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(acquire, func(c workflow.ReceiveChannel, _ bool) {
-		var req LockRequest
-		c.Receive(ctx, &req)
-		l.onAcquire(ctx, &req)
-	})
-	sel.AddReceive(stage, func(c workflow.ReceiveChannel, _ bool) {
-		var s LockStageSignal
-		c.Receive(ctx, &s)
-		l.onStage(ctx, s)
-	})
-	sel.AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
-		var s LockReleaseSignal
-		c.Receive(ctx, &s)
-		l.onRelease(s)
-	})
 	for handled := 1; ; handled++ {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(acquire, func(c workflow.ReceiveChannel, _ bool) {
+			var req LockRequest
+			c.Receive(ctx, &req)
+			l.onAcquire(ctx, &req)
+		})
+		sel.AddReceive(stage, func(c workflow.ReceiveChannel, _ bool) {
+			var s LockStageSignal
+			c.Receive(ctx, &s)
+			l.onStage(ctx, s)
+		})
+		sel.AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
+			var s LockReleaseSignal
+			c.Receive(ctx, &s)
+			l.onRelease(s)
+		})
+		stopTimer := l.watchHolder(ctx, sel)
 		sel.Select(ctx)
+		stopTimer()
 		l.grant(ctx)
 		if handled >= lockSignalLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Drain what has arrived so no signal is lost across the new run.
@@ -58,6 +64,47 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 			}
 			return workflow.NewContinueAsNewError(ctx, EnvLockWorkflow, LockInput{Service: in.Service, Env: in.Env, State: st})
 		}
+	}
+}
+
+// lockLivenessInterval is how often a lock with waiters checks that its holder still runs.
+const lockLivenessInterval = time.Minute
+
+// livenessChange is the GetVersion change ID under which EnvLock started checking on its holder.
+const livenessChange = "lock-holder-liveness"
+
+// watchHolder arms a timer, while releases wait behind a holder, after which the lock checks that the holder
+// still runs: a release that was terminated never gives the lock back. It returns the timer's cancel.
+func (l *envLock) watchHolder(ctx workflow.Context, sel workflow.Selector) workflow.CancelFunc {
+	h := l.st.Holder
+	if h == nil || len(l.st.Queue) == 0 ||
+		workflow.GetVersion(ctx, livenessChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return func() {}
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	timer := workflow.NewTimerWithOptions(tctx, lockLivenessInterval, workflow.TimerOptions{
+		Summary: "is " + h.Version + " still running?",
+	})
+	sel.AddFuture(timer, func(f workflow.Future) {
+		if f.Get(ctx, nil) == nil {
+			l.checkHolder(ctx, h)
+		}
+	})
+	return cancel
+}
+
+// checkHolder frees the lock if its holder h has ended without releasing it.
+func (l *envLock) checkHolder(ctx workflow.Context, h *LockRequest) {
+	var running bool
+	in := activities.WorkflowRunningInput{WorkflowID: h.WorkflowID, RunID: h.RunID}
+	actx := withOptions(ctx, "check that "+h.Version+" still runs", 30*time.Second, 0, lockRetry)
+	if err := workflow.ExecuteActivity(actx, temporalActs.WorkflowRunning, in).Get(ctx, &running); err != nil {
+		workflow.GetLogger(ctx).Warn("check lock holder", "workflow", h.WorkflowID, "error", err)
+		return // try again at the next interval
+	}
+	if !running && l.st.Holder == h {
+		workflow.GetLogger(ctx).Warn("lock holder ended without releasing; freeing the lock", "workflow", h.WorkflowID)
+		l.st.Holder, l.st.AtGate = nil, false
 	}
 }
 

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,22 +15,34 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
 )
 
 // lockHarness runs one EnvLock and records what it tells releases: "signal workflowID [detail]".
 type lockHarness struct {
-	t    *testing.T
-	env  *testsuite.TestWorkflowEnvironment
-	mu   sync.Mutex
-	sent []string
-	base time.Time
+	t       *testing.T
+	env     *testsuite.TestWorkflowEnvironment
+	mu      sync.Mutex
+	sent    []string
+	base    time.Time
+	gone    map[string]bool // releases that ended without releasing the lock
+	checked []string        // liveness checks: workflow IDs
 }
 
 func newLockHarness(t *testing.T) *lockHarness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	h := &lockHarness{t: t, env: s.NewTestWorkflowEnvironment(), base: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	h := &lockHarness{t: t, env: s.NewTestWorkflowEnvironment(), base: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), gone: map[string]bool{}}
 	h.env.RegisterWorkflowWithOptions(EnvLock, workflow.RegisterOptions{Name: EnvLockWorkflow})
+	h.env.RegisterActivity(&activities.Temporal{})
+	h.env.OnActivity(temporalActs.WorkflowRunning, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.WorkflowRunningInput) (bool, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.checked = append(h.checked, in.WorkflowID)
+			return !h.gone[in.WorkflowID], nil
+		})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_, workflowID, _, signal string, arg any) error {
 			h.mu.Lock()
@@ -186,5 +199,36 @@ func TestEnvLockContinuesAsNewWithState(t *testing.T) {
 	// 20 signals: 10 full acquire/release pairs; the state carries the last deployed version.
 	if next.State == nil || next.State.Stable == nil || next.State.Stable.Version != "1.9" || next.State.Holder != nil {
 		t.Errorf("carried state: got %+v", next.State)
+	}
+}
+
+func TestEnvLockFreesTheLockOfAReleaseThatIsGone(t *testing.T) {
+	h := newLockHarness(t)
+	h.gone["r-1.0"] = true // terminated while holding the lock
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+	h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	st := h.run(5 * time.Minute)
+	h.want("lock-granted r-1.0", "lock-granted r-1.1")
+	if st.Holder == nil || st.Holder.Version != "1.1" {
+		t.Errorf("holder: got %+v, want 1.1", st.Holder)
+	}
+	if len(h.checked) != 1 {
+		t.Errorf("liveness checks: got %q, want one (no waiters after the grant)", h.checked)
+	}
+}
+
+func TestEnvLockKeepsTheLockOfARunningHolder(t *testing.T) {
+	h := newLockHarness(t)
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+	h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	st := h.run(5*time.Minute + 30*time.Second)
+	h.want("lock-granted r-1.0")
+	if st.Holder.Version != "1.0" || len(st.Queue) != 1 {
+		t.Errorf("state: got holder %+v queue %d, want 1.0 holding and 1.1 waiting", st.Holder, len(st.Queue))
+	}
+	if len(h.checked) != 5 {
+		t.Errorf("liveness checks in 5m30s: got %d, want 5 (one a minute)", len(h.checked))
 	}
 }

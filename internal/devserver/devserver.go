@@ -42,24 +42,46 @@ import (
 )
 
 // DefaultTimerMaxTimeShift is the history.timerProcessorMaxTimeShift that Start uses when
-// Options.TimerMaxTimeShift is zero.
+// Options.TimerMaxTimeShift is zero. With it, and with the timer queue's read rate that Start raises to
+// defaultTimerPollRPS, a durable timer of 100 ms or more fires a few milliseconds after it is due, and a shorter
+// one after about 100 ms.
 //
-// The setting bounds how late a durable timer may fire: the history service moves every timer task to at least
-// now+shift, so each workflow.Sleep or bake shorter than the shift takes the whole shift. Temporal's default is
-// 1 s, which turns a 10 x 100 ms timer loop into about 10 s. A smaller shift makes the timer queue re-read its
-// window more often, which costs SQLite reads on the single history shard.
+// Why both settings: the history service moves a new timer to no earlier than now+shift, the end of the window
+// its timer queue has already read. With Temporal's default shift of 1 s, every workflow.Sleep or bake shorter
+// than a second takes about a second. A smaller shift alone does not help, because the queue may read at most
+// history.timerProcessorMaxPollRPS times a second (20 by default): once the rate limiter's burst is spent, timers
+// fire on a 100 ms grid, and under load a small window needs more reads than the limit allows, so the server
+// falls behind. That explains why a shift of 10 ms alone ran 10 x 100 ms timers in 2.4 s, not 1 s, and fell far
+// behind at 500 concurrent workflows.
 //
-// Measured with BenchmarkTimerShift (timershift_test.go) on a 2-core machine, one in-process worker:
+// Measured with BenchmarkTimerShift (-benchtime 2x, one process per row) on 2 cores shared with other builds,
+// the worker in the same process. Each cell is the wall time of a run, then the mean / p99 lateness of a timer:
 //
-//	shift   10 sequential 100 ms timers   200 workflows x 5 x 100 ms timers (concurrent)
-//	                                      wall     timer lateness p50 / p99 / max
-//	1 s     10.3 s (930 ms late/timer)    TODO
-//	100 ms  TODO                          TODO
-//	10 ms   TODO                          TODO
+//	shift   reads/s  1 wf x 10 x 100 ms  200 wfs x 3 x 1 s       400 wfs x 3 x 1 s         200 wfs x 5 x 100 ms
+//	1 s     20       10.0 s, 903 ms      4.7 s, 95 / 362 ms      10.3 s, 423 / 5278 ms     8.5 s, 997 / 2469 ms
+//	250 ms  20        2.5 s, 153 ms      5.6 s, 156 / 1959 ms    11.5 s, 391 / 4177 ms     8.8 s, 338 / 2426 ms
+//	100 ms  20        1.9 s, 93 ms       7.0 s, 354 / 3627 ms    15.4 s, 708 / 6283 ms    16.6 s, 629 / 9834 ms
+//	10 ms   20        2.0 s, 103 ms      6.4 s, 436 / 2288 ms    14.5 s, 742 / 6851 ms    19.5 s, 1345 / 14464 ms
+//	250 ms  100       2.5 s, 153 ms      5.0 s, 113 / 456 ms     10.3 s, 224 / 757 ms      7.0 s, 279 / 594 ms
+//	100 ms  50        1.1 s, 6 ms        4.8 s, 97 / 386 ms       8.0 s, 300 / 1033 ms     5.8 s, 123 / 1331 ms
+//	100 ms  100       1.1 s, 7 ms        4.9 s, 108 / 454 ms      9.2 s, 229 / 1063 ms     4.7 s, 84 / 190 ms
+//	100 ms  200       1.1 s, 8 ms        5.4 s, 130 / 633 ms      9.3 s, 208 / 749 ms      9.9 s, 119 / 286 ms
+//	50 ms   100       1.1 s, 6 ms        5.5 s, 128 / 541 ms     10.7 s, 169 / 712 ms      5.4 s, 99 / 243 ms
+//	10 ms   100       1.1 s, 7 ms        5.8 s, 187 / 818 ms     10.7 s, 283 / 1090 ms     6.6 s, 184 / 2054 ms
 //
-// 100 ms keeps each timer well under a second late while the server keeps up with a few hundred concurrent
-// workflows; 10 ms gains little more per timer and loses the margin under load.
+// An idle server used about 0.3 % of a core with every setting, and the CPU time of a loaded run did not depend
+// on the setting beyond the noise (5-6 CPU seconds for 200 x 3 x 1 s, 12-14 for 400 x 3 x 1 s). Under load every
+// setting is bound by CPU; the timer settings decide how evenly that delay is shared.
+//
+// 100 ms at 100 reads/s runs the 10 x 100 ms loop in 1.1 s instead of 10 s. Under load it matches Temporal's
+// defaults at 200 workflows (within the noise) and beats them at 400 workflows and in the stress test, where the
+// defaults leave a timer up to 5 s late. Going below 100 ms gains nothing for timers of 100 ms or more and does
+// worse in the stress test; 50 or 200 reads/s are close to 100 and no better.
 const DefaultTimerMaxTimeShift = 100 * time.Millisecond
+
+// defaultTimerPollRPS is the history.timerProcessorMaxPollRPS that Start sets, how often a second the timer
+// queue of the single history shard may read SQLite. Temporal's default is 20. See DefaultTimerMaxTimeShift.
+const defaultTimerPollRPS = 100
 
 // Defaults of Options.
 const (
@@ -102,7 +124,9 @@ type Options struct {
 	// 0 means DefaultTimerMaxTimeShift.
 	TimerMaxTimeShift time.Duration
 
-	timerPollRPS int // TEMPORARY experiment
+	// timerPollRPS is history.timerProcessorMaxPollRPS; 0 means defaultTimerPollRPS. Only BenchmarkTimerShift
+	// varies it.
+	timerPollRPS int
 }
 
 // Server is a running dev server. Stop it to release its ports.
@@ -130,18 +154,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ui *uiserver.Server
+	p, err := holdPorts(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.release()
 	s := &Server{
-		frontend:  net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(opts.Port)),
+		frontend:  net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(p.frontend)),
 		namespace: opts.Namespace,
 	}
-	if opts.UIPort > 0 {
-		// The UI server exits the process when it cannot bind, so find out here.
-		if err := checkFree(opts.IP, opts.UIPort); err != nil {
-			return nil, fmt.Errorf("ui port: %w", err)
-		}
-		ui = newUI(opts, s.frontend)
-		s.uiURL = "http://" + net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(opts.UIPort))
+	var ui *uiserver.Server
+	if p.ui > 0 {
+		ui = newUI(opts, p.ui, s.frontend)
+		s.uiURL = "http://" + net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(p.ui))
 	}
 
 	sqlConf, err := sqlConfig(opts.DBFile)
@@ -156,32 +181,30 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("create namespace %q: %w", opts.Namespace, err)
 	}
 
-	logger := newServerLogger(opts.Logger, opts.LogLevel, &s.muted)
-	srvOpts, err := serverOptions(opts, s.frontend, sqlConf, logger)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := temporal.NewServer(srvOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("create temporal server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("start temporal server: %w", err)
-	}
-	s.temporal = srv
-
-	if err := s.registerSearchAttributes(ctx, logger.SLog()); err != nil {
-		return nil, errors.Join(err, s.Stop())
-	}
+	// From here, the servers bind the ports. The UI goes first: it needs no frontend to serve its page, and
+	// it would exit the process if it could not bind, so it should bind while holdPorts' check is fresh.
+	p.release()
 	if ui != nil {
+		s.ui = ui
 		go func() {
-			// Start returns when Stop closes it; a bind error exits the process (checkFree guards against it).
+			// Returns when Stop closes it.
 			_ = ui.Start()
 		}()
-		s.ui = ui
 		if err := waitHTTP(ctx, s.uiURL+"/healthz"); err != nil {
 			return nil, errors.Join(fmt.Errorf("ui: %w", err), s.Stop())
 		}
+	}
+	logger := newServerLogger(opts.Logger, opts.LogLevel, &s.muted)
+	srv, err := newTemporal(serverOptions(opts, p, s.frontend, sqlConf, logger))
+	if err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	if err := srv.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("start temporal server: %w", err), s.Stop())
+	}
+	s.temporal = srv
+	if err := s.registerSearchAttributes(ctx, logger.SLog()); err != nil {
+		return nil, errors.Join(err, s.Stop())
 	}
 	return s, nil
 }
@@ -207,6 +230,9 @@ func (s *Server) Stop() error {
 		if s.ui != nil {
 			s.ui.Stop()
 		}
+		if s.temporal == nil {
+			return // Start failed before the server ran
+		}
 		if err := s.temporal.Stop(); err != nil {
 			s.stopErr = fmt.Errorf("stop temporal server: %w", err)
 		}
@@ -214,6 +240,8 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
+// withDefaults fills in the defaults and rejects invalid options. A Port or UIPort of 0 stays 0 for holdPorts
+// to pick.
 func (o Options) withDefaults() (Options, error) {
 	if o.IP == "" {
 		o.IP = DefaultIP
@@ -236,32 +264,76 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TimerMaxTimeShift < 0 {
 		return o, fmt.Errorf("timer max time shift %v is negative", o.TimerMaxTimeShift)
 	}
+	if o.timerPollRPS == 0 {
+		o.timerPollRPS = defaultTimerPollRPS
+	}
 
-	freePort := o.Port == 0
-	var err error
-	switch {
-	case o.Port == 0:
-		if o.Port, err = pickPort(o.IP); err != nil {
-			return o, fmt.Errorf("frontend port: %w", err)
-		}
-	case o.Port < 0 || o.Port > 65535:
+	if o.Port < 0 || o.Port > 65535 {
 		return o, fmt.Errorf("port %d is out of range", o.Port)
 	}
 	switch {
-	case o.UIPort == -1:
-	case o.UIPort == 0 && freePort:
-		if o.UIPort, err = pickPort(o.IP); err != nil {
-			return o, fmt.Errorf("ui port: %w", err)
-		}
-	case o.UIPort == 0 && o.Port == DefaultPort:
+	case o.UIPort < -1 || o.UIPort > 65535:
+		return o, fmt.Errorf("ui port %d is out of range", o.UIPort)
+	case o.UIPort != 0 || o.Port == 0:
+		// Set, disabled, or picked with the frontend's.
+	case o.Port == DefaultPort:
 		o.UIPort = DefaultUIPort
-	case o.UIPort == 0:
+	case o.Port+1000 > 65535:
+		return o, fmt.Errorf("ui port %d (port + 1000) is out of range: set it", o.Port+1000)
+	default:
 		o.UIPort = o.Port + 1000
 	}
-	if o.UIPort < -1 || o.UIPort > 65535 {
-		return o, fmt.Errorf("ui port %d is out of range", o.UIPort)
-	}
 	return o, nil
+}
+
+// ports are the ports the server listens on. holdPorts binds each of them, so that a port in use fails Start
+// with a clear error and no two picked ports are the same; release unbinds them just before the server binds.
+type ports struct {
+	frontend, http, history, matching, worker int
+	ui                                        int // -1: no UI
+	held                                      []net.Listener
+}
+
+// holdPorts binds opts.Port and opts.UIPort (a free port where 0) on opts.IP, and free loopback ports for the
+// internal services. The frontend's HTTP API is not used by Ferry, but without it the server warns on every
+// start that Nexus is unavailable.
+func holdPorts(opts Options) (*ports, error) {
+	p := &ports{ui: -1}
+	type want struct {
+		name string
+		ip   string
+		port int
+		dst  *int
+	}
+	wants := []want{
+		{"frontend", opts.IP, opts.Port, &p.frontend},
+		{"frontend http", opts.IP, 0, &p.http},
+		{"history", loopback, 0, &p.history},
+		{"matching", loopback, 0, &p.matching},
+		{"worker", loopback, 0, &p.worker},
+	}
+	if opts.UIPort != -1 {
+		wants = append(wants, want{"ui", opts.IP, opts.UIPort, &p.ui})
+	}
+	for _, w := range wants {
+		l, err := net.Listen("tcp", net.JoinHostPort(w.ip, strconv.Itoa(w.port)))
+		if err != nil {
+			p.release()
+			return nil, fmt.Errorf("%s port: %w", w.name, err)
+		}
+		p.held = append(p.held, l)
+		*w.dst = l.Addr().(*net.TCPAddr).Port
+	}
+	return p, nil
+}
+
+// release unbinds the ports. Another process may take one before the server binds it; the server then fails to
+// start with the bind error. Safe to call more than once.
+func (p *ports) release() {
+	for _, l := range p.held {
+		l.Close()
+	}
+	p.held = nil
 }
 
 // sqlConfig is the SQLite store: a fresh in-memory database, or the file with the schema created on first use.
@@ -308,22 +380,13 @@ func searchAttributes() map[string]enumspb.IndexedValueType {
 
 const clusterName = "active"
 
-func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger serverLogger) ([]temporal.ServerOption, error) {
-	services := map[primitives.ServiceName]int{primitives.FrontendService: opts.Port}
-	for _, svc := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
-		port, err := pickPort(loopback)
-		if err != nil {
-			return nil, fmt.Errorf("%s port: %w", svc, err)
-		}
-		services[svc] = port
+func serverOptions(opts Options, p *ports, frontend string, sqlConf *config.SQL, logger serverLogger) []temporal.ServerOption {
+	services := map[primitives.ServiceName]int{
+		primitives.FrontendService: p.frontend,
+		primitives.HistoryService:  p.history,
+		primitives.MatchingService: p.matching,
+		primitives.WorkerService:   p.worker,
 	}
-	// The frontend's HTTP API is not used by Ferry, but without it the server warns on every start that Nexus is
-	// unavailable.
-	httpPort, err := pickPort(opts.IP)
-	if err != nil {
-		return nil, fmt.Errorf("frontend http port: %w", err)
-	}
-
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = loopback
@@ -341,7 +404,7 @@ func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger se
 			Enabled:                true,
 			InitialFailoverVersion: 1,
 			RPCAddress:             frontend,
-			HTTPAddress:            net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(httpPort)),
+			HTTPAddress:            net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(p.http)),
 		}},
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
@@ -357,7 +420,7 @@ func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger se
 		host := net.JoinHostPort(loopback, strconv.Itoa(port))
 		if svc == primitives.FrontendService {
 			rpc.BindOnIP = opts.IP
-			rpc.HTTPPort = httpPort
+			rpc.HTTPPort = p.http
 			host = frontend
 		}
 		conf.Services[string(svc)] = config.Service{RPC: rpc}
@@ -366,9 +429,7 @@ func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger se
 
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.TimerProcessorMaxTimeShift.Key(): opts.TimerMaxTimeShift,
-	}
-	if opts.timerPollRPS > 0 {
-		dyn[dynamicconfig.TimerProcessorMaxPollRPS.Key()] = opts.timerPollRPS
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():   opts.timerPollRPS,
 	}
 	return []temporal.ServerOption{
 		temporal.WithConfig(conf),
@@ -376,13 +437,28 @@ func serverOptions(opts Options, frontend string, sqlConf *config.SQL, logger se
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dyn),
-	}, nil
+	}
 }
 
-func newUI(opts Options, frontend string) *uiserver.Server {
+// newTemporal creates the server. The server reports a port it cannot bind through Logger.Fatal, which
+// serverLogger turns into a panic; newTemporal turns that panic into an error.
+func newTemporal(opts []temporal.ServerOption) (srv temporal.Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("create temporal server: %v", r)
+		}
+	}()
+	srv, err = temporal.NewServer(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create temporal server: %w", err)
+	}
+	return srv, nil
+}
+
+func newUI(opts Options, port int, frontend string) *uiserver.Server {
 	return uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
 		Host:                opts.IP,
-		Port:                opts.UIPort,
+		Port:                port,
 		TemporalGRPCAddress: frontend,
 		EnableUI:            true,
 		DefaultNamespace:    opts.Namespace,
@@ -457,25 +533,6 @@ func dialIP(ip string) string {
 		return loopback
 	}
 	return ip
-}
-
-// pickPort returns a port that is free on ip now. Another process may take it before the server binds it; the
-// server then fails to start with the bind error.
-func pickPort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func checkFree(ip string, port int) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		return err
-	}
-	return l.Close()
 }
 
 // waitHTTP polls url until it answers 200.

@@ -268,17 +268,17 @@ func TestDBFilePersists(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	// A want of 0 means any free port.
 	tests := []struct {
 		name       string
 		in         Options
 		wantPort   int
 		wantUIPort int
 	}{
-		{"zero picks free ports", Options{}, 0, 0},
+		{"zero: both picked at start", Options{}, 0, 0},
 		{"default port", Options{Port: DefaultPort}, DefaultPort, DefaultUIPort},
 		{"other port", Options{Port: 7300}, 7300, 8300},
 		{"ui port", Options{Port: 7300, UIPort: 9000}, 7300, 9000},
+		{"free port, fixed ui port", Options{UIPort: 9000}, 0, 9000},
 		{"no ui", Options{Port: DefaultPort, UIPort: -1}, DefaultPort, -1},
 	}
 	for _, tt := range tests {
@@ -291,18 +291,37 @@ func TestOptionsDefaults(t *testing.T) {
 				t.Errorf("got IP %q namespace %q shift %v, want %q %q %v", got.IP, got.Namespace, got.TimerMaxTimeShift,
 					DefaultIP, DefaultNamespace, DefaultTimerMaxTimeShift)
 			}
-			if got.Port <= 0 || tt.wantPort != 0 && got.Port != tt.wantPort {
-				t.Errorf("port = %d, want %d (0: any free port)", got.Port, tt.wantPort)
-			}
-			if got.UIPort == 0 || got.UIPort == got.Port || tt.wantUIPort != 0 && got.UIPort != tt.wantUIPort {
-				t.Errorf("ui port = %d, want %d (0: any other free port)", got.UIPort, tt.wantUIPort)
+			if got.Port != tt.wantPort || got.UIPort != tt.wantUIPort {
+				t.Errorf("got ports %d, %d, want %d, %d", got.Port, got.UIPort, tt.wantPort, tt.wantUIPort)
 			}
 		})
 	}
 
-	for _, bad := range []Options{{IP: "localhost"}, {Port: 70000}, {Port: -1}, {UIPort: -2}, {TimerMaxTimeShift: -time.Second}} {
-		if _, err := bad.withDefaults(); err == nil {
-			t.Errorf("withDefaults(%+v): got nil error, want one", bad)
+	bad := []Options{
+		{IP: "localhost"}, {Port: 70000}, {Port: -1}, {UIPort: -2}, {Port: 65000}, {TimerMaxTimeShift: -time.Second},
+	}
+	for _, o := range bad {
+		if _, err := o.withDefaults(); err == nil {
+			t.Errorf("withDefaults(%+v): got nil error, want one", o)
+		}
+	}
+}
+
+func TestStartPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, o := range []Options{{Port: port, UIPort: -1}, {UIPort: port}} {
+		s, err := Start(context.Background(), o)
+		if err == nil {
+			s.Stop()
+			t.Fatalf("Start(%+v) with port %d in use: got nil error, want one", o, port)
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("Start(%+v) = %v, want address already in use", o, err)
 		}
 	}
 }
