@@ -22,12 +22,12 @@ type fakeSignaler struct {
 	err         error
 	status      enumspb.WorkflowExecutionStatus
 	describeErr error
-	workflowID string
-	signal     string
-	signalArg  any
-	opts       client.StartWorkflowOptions
-	workflow   any
-	args       []any
+	workflowID  string
+	signal      string
+	signalArg   any
+	opts        client.StartWorkflowOptions
+	workflow    any
+	args        []any
 }
 
 func (f *fakeSignaler) SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
