@@ -57,3 +57,19 @@ func TestNextWindowOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// The window follows the wall clock across a DST change: Berlin moves to summer time on 2027-03-28.
+func TestNextWindowOpenAcrossDST(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &spec.Window{Hours: "09:00-16:00", Timezone: "Europe/Berlin"}
+	got, err := nextWindowOpen(w, time.Date(2027, 3, 28, 1, 0, 0, 0, berlin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2027, 3, 28, 9, 0, 0, 0, berlin); !got.Equal(want) || got.In(berlin).Hour() != 9 {
+		t.Errorf("got %v, want %v", got.In(berlin), want)
+	}
+}
