@@ -10,7 +10,6 @@ import (
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -82,31 +81,4 @@ func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, 
 	}
 	run.RunID = wr.GetRunID()
 	return run, false, nil
-}
-
-// RegisterSearchAttributes registers Ferry's Keyword search attributes in namespace, skipping those that exist.
-// It is idempotent; `ferry dev` calls it at startup. A production cluster registers them once, by its operator.
-func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	existing, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-	if err != nil {
-		return fmt.Errorf("list search attributes: %w", err)
-	}
-	missing := map[string]enumspb.IndexedValueType{}
-	for _, name := range workflows.SearchAttributes {
-		if _, ok := existing.GetCustomAttributes()[name]; !ok {
-			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        namespace,
-		SearchAttributes: missing,
-	})
-	var exists *serviceerror.AlreadyExists
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("add search attributes: %w", err)
-	}
-	return nil
 }

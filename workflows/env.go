@@ -178,35 +178,39 @@ func (r *release) platformOp(ctx workflow.Context, e *envRun, op, track string, 
 	return r.platformOpVars(ctx, e, op, r.vars(e, track, weight))
 }
 
-// platformOpVars runs one platform activity with explicit template values.
+// platformActivities maps each operation to its activity (method values on a nil pointer, as usual).
+var platformActivities = map[string]any{
+	opDeploy:    platformActs.Deploy,
+	opReady:     platformActs.WaitReady,
+	opSetWeight: platformActs.SetWeight,
+	opPromote:   platformActs.Promote,
+	opRollback:  platformActs.Rollback,
+	opRemove:    platformActs.Remove,
+}
+
+// platformOpVars runs one platform activity with explicit template values. Everything run while rolling
+// back gets the rollback retry policy.
 func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, vars activities.TemplateVars) error {
-	track, weight := vars.Track, vars.Weight
-	summary := fmt.Sprintf("%s %s %s %s", op, e.spec.Name, track, vars.Version)
-	var fn any
-	opts := platformOptions(ctx, e.exec, summary)
+	summary := fmt.Sprintf("%s %s %s %s", op, e.spec.Name, vars.Track, vars.Version)
 	switch op {
-	case opDeploy:
-		fn = platformActs.Deploy
-	case opReady:
-		fn, opts = platformActs.WaitReady, readyOptions(ctx, e.exec, summary)
 	case opSetWeight:
-		fn, summary = platformActs.SetWeight, fmt.Sprintf("set-weight %s %d%% to %s", e.spec.Name, weight, track)
-		opts = platformOptions(ctx, e.exec, summary)
-	case opPromote:
-		fn = platformActs.Promote
+		summary = fmt.Sprintf("set-weight %s %d%% to %s", e.spec.Name, vars.Weight, vars.Track)
 	case opRollback:
-		fn, summary = platformActs.Rollback, fmt.Sprintf("rollback %s to %s", e.spec.Name, vars.StableVersion)
-		opts = rollbackOptions(ctx, e.exec, summary)
-	case opRemove:
-		fn = platformActs.Remove
+		summary = fmt.Sprintf("rollback %s to %s", e.spec.Name, vars.StableVersion)
 	}
-	if r.status.Stage == StageRollback && op != opRollback {
+	var opts workflow.Context
+	switch {
+	case op == opReady:
+		opts = readyOptions(ctx, e.exec, summary)
+	case op == opRollback || r.status.Stage == StageRollback:
 		opts = rollbackOptions(ctx, e.exec, summary)
+	default:
+		opts = platformOptions(ctx, e.exec, summary)
 	}
-	err := workflow.ExecuteActivity(opts, fn, activities.PlatformRequest{Exec: e.exec, Vars: vars}).Get(ctx, nil)
+	req := activities.PlatformRequest{Exec: e.exec, Vars: vars}
+	err := workflow.ExecuteActivity(opts, platformActivities[op], req).Get(ctx, nil)
 	if err == nil && op == opSetWeight {
-		e.weight = weight
-		r.status.Weight = weight
+		e.weight, r.status.Weight = vars.Weight, vars.Weight
 	}
 	return err
 }

@@ -16,7 +16,6 @@ import (
 // release may be superseded by a newer one.
 func (r *release) acquireLock(ctx workflow.Context, env string) (*Artifact, error) {
 	r.supersedable = true
-	r.lockEnv = env
 	r.setStage(ctx, StageLock, "the "+env+" lock")
 	info := workflow.GetInfo(ctx)
 	req := activities.SignalWithStartInput{
@@ -56,7 +55,6 @@ func (r *release) acquireLock(ctx workflow.Context, env string) (*Artifact, erro
 // version that now serves env, if this release completed there.
 func (r *release) releaseLock(ctx workflow.Context, env string, deployed *Artifact) {
 	r.supersedable = false
-	r.lockEnv = ""
 	sig := LockReleaseSignal{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Deployed: deployed}
 	r.signalLock(ctx, env, SignalLockRelease, sig)
 }
@@ -82,11 +80,16 @@ func (r *release) signalStage(ctx workflow.Context, env string, atGate bool) {
 		r.signalLock(ctx, env, SignalLockStage, sig)
 		return
 	}
-	id := EnvLockWorkflowID(r.in.Spec.Service, env)
-	f := workflow.SignalExternalWorkflow(ctx, id, "", SignalLockStage, sig)
+	signalAsync(ctx, EnvLockWorkflowID(r.in.Spec.Service, env), "", SignalLockStage, sig)
+}
+
+// signalAsync signals another workflow without waiting for delivery. The receiver may have closed and then
+// needs nothing more, so a failure is only logged.
+func signalAsync(ctx workflow.Context, workflowID, runID, name string, arg any) {
+	f := workflow.SignalExternalWorkflow(ctx, workflowID, runID, name, arg)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		if err := f.Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("signal env lock", "lock", id, "signal", SignalLockStage, "error", err)
+			workflow.GetLogger(ctx).Warn("signal workflow", "workflow", workflowID, "signal", name, "error", err)
 		}
 	})
 }

@@ -208,12 +208,7 @@ func (l *envLock) supersede(ctx workflow.Context, req *LockRequest, by string) {
 	l.signal(ctx, req, SignalSuperseded, SupersededSignal{By: by})
 }
 
-// signal tells a release something. A release that has closed needs nothing more, so errors are logged.
+// signal tells a release something, without waiting: a release that has closed needs nothing more.
 func (l *envLock) signal(ctx workflow.Context, req *LockRequest, name string, arg any) {
-	f := workflow.SignalExternalWorkflow(ctx, req.WorkflowID, req.RunID, name, arg)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := f.Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("signal release", "workflow", req.WorkflowID, "signal", name, "error", err)
-		}
-	})
+	signalAsync(ctx, req.WorkflowID, req.RunID, name, arg)
 }

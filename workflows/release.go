@@ -40,8 +40,6 @@ type release struct {
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
 
-	lockEnv string // env whose lock this release holds or waits for
-
 	published [3]string // env, stage, state last upserted as search attributes
 }
 

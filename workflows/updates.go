@@ -40,7 +40,7 @@ func (r *release) registerHandlers(ctx workflow.Context) error {
 // name is "checkout 1.4.2", the subject of every rejection.
 func (r *release) name() string { return r.status.Service + " " + r.status.Version }
 
-func (r *release) rejectf(ctx workflow.Context, format string, args ...any) error {
+func (r *release) rejectf(format string, args ...any) error {
 	return fmt.Errorf("%s %s", r.name(), fmt.Sprintf(format, args...))
 }
 
@@ -54,7 +54,7 @@ func (r *release) validateApprove(ctx workflow.Context, in ApproveInput) error {
 	case strings.TrimSpace(in.Identity) == "":
 		return fmt.Errorf("approve needs an identity")
 	case r.approvalEnv != in.Env:
-		return r.rejectf(ctx, "is not waiting for approval in %s: it is %s", in.Env, r.describe(now))
+		return r.rejectf("is not waiting for approval in %s: it is %s", in.Env, r.describe(now))
 	case len(r.approvers) > 0 && !slices.Contains(r.approvers, in.Identity):
 		return fmt.Errorf("%s may not approve %s in %s: approvers are %s",
 			in.Identity, r.name(), in.Env, strings.Join(r.approvers, ", "))
@@ -81,13 +81,13 @@ func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
 	case strings.TrimSpace(in.Reason) == "":
 		return fmt.Errorf("abort needs a reason")
 	case r.finished():
-		return r.rejectf(ctx, "has already finished (%s)", r.status.State)
+		return r.rejectf("has already finished (%s)", r.status.State)
 	case r.abort != nil:
-		return r.rejectf(ctx, "is already being aborted by %s", r.abort.Identity)
+		return r.rejectf("is already being aborted by %s", r.abort.Identity)
 	case r.status.Stage == StageRollback:
-		return r.rejectf(ctx, "is already rolling back in %s", r.status.Env)
+		return r.rejectf("is already rolling back in %s", r.status.Env)
 	case r.status.Stage == StagePromote || r.status.Stage == StageScaleDown:
-		return r.rejectf(ctx, "is already promoted in %s: it is %s", r.status.Env, r.describe(workflow.Now(ctx)))
+		return r.rejectf("is already promoted in %s: it is %s", r.status.Env, r.describe(workflow.Now(ctx)))
 	}
 	return nil
 }
@@ -107,9 +107,9 @@ func (r *release) progressing() bool {
 func (r *release) validatePause(ctx workflow.Context, in PauseInput) error {
 	switch {
 	case r.status.Paused:
-		return r.rejectf(ctx, "is already paused (by %s)", r.pausedBy)
+		return r.rejectf("is already paused (by %s)", r.pausedBy)
 	case !r.progressing() || r.abort != nil:
-		return r.rejectf(ctx, "cannot be paused: it is %s", r.describe(workflow.Now(ctx)))
+		return r.rejectf("cannot be paused: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (r *release) pause(ctx workflow.Context, in PauseInput) (UpdateResult, erro
 
 func (r *release) validateResume(ctx workflow.Context, in ResumeInput) error {
 	if !r.status.Paused || r.abort != nil {
-		return r.rejectf(ctx, "is not paused: it is %s", r.describe(workflow.Now(ctx)))
+		return r.rejectf("is not paused: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	return nil
 }
@@ -138,10 +138,10 @@ func (r *release) resume(ctx workflow.Context, in ResumeInput) (UpdateResult, er
 
 func (r *release) validatePromote(ctx workflow.Context, in PromoteInput) error {
 	if !r.progressing() || r.abort != nil {
-		return r.rejectf(ctx, "has no step to promote: it is %s", r.describe(workflow.Now(ctx)))
+		return r.rejectf("has no step to promote: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	if r.promotePending {
-		return r.rejectf(ctx, "is already being promoted")
+		return r.rejectf("is already being promoted")
 	}
 	return nil
 }
