@@ -8,13 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferryhq/ferry/internal/execrun"
+	"github.com/ferryhq/ferry/internal/spec"
 )
 
 // Error types of Ferry's activity failures (temporal.ApplicationError.Type). They are stable: workflows, retry
@@ -53,7 +53,7 @@ func invalidSpec(msg string, cause error) error {
 
 // render executes text as a template over vars. A missing field or config key is an error, not "<no value>".
 func render(name, text string, vars TemplateVars) (string, error) {
-	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	t, err := spec.ParseTemplate(name, text)
 	if err != nil {
 		return "", err
 	}

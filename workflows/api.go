@@ -8,6 +8,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
@@ -74,7 +75,7 @@ const (
 	ErrTypeRolledBack = "ReleaseRolledBack"
 	ErrTypeAborted    = "ReleaseAborted"
 	ErrTypeFailed     = "ReleaseFailed"
-	ErrTypeInvalid    = "InvalidSpec"
+	ErrTypeInvalid    = activities.ErrTypeInvalidSpec
 )
 
 // ReleaseInput starts a Release workflow. It carries references only, never secret values.

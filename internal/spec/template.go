@@ -72,9 +72,15 @@ var (
 	missingKeyRE   = regexp.MustCompile(`^map has no entry for key "(.*)"$`)
 )
 
+// ParseTemplate parses one templated spec string the way Ferry renders it: a missing field or config key is an
+// error, never "<no value>". Validation and the activities that render commands at run time both use it.
+func ParseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Option("missingkey=error").Parse(text)
+}
+
 // render executes text as a template against vars, returning the output or a problem message.
 func render(text string, vars *templateVars) (string, string) {
-	t, err := template.New("").Option("missingkey=error").Parse(text)
+	t, err := ParseTemplate("", text)
 	if err != nil {
 		return "", "bad template: " + parseErrRE.ReplaceAllString(err.Error(), "")
 	}
