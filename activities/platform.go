@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -81,6 +82,7 @@ var (
 	opRollback  = platformOp{"rollback", "platform.exec.rollback"}
 	opRemove    = platformOp{"remove", "platform.exec.remove"}
 	opReady     = platformOp{"ready", "platform.exec.ready"}
+	opCurrent   = platformOp{"current", "platform.exec.current"}
 )
 
 // Deploy runs Exec.Deploy: start the version's replica set on Vars.Track. Idempotent and retryable as the type
@@ -111,6 +113,29 @@ func (p *Platform) Rollback(ctx context.Context, in PlatformRequest) (PlatformRe
 // documents.
 func (p *Platform) Remove(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
 	return p.run(ctx, in, opRemove, in.Exec.Remove)
+}
+
+// CurrentResult is the output of Current.
+type CurrentResult struct {
+	// Known is false when the platform has no current command: nobody can say what runs.
+	Known bool `json:"known"`
+	// Version serves the stable track now; empty (with Known) means nothing runs there.
+	Version string `json:"version,omitempty"`
+}
+
+// Current runs Exec.Current to ask the platform which version serves Vars.Env's stable track, so a release
+// that does not know its stable version never has to guess. Without a current command it returns Known
+// false. It only reads state, so it is idempotent; failures are retryable as the type documents.
+func (p *Platform) Current(ctx context.Context, in PlatformRequest) (CurrentResult, error) {
+	if len(in.Exec.Current) == 0 {
+		return CurrentResult{}, nil
+	}
+	res, err := p.run(ctx, in, opCurrent, in.Exec.Current)
+	if err != nil {
+		return CurrentResult{}, err
+	}
+	lines := strings.Split(strings.TrimSpace(res.Output), "\n")
+	return CurrentResult{Known: true, Version: strings.TrimSpace(lines[len(lines)-1])}, nil
 }
 
 // readyProgress is WaitReady's heartbeat detail: a retried attempt of the activity continues the count and the

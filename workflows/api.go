@@ -32,6 +32,8 @@ const (
 	SignalLockRelease = "lock-release"
 	SignalLockGranted = "lock-granted"
 	SignalSuperseded  = "superseded"
+	// SignalLockAdopt seeds the stable version of an environment Ferry did not deploy (ferry adopt).
+	SignalLockAdopt = "lock-adopt"
 )
 
 // Release states: the FerryState search attribute and Status.State.
@@ -244,6 +246,13 @@ type LockReleaseSignal struct {
 type LockGrantedSignal struct {
 	Env    string    `json:"env"`
 	Stable *Artifact `json:"stable,omitempty"`
+}
+
+// LockAdoptSignal is SignalLockAdopt: Stable is what serves the environment now, as a person says.
+type LockAdoptSignal struct {
+	Stable   Artifact `json:"stable"`
+	Identity string   `json:"identity"`
+	Reason   string   `json:"reason,omitempty"`
 }
 
 // SupersededSignal is SignalSuperseded, sent to a release that a newer one replaced.

@@ -72,6 +72,10 @@ type ExecPlatform struct {
 	Remove []string `yaml:"remove,omitempty" json:"remove,omitempty"`
 	// Ready exits 0 once the track's replicas are ready. Optional; polled until ReadyTimeout.
 	Ready []string `yaml:"ready,omitempty" json:"ready,omitempty"`
+	// Current prints the version that serves the stable track now (its last non-empty output line), or
+	// nothing when none runs. Optional: without it, and without a stable version known to Ferry, a release
+	// never guesses what to remove.
+	Current []string `yaml:"current,omitempty" json:"current,omitempty"`
 	// Dir is the working directory for commands, relative to the spec file. Default: the spec's directory.
 	// Load turns it into an absolute path.
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`

@@ -155,6 +155,7 @@ func (v *validator) platform(s *Spec) {
 		{"rollback", x.Rollback, inPlaceUser},
 		{"remove", x.Remove, trafficUser},
 		{"ready", x.Ready, ""},
+		{"current", x.Current, ""},
 	}
 	for _, c := range commands {
 		p := "platform.exec." + c.name
