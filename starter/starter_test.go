@@ -311,3 +311,77 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("failed flags: got check %v rollback %v set-weight %v, want true true false", got[6].Failed, got[7].Failed, got[4].Failed)
 	}
 }
+
+// TestChoose covers which running release a decision without a version goes to: 1.6.0 bakes its production canary
+// while 1.7.0 waits for the production lock, and other mixes.
+func TestChoose(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	rel := func(version, env, stage, waiting string, started time.Duration) RunningRelease {
+		return RunningRelease{
+			Run: ReleaseRun("checkout", version),
+			Status: workflows.Status{Service: "checkout", Version: version, State: workflows.StateRunning, Env: env, Stage: stage,
+				Waiting: waiting, StartedAt: t0.Add(started)},
+		}
+	}
+	baking := rel("1.6.0", "production", workflows.StageCanary, "", 0)
+	queued := rel("1.7.0", "production", workflows.StageLock, "the production lock", time.Minute)
+	atGate := rel("1.7.0", "production", workflows.StageGate, "approval by alice (0/1)", time.Minute)
+	stagingBake := rel("1.8.0", "staging", workflows.StageCanary, "", 2*time.Minute)
+	atWindow := rel("1.7.0", "production", workflows.StageGate, "the deploy window (Mon-Fri 09:00-17:00 UTC), opens ...", time.Minute)
+	deploying := Intent{Decision: workflows.UpdateAbort}
+	approveProd := Intent{Decision: workflows.UpdateApprove, ApprovalEnv: "production"}
+	tests := []struct {
+		name    string
+		in      Intent
+		running []RunningRelease
+		want    string // the version chosen, or the *AmbiguousError's message
+	}{
+		{"abort goes to the deploying release, not the newer queued one", deploying, []RunningRelease{baking, queued}, "1.6.0"},
+		{"abort goes to the deploying release, not the newer one at the gate", deploying, []RunningRelease{atGate, baking}, "1.6.0"},
+		{"approve goes to the release at the gate, not the newer deploying one", approveProd, []RunningRelease{stagingBake, atGate}, "1.7.0"},
+		{"the only running release is meant whatever its state", deploying, []RunningRelease{queued}, "1.7.0"},
+		{"two deploying releases are ambiguous", deploying, []RunningRelease{baking, stagingBake},
+			"abort: 2 running releases of checkout are deploying"},
+		{"none deploying is ambiguous", deploying, []RunningRelease{atGate, rel("1.9.0", "staging", workflows.StageLock, "the staging lock", 0)},
+			"abort: none of the 2 running releases of checkout is deploying"},
+		{"a deploy window is no approval", approveProd, []RunningRelease{baking, atWindow},
+			"approve: none of the 2 running releases of checkout is waiting for approval in production"},
+		{"approval in another environment", Intent{Decision: workflows.UpdateApprove, ApprovalEnv: "staging"}, []RunningRelease{baking, atGate},
+			"approve: none of the 2 running releases of checkout is waiting for approval in staging"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run, err := choose("checkout", tt.in, tt.running)
+			got := run.Version
+			var ambiguous *AmbiguousError
+			if errors.As(err, &ambiguous) {
+				got = err.Error()
+				if len(ambiguous.Releases) != len(tt.running) {
+					t.Errorf("the error lists %d releases, want all %d", len(ambiguous.Releases), len(tt.running))
+				}
+			} else if err != nil {
+				t.Fatalf("got error %v, want %s", err, tt.want)
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	var notFound *NotFoundError
+	if _, err := choose("checkout", deploying, nil); !errors.As(err, &notFound) || err.Error() != "no running release of checkout" {
+		t.Errorf("none running: got %v, want no running release of checkout", err)
+	}
+}
+
+// TestRankOrdersDeployingFirst: status lists the deploying release first, then the gate, then the lock queue.
+func TestRankOrdersDeployingFirst(t *testing.T) {
+	st := func(stage string) workflows.Status {
+		return workflows.Status{State: workflows.StateRunning, Stage: stage}
+	}
+	order := []workflows.Status{st(workflows.StageRollback), st(workflows.StageGate), st(workflows.StageLock), st(workflows.StageBuild)}
+	for i := 1; i < len(order); i++ {
+		if a, b := rank(order[i-1]), rank(order[i]); a >= b {
+			t.Errorf("rank(%s) = %d, rank(%s) = %d: want %s first", order[i-1].Stage, a, order[i].Stage, b, order[i-1].Stage)
+		}
+	}
+}

@@ -211,11 +211,8 @@ func versionFlag(dst *string, dflt string) cli.Flag {
 	return &cli.StringFlag{Name: "version", Usage: "release `VERSION` (default: " + dflt + ")", EnvVars: []string{"FERRY_VERSION"}, Destination: dst}
 }
 
-// Defaults of versionFlag.
-const (
-	newestRunning = "the newest running release"
-	newestAny     = "the newest running release, else the newest release"
-)
+// newestAny is the default of versionFlag for a read command about one release.
+const newestAny = "the newest running release, else the newest release"
 
 func identityOr(as string) string {
 	if as != "" {

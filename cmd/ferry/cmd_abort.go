@@ -22,7 +22,7 @@ func newAbortCommand(g *GlobalOptions) *cli.Command {
 		Usage:       "stop a release and roll back what it changed",
 		ArgsUsage:   "SERVICE",
 		Description: "Traffic returns to the stable version. --reason is required: it is recorded with your identity.",
-		Flags:       opts.flags("why the release stops (required)"),
+		Flags:       opts.flags(deployingRelease, "why the release stops (required)"),
 		Action:      action(func(c *cli.Context) error { return runAbort(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -34,7 +34,7 @@ func runAbort(ctx context.Context, opts AbortOptions, g GlobalOptions, args []st
 	if opts.Reason == "" {
 		return usagef("abort", "missing --reason: say why the release stops")
 	}
-	return decide(ctx, g, args[0], opts.DecisionOptions, workflows.UpdateAbort,
+	return decide(ctx, g, args[0], opts.DecisionOptions, starter.Intent{Decision: workflows.UpdateAbort},
 		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
 			return starter.Abort(ctx, c, run, workflows.AbortInput{Identity: identity, Reason: opts.Reason})
 		})

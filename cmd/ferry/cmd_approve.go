@@ -26,7 +26,7 @@ func newApproveCommand(g *GlobalOptions) *cli.Command {
 			"approve and how many distinct approvals open the gate; a refusal exits with code 2.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "env", Usage: "`ENV`ironment whose gate to approve (required)", EnvVars: []string{"FERRY_ENV"}, Destination: &opts.Env},
-		}, opts.flags("why, recorded with the approval")...),
+		}, opts.flags(gateRelease, "why, recorded with the approval")...),
 		Action: action(func(c *cli.Context) error { return runApprove(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -38,7 +38,7 @@ func runApprove(ctx context.Context, opts ApproveOptions, g GlobalOptions, args 
 	if opts.Env == "" {
 		return usagef("approve", "missing --env")
 	}
-	return decide(ctx, g, args[0], opts.DecisionOptions, workflows.UpdateApprove,
+	return decide(ctx, g, args[0], opts.DecisionOptions, starter.Intent{Decision: workflows.UpdateApprove, ApprovalEnv: opts.Env},
 		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
 			return starter.Approve(ctx, c, run, workflows.ApproveInput{Env: opts.Env, Identity: identity, Reason: opts.Reason})
 		})

@@ -27,7 +27,7 @@ func newPauseCommand(g *GlobalOptions) *cli.Command {
 		Usage:       "hold a release at its current step",
 		ArgsUsage:   "SERVICE",
 		Description: "The release holds where it is until `ferry resume`.",
-		Flags:       opts.flags("why, recorded with the pause"),
+		Flags:       opts.flags(deployingRelease, "why, recorded with the pause"),
 		Action:      action(func(c *cli.Context) error { return runPause(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -38,7 +38,7 @@ func newResumeCommand(g *GlobalOptions) *cli.Command {
 		Name:      "resume",
 		Usage:     "continue a paused release, or a canary step that waits for a human",
 		ArgsUsage: "SERVICE",
-		Flags:     opts.flags("why, recorded with the resume"),
+		Flags:     opts.flags(deployingRelease, "why, recorded with the resume"),
 		Action:    action(func(c *cli.Context) error { return runResume(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -47,7 +47,7 @@ func runPause(ctx context.Context, opts PauseOptions, g GlobalOptions, args []st
 	if err := requireArgs("pause", args, "SERVICE"); err != nil {
 		return err
 	}
-	return decide(ctx, g, args[0], opts.DecisionOptions, workflows.UpdatePause,
+	return decide(ctx, g, args[0], opts.DecisionOptions, starter.Intent{Decision: workflows.UpdatePause},
 		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
 			return starter.Pause(ctx, c, run, workflows.PauseInput{Identity: identity, Reason: opts.Reason})
 		})
@@ -57,7 +57,7 @@ func runResume(ctx context.Context, opts ResumeOptions, g GlobalOptions, args []
 	if err := requireArgs("resume", args, "SERVICE"); err != nil {
 		return err
 	}
-	return decide(ctx, g, args[0], opts.DecisionOptions, workflows.UpdateResume,
+	return decide(ctx, g, args[0], opts.DecisionOptions, starter.Intent{Decision: workflows.UpdateResume},
 		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
 			return starter.Resume(ctx, c, run, workflows.ResumeInput{Identity: identity, Reason: opts.Reason})
 		})

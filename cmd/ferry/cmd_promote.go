@@ -22,7 +22,7 @@ func newPromoteCommand(g *GlobalOptions) *cli.Command {
 		Name:      "promote",
 		Usage:     "end the current canary bake now (--full: skip every remaining step and analysis)",
 		ArgsUsage: "SERVICE",
-		Flags: append(opts.flags("why, recorded with the promotion"),
+		Flags: append(opts.flags(deployingRelease, "why, recorded with the promotion"),
 			&cli.BoolFlag{Name: "full", Usage: "go straight to 100 %, skipping remaining steps and analysis", EnvVars: []string{"FERRY_PROMOTE_FULL"}, Destination: &opts.Full}),
 		Action: action(func(c *cli.Context) error { return runPromote(c.Context, opts, *g, c.Args().Slice()) }),
 	}
@@ -32,7 +32,7 @@ func runPromote(ctx context.Context, opts PromoteOptions, g GlobalOptions, args 
 	if err := requireArgs("promote", args, "SERVICE"); err != nil {
 		return err
 	}
-	return decide(ctx, g, args[0], opts.DecisionOptions, workflows.UpdatePromote,
+	return decide(ctx, g, args[0], opts.DecisionOptions, starter.Intent{Decision: workflows.UpdatePromote},
 		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
 			return starter.Promote(ctx, c, run, workflows.PromoteInput{Identity: identity, Reason: opts.Reason, Full: opts.Full})
 		})

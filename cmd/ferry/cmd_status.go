@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -30,14 +31,26 @@ func newStatusCommand(g *GlobalOptions) *cli.Command {
 		Name:      "status",
 		Usage:     "show where a release is and what it waits for",
 		ArgsUsage: "SERVICE",
-		Description: "With --watch, follows the release until it ends and exits with its outcome's code: on a\n" +
+		Description: "Without --version, shows every running release of the service, the deploying one first (in JSON:\n" +
+			"the first one's status, with the others under alsoRunning), else the newest release.\n" +
+			"With --watch, follows the release until it ends and exits with its outcome's code: on a\n" +
 			"terminal as one line redrawn in place, otherwise (and with --output json) one line per change.",
 		Flags: []cli.Flag{
-			versionFlag(&opts.Version, newestAny),
+			versionFlag(&opts.Version, everyRunning),
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the release until it ends", EnvVars: []string{"FERRY_WATCH"}, Destination: &opts.Watch},
 		},
 		Action: action(func(c *cli.Context) error { return runStatus(c.Context, opts, *g, c.Args().Slice()) }),
 	}
+}
+
+// everyRunning is the default of status's --version.
+const everyRunning = "every running release, the deploying one first; else the newest release"
+
+// statusDoc is the JSON document of `ferry status`: one release's status and, without --version, the status of
+// every other running release of the service.
+type statusDoc struct {
+	workflows.Status
+	AlsoRunning []workflows.Status `json:"alsoRunning,omitempty"`
 }
 
 func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []string) error {
@@ -45,19 +58,47 @@ func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []
 		return err
 	}
 	return g.withClient(ctx, func(c client.Client) error {
-		run, err := starter.Newest(ctx, c, args[0], opts.Version)
-		if err != nil {
-			return err
-		}
 		p := g.printer()
+		var running []starter.RunningRelease
+		if opts.Version == "" {
+			var err error
+			running, err = starter.RunningReleases(ctx, c, args[0])
+			var noWorker *starter.NoWorkerError
+			if err != nil && !(opts.Watch && errors.As(err, &noWorker)) {
+				return err
+			}
+			// A watch outlives a worker restart: without statuses it follows the newest release, as Newest picks.
+		}
+		if len(running) == 0 {
+			run, err := starter.Newest(ctx, c, args[0], opts.Version)
+			if err != nil {
+				return err
+			}
+			if opts.Watch {
+				return watchStatus(ctx, c, p, run)
+			}
+			st, err := starter.StatusOf(ctx, c, run)
+			if err != nil {
+				return err
+			}
+			return p.emit(statusDoc{Status: st}, func(w io.Writer) { printStatus(w, st, time.Now()) })
+		}
 		if opts.Watch {
-			return watchStatus(ctx, c, p, run)
+			return watchStatus(ctx, c, p, running[0].Run)
 		}
-		st, err := starter.StatusOf(ctx, c, run)
-		if err != nil {
-			return err
+		doc := statusDoc{Status: running[0].Status}
+		for _, r := range running[1:] {
+			doc.AlsoRunning = append(doc.AlsoRunning, r.Status)
 		}
-		return p.emit(st, func(w io.Writer) { printStatus(w, st, time.Now()) })
+		return p.emit(doc, func(w io.Writer) {
+			now := time.Now()
+			for i, r := range running {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				printStatus(w, r.Status, now)
+			}
+		})
 	})
 }
 

@@ -19,10 +19,17 @@ type DecisionOptions struct {
 	As      string
 }
 
-// flags returns --version, --reason and --as; reasonUsage documents --reason for the command.
-func (o *DecisionOptions) flags(reasonUsage string) []cli.Flag {
+// Defaults of --version for decisions: which release a decision without it is meant for.
+const (
+	deployingRelease = "the running release that deploys (holds an environment's lock, past its gate)"
+	gateRelease      = "the running release that waits for approval at --env's gate"
+)
+
+// flags returns --version, --reason and --as; versionDefault says which release the decision goes to without
+// --version, reasonUsage documents --reason for the command.
+func (o *DecisionOptions) flags(versionDefault, reasonUsage string) []cli.Flag {
 	return []cli.Flag{
-		versionFlag(&o.Version, newestRunning),
+		versionFlag(&o.Version, versionDefault),
 		&cli.StringFlag{Name: "reason", Usage: reasonUsage, EnvVars: []string{"FERRY_REASON"}, Destination: &o.Reason},
 		identityFlag(&o.As),
 	}
@@ -39,12 +46,14 @@ type decisionDoc struct {
 // sendFunc sends one decision to a resolved release.
 type sendFunc func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error)
 
-// decide resolves the release of service (at version, or the newest running one), sends it one decision as
-// identity and prints the workflow's answer. A refusal is a *starter.RejectedError, exit code 2.
-func decide(ctx context.Context, g GlobalOptions, service string, o DecisionOptions, update string, send sendFunc) error {
+// decide resolves the release of service (at version, or else the running one intent means), sends it one
+// decision as identity and prints the workflow's answer. A refusal is a *starter.RejectedError, and a decision
+// that could mean several running releases, or none, a *starter.AmbiguousError: both exit code 2.
+func decide(ctx context.Context, g GlobalOptions, service string, o DecisionOptions, intent starter.Intent, send sendFunc) error {
 	identity := identityOr(o.As)
+	update := intent.Decision
 	return g.withClient(ctx, func(c client.Client) error {
-		run, err := starter.Resolve(ctx, c, service, o.Version)
+		run, err := starter.ResolveFor(ctx, c, service, o.Version, intent)
 		if err != nil {
 			return err
 		}

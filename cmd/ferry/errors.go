@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"google.golang.org/grpc/codes"
@@ -111,6 +112,7 @@ func describe(err error) report {
 		problems    *spec.Problems
 		rejected    *starter.RejectedError
 		notFound    *starter.NotFoundError
+		ambiguous   *starter.AmbiguousError
 		outcome     *starter.OutcomeError
 		unreachable *unreachableError
 		noWorker    *starter.NoWorkerError
@@ -144,6 +146,14 @@ func describe(err error) report {
 
 	case errors.As(err, &rejected):
 		return report{message: oneLine(rejected.Reason), hint: "`ferry status SERVICE` shows where the release is and what it waits for", code: exitRejected}
+
+	case errors.As(err, &ambiguous):
+		now := time.Now()
+		details := make([]string, len(ambiguous.Releases))
+		for i, st := range ambiguous.Releases {
+			details[i] = "  " + starter.StatusLine(st, now)
+		}
+		return report{message: ambiguous.Error(), hint: "pass --version to choose one of the releases above", code: exitRejected, details: details}
 
 	case errors.As(err, &notFound):
 		return report{message: notFound.Error(), hint: fmt.Sprintf("`ferry list --service %s` shows its releases", notFound.Service), code: exitRejected}

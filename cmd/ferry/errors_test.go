@@ -46,6 +46,10 @@ func TestDescribe(t *testing.T) {
 			"`ferry list --service checkout` shows its releases", exitRejected},
 		{"no such release", &starter.NotFoundError{Service: "checkout", Version: "9.9.9"}, "no release checkout 9.9.9",
 			"`ferry list --service checkout` shows its releases", exitRejected},
+		{"ambiguous", &starter.AmbiguousError{Service: "checkout", Intent: starter.Intent{Decision: "abort"}, Releases: []workflows.Status{
+			{Service: "checkout", Version: "1.7.0", State: workflows.StateRunning, Env: "staging", Stage: workflows.StageCanary},
+			{Service: "checkout", Version: "1.6.0", State: workflows.StateRunning, Env: "production", Stage: workflows.StageCanary},
+		}}, "abort: 2 running releases of checkout are deploying", "pass --version to choose one of the releases above", exitRejected},
 		{"failed", outcome(workflows.StateFailed, workflows.ErrTypeFailed), "checkout 1.4.2 failed: analysis failed", historyHint, exitFailed},
 		{"rolled back", outcome(workflows.StateRolledBack, workflows.ErrTypeRolledBack), "checkout 1.4.2 rolled back: analysis failed", historyHint, exitRolledBack},
 		{"aborted", outcome(workflows.StateAborted, workflows.ErrTypeAborted), "checkout 1.4.2 aborted: analysis failed", historyHint, exitAborted},
@@ -83,6 +87,23 @@ func TestPrintError(t *testing.T) {
 	err := &specError{path: "ferry.yaml", err: &spec.Problems{List: []spec.Problem{{File: "ferry.yaml", Line: 3, Path: "service", Message: "required"}}}}
 	code := printError(&b, err)
 	want := "ferry.yaml:3: service: required\nferry: ferry.yaml has 1 problem\nhint: fix them, then check with `ferry validate ferry.yaml`\n"
+	if code != exitRejected || b.String() != want {
+		t.Errorf("got %d %q, want %d %q", code, b.String(), exitRejected, want)
+	}
+}
+
+// TestPrintAmbiguous: a decision that could mean several releases lists each one with its stage above the message.
+func TestPrintAmbiguous(t *testing.T) {
+	var b bytes.Buffer
+	code := printError(&b, &starter.AmbiguousError{Service: "checkout", Intent: starter.Intent{Decision: "approve", ApprovalEnv: "production"},
+		Releases: []workflows.Status{
+			{Service: "checkout", Version: "1.6.0", State: workflows.StateRunning, Env: "production", Stage: workflows.StageCanary, Step: 1, Steps: 3, Weight: 10},
+			{Service: "checkout", Version: "1.7.0", State: workflows.StateRunning, Env: "production", Stage: workflows.StageLock, Waiting: "the production lock"},
+		}})
+	want := "  checkout 1.6.0: production canary, step 1/3, weight 10%\n" +
+		"  checkout 1.7.0: production, waiting for the production lock\n" +
+		"ferry: approve: none of the 2 running releases of checkout is waiting for approval in production\n" +
+		"hint: pass --version to choose one of the releases above\n"
 	if code != exitRejected || b.String() != want {
 		t.Errorf("got %d %q, want %d %q", code, b.String(), exitRejected, want)
 	}
