@@ -131,6 +131,7 @@ func newApp(g *GlobalOptions) *cli.App {
 			newPauseCommand(g),
 			newResumeCommand(g),
 			newPromoteCommand(g),
+			newAdoptCommand(g),
 			newHistoryCommand(g),
 			newDemoCommand(g),
 		},

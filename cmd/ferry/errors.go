@@ -174,7 +174,7 @@ func describe(err error) report {
 
 	case errors.As(err, &noWorker):
 		hint := "run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue"
-		if noWorker.What != "status query" {
+		if strings.HasSuffix(noWorker.What, " update") {
 			hint += "; the decision was not refused and may still apply once a worker runs"
 		}
 		return report{message: noWorker.Error(), hint: hint, code: exitUnreachable}

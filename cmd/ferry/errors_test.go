@@ -63,6 +63,8 @@ func TestDescribe(t *testing.T) {
 			"cannot reach Temporal (connection reset)", "start `ferry dev`, or point --address (TEMPORAL_ADDRESS) at a running server", exitUnreachable},
 		{"no worker for a query", &starter.NoWorkerError{What: "status query", Wait: 10 * time.Second}, "no worker answered the status query within 10s",
 			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue", exitUnreachable},
+		{"no worker for the lock", &starter.NoWorkerError{What: "lock query", Wait: 10 * time.Second}, "no worker answered the lock query within 10s",
+			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue", exitUnreachable},
 		{"no worker for an update", &starter.NoWorkerError{What: "approve update", Wait: 30 * time.Second}, "no worker answered the approve update within 30s",
 			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue; the decision was not refused and may still apply once a worker runs", exitUnreachable},
 		{"namespace", serviceerror.NewNamespaceNotFound("prod"), "Namespace prod is not found.",

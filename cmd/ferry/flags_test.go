@@ -120,6 +120,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"abort", "checkout"}, "missing --reason: say why the release stops", "run `ferry abort --help` for its usage"},
 		{[]string{"status"}, "missing SERVICE", "run `ferry status --help` for its usage"},
 		{[]string{"promote", "a", "b"}, `unexpected argument "b"`, "run `ferry promote --help` for its usage"},
+		{[]string{"adopt", "checkout", "--version", "1.4.1"}, "missing --env", "run `ferry adopt --help` for its usage"},
+		{[]string{"adopt", "checkout", "--env", "production"}, "missing --version: the version that serves production now", "run `ferry adopt --help` for its usage"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
