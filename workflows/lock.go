@@ -19,7 +19,7 @@ var lockSignalLimit = 400
 // Supersede: when a newer release asks, older releases still queued, and the holder if it waits at its
 // gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
 // waits for it. The lock also remembers the last version that completed in the environment (the stable
-// one), which it hands to the next holder.
+// one), which it hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
 //
 // It runs for as long as the service exists, continuing as new to bound its history.
 func EnvLock(ctx workflow.Context, in LockInput) error {
@@ -34,6 +34,7 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 	acquire := workflow.GetSignalChannel(ctx, SignalLockAcquire)
 	stage := workflow.GetSignalChannel(ctx, SignalLockStage)
 	release := workflow.GetSignalChannel(ctx, SignalLockRelease)
+	adopt := workflow.GetSignalChannel(ctx, SignalLockAdopt)
 
 	for handled := 1; ; handled++ {
 		sel := workflow.NewSelector(ctx)
@@ -51,6 +52,11 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 			var s LockReleaseSignal
 			c.Receive(ctx, &s)
 			l.onRelease(s)
+		})
+		sel.AddReceive(adopt, func(c workflow.ReceiveChannel, _ bool) {
+			var s LockAdoptSignal
+			c.Receive(ctx, &s)
+			l.onAdopt(ctx, s)
 		})
 		stopTimer := l.watchHolder(ctx, sel)
 		sel.Select(ctx)
@@ -165,6 +171,20 @@ func (l *envLock) onRelease(s LockReleaseSignal) {
 		}
 	}
 	st.Queue = kept
+}
+
+// onAdopt records what a person says serves the environment now, for an environment Ferry did not deploy
+// (or whose lock lost its state). It changes only Stable: the next grant hands it out, and a holder that
+// later releases with Deployed replaces it as usual. An adopt without a version is ignored.
+func (l *envLock) onAdopt(ctx workflow.Context, s LockAdoptSignal) {
+	if s.Stable.Version == "" {
+		workflow.GetLogger(ctx).Warn("adopt without a version ignored", "identity", s.Identity)
+		return
+	}
+	a := s.Stable
+	l.st.Stable = &a
+	workflow.GetLogger(ctx).Info("stable version adopted", "version", a.Version, "image", a.Image,
+		"identity", s.Identity, "reason", s.Reason)
 }
 
 // supersedeHolderAtGate tells a holder waiting at its gate that a newer release is queued. The holder

@@ -232,3 +232,29 @@ func TestEnvLockKeepsTheLockOfARunningHolder(t *testing.T) {
 		t.Errorf("liveness checks in 5m30s: got %d, want 5 (one a minute)", len(h.checked))
 	}
 }
+
+func TestEnvLockAdoptSetsStable(t *testing.T) {
+	h := newLockHarness(t)
+	adopt := func(v, image string) LockAdoptSignal {
+		return LockAdoptSignal{Stable: Artifact{Version: v, Image: image}, Identity: "alice", Reason: "running before Ferry"}
+	}
+	h.at(time.Second, SignalLockAdopt, adopt("0.9", "reg/checkout:0.9"))
+	h.at(2*time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(3*time.Second, SignalLockAdopt, adopt("", ""))                            // no version: ignored
+	h.at(4*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.0"}) // rolled back: nothing deployed
+	h.at(5*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	h.at(6*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.1", Deployed: &Artifact{Version: "1.1", Image: "reg/checkout:1.1"}})
+	h.at(7*time.Second, SignalLockAcquire, h.req("1.2", 2))
+	h.at(8*time.Second, SignalLockAdopt, adopt("1.1-hotfix", "")) // while 1.2 holds; its release overrides it
+	h.at(9*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.2", Deployed: &Artifact{Version: "1.2"}})
+	h.at(10*time.Second, SignalLockAcquire, h.req("1.3", 3))
+	h.at(11*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.3"})
+	h.at(12*time.Second, SignalLockAdopt, adopt("1.4", ""))
+	h.at(13*time.Second, SignalLockAcquire, h.req("1.5", 5))
+	st := h.run(time.Minute)
+	h.want("lock-granted r-1.0 stable=0.9", "lock-granted r-1.1 stable=0.9", "lock-granted r-1.2 stable=1.1",
+		"lock-granted r-1.3 stable=1.2", "lock-granted r-1.5 stable=1.4")
+	if st.Stable == nil || *st.Stable != (Artifact{Version: "1.4"}) {
+		t.Errorf("stable: got %+v, want version 1.4 with no image", st.Stable)
+	}
+}
