@@ -35,17 +35,21 @@ type Temporal struct {
 	Client WorkflowClient
 }
 
-// WorkflowRunningInput names one workflow run.
+// WorkflowRunningInput names a workflow. RunID is the run the caller knows of; a later run of the same
+// workflow ID counts too.
 type WorkflowRunningInput struct {
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
 }
 
-// WorkflowRunning reports whether a workflow run is still open. EnvLock calls it to free an environment
-// whose holder ended without giving the lock back (a terminated release). Read-only, so idempotent;
-// retryable. A run the server no longer knows is not running.
+// WorkflowRunning reports whether the workflow in.WorkflowID has an open run: in.RunID, or a run that
+// continued it (continue-as-new, reset). It asks about the workflow ID's current run, which is the open one
+// if any is: a release's workflow ID is never reused by another release, so a later run is the same
+// release. EnvLock calls it to free an environment whose holder ended without giving the lock back (a
+// terminated release). Read-only, so idempotent; retryable. A workflow the server no longer knows is not
+// running.
 func (t *Temporal) WorkflowRunning(ctx context.Context, in WorkflowRunningInput) (bool, error) {
-	desc, err := t.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+	desc, err := t.Client.DescribeWorkflowExecution(ctx, in.WorkflowID, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):

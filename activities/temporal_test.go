@@ -23,6 +23,7 @@ type fakeSignaler struct {
 	status      enumspb.WorkflowExecutionStatus
 	describeErr error
 	workflowID  string
+	describedID string // workflow ID and run ID of the last describe, "id/run"
 	signal      string
 	signalArg   any
 	opts        client.StartWorkflowOptions
@@ -37,6 +38,7 @@ func (f *fakeSignaler) SignalWithStartWorkflow(ctx context.Context, workflowID s
 }
 
 func (f *fakeSignaler) DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	f.describedID = workflowID + "/" + runID
 	if f.describeErr != nil {
 		return nil, f.describeErr
 	}
@@ -60,9 +62,13 @@ func TestWorkflowRunning(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := (&Temporal{Client: tt.fake}).WorkflowRunning(context.Background(), WorkflowRunningInput{WorkflowID: "w"})
+			got, err := (&Temporal{Client: tt.fake}).WorkflowRunning(context.Background(), WorkflowRunningInput{WorkflowID: "w", RunID: "first"})
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Errorf("got %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+			// The workflow ID's current run answers: a release that continued as new still runs.
+			if tt.fake.describedID != "w/" {
+				t.Errorf("described %q, want %q (the current run of w)", tt.fake.describedID, "w/")
 			}
 		})
 	}

@@ -210,6 +210,9 @@ type LockInput struct {
 	Service string     `json:"service"`
 	Env     string     `json:"env"`
 	State   *LockState `json:"state,omitempty"`
+	// SignalLimit is how many signals one run handles before it continues as new; zero means the default.
+	// It is carried across continue-as-new. Tests lower it to exercise continue-as-new.
+	SignalLimit int `json:"signalLimit,omitempty"`
 }
 
 // LockState is what an EnvLock carries across continue-as-new and returns from QueryLock.
@@ -219,6 +222,9 @@ type LockState struct {
 	Queue  []*LockRequest `json:"queue,omitempty"`
 	// Stable is the last version that completed in this environment.
 	Stable *Artifact `json:"stable,omitempty"`
+	// HolderCheckAt is when the lock next checks that its holder still runs (zero when no check is due: no
+	// holder, or nobody waits). Carried across continue-as-new so a busy lock still checks on time.
+	HolderCheckAt time.Time `json:"holderCheckAt,omitempty"`
 }
 
 // LockRequest is SignalLockAcquire: a release asks for the environment.
@@ -246,6 +252,9 @@ type LockReleaseSignal struct {
 type LockGrantedSignal struct {
 	Env    string    `json:"env"`
 	Stable *Artifact `json:"stable,omitempty"`
+	// HolderCheckAt is when the lock next checks that its holder still runs (zero when no check is due: no
+	// holder, or nobody waits). Carried across continue-as-new so a busy lock still checks on time.
+	HolderCheckAt time.Time `json:"holderCheckAt,omitempty"`
 }
 
 // LockAdoptSignal is SignalLockAdopt: Stable is what serves the environment now, as a person says.

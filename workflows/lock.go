@@ -9,8 +9,23 @@ import (
 )
 
 // lockSignalLimit makes the EnvLock continue as new well before its history gets heavy: each signal costs
-// about five events (the signal, a workflow task, the signals it sends).
-var lockSignalLimit = 400
+// about five events (the signal, a workflow task, the signals it sends). LockInput.SignalLimit overrides it.
+const lockSignalLimit = 400
+
+// GetVersion change IDs of EnvLock. Each is asked once, when a run starts, so a run keeps one behaviour
+// throughout; a run that started before a change adopts it when it continues as new.
+const (
+	// livenessChange: the lock checks that its holder still runs (a timer re-armed every selector round).
+	livenessChange = "lock-holder-liveness"
+	// awaitSignalsChange: the lock waits for the signals it sent before it continues as new, because the
+	// server drops a signal whose sender has closed.
+	awaitSignalsChange = "lock-await-signals-before-continue-as-new"
+	// checkDeadlineChange: the liveness check has one deadline that signals do not push back.
+	checkDeadlineChange = "lock-holder-check-deadline"
+	// byWorkflowIDChange: the lock signals a release by workflow ID (its current run), and a holder asking
+	// again from another run is granted again, so a release that continues as new or is reset keeps its place.
+	byWorkflowIDChange = "lock-signal-release-by-workflow-id"
+)
 
 // EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
 // it with SignalLockAcquire (signal-with-start), are granted it in order with SignalLockGranted, report
@@ -19,9 +34,13 @@ var lockSignalLimit = 400
 // Supersede: when a newer release asks, older releases still queued, and the holder if it waits at its
 // gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
 // waits for it. The lock also remembers the last version that completed in the environment (the stable
-// one), which it hands to the next holder.
+// one), which it hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
 //
-// It runs for as long as the service exists, continuing as new to bound its history.
+// A release is known by its workflow ID: the lock signals its current run, and counts it as running while
+// any run of that ID is open (a release ID is never reused, so a later run is the same release continued).
+//
+// It runs for as long as the service exists, continuing as new to bound its history. It never continues as
+// new while a signal it sent is still in flight.
 func EnvLock(ctx workflow.Context, in LockInput) error {
 	st := in.State
 	if st == nil {
@@ -30,10 +49,19 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 	if err := workflow.SetQueryHandler(ctx, QueryLock, func() (LockState, error) { return *st, nil }); err != nil {
 		return err
 	}
-	l := &envLock{st: st, service: in.Service, env: in.Env}
+	limit := in.SignalLimit
+	if limit <= 0 {
+		limit = lockSignalLimit
+	}
+	l := &envLock{st: st, service: in.Service, env: in.Env,
+		byWorkflowID:  workflow.GetVersion(ctx, byWorkflowIDChange, workflow.DefaultVersion, 1) == 1,
+		awaitSignals:  workflow.GetVersion(ctx, awaitSignalsChange, workflow.DefaultVersion, 1) == 1,
+		checkDeadline: workflow.GetVersion(ctx, checkDeadlineChange, workflow.DefaultVersion, 1) == 1,
+	}
 	acquire := workflow.GetSignalChannel(ctx, SignalLockAcquire)
 	stage := workflow.GetSignalChannel(ctx, SignalLockStage)
 	release := workflow.GetSignalChannel(ctx, SignalLockRelease)
+	adopt := workflow.GetSignalChannel(ctx, SignalLockAdopt)
 
 	for handled := 1; ; handled++ {
 		sel := workflow.NewSelector(ctx)
@@ -52,17 +80,42 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 			c.Receive(ctx, &s)
 			l.onRelease(s)
 		})
-		stopTimer := l.watchHolder(ctx, sel)
+		sel.AddReceive(adopt, func(c workflow.ReceiveChannel, _ bool) {
+			var s LockAdoptSignal
+			c.Receive(ctx, &s)
+			l.onAdopt(ctx, s)
+		})
+		stopTimer := func() {}
+		if l.checkDeadline {
+			l.scheduleHolderCheck(ctx, sel)
+		} else {
+			stopTimer = l.watchHolder(ctx, sel)
+		}
 		sel.Select(ctx)
 		stopTimer()
 		l.grant(ctx)
-		if handled >= lockSignalLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			// Drain what has arrived so no signal is lost across the new run.
-			for sel.HasPending() {
-				sel.Select(ctx)
-				l.grant(ctx)
-			}
-			return workflow.NewContinueAsNewError(ctx, EnvLockWorkflow, LockInput{Service: in.Service, Env: in.Env, State: st})
+		if handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			l.drain(ctx, sel)
+			return workflow.NewContinueAsNewError(ctx, EnvLockWorkflow, LockInput{Service: in.Service, Env: in.Env, State: st, SignalLimit: in.SignalLimit})
+		}
+	}
+}
+
+// drain handles what has arrived, so no signal to the lock is lost across the new run, and (since
+// awaitSignalsChange) waits until every signal the lock sent has been delivered or has failed, so none from
+// the lock is lost either: the server drops a signal whose sender has closed. Waiting lets more signals
+// arrive, so it repeats until nothing is pending and nothing is in flight, all within one workflow task.
+func (l *envLock) drain(ctx workflow.Context, sel workflow.Selector) {
+	for {
+		for sel.HasPending() {
+			sel.Select(ctx)
+			l.grant(ctx)
+		}
+		if l.inFlight == 0 {
+			return
+		}
+		if err := workflow.Await(ctx, func() bool { return l.inFlight == 0 }); err != nil {
+			return // cancelled: nothing more to wait for
 		}
 	}
 }
@@ -70,11 +123,43 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 // lockLivenessInterval is how often a lock with waiters checks that its holder still runs.
 const lockLivenessInterval = time.Minute
 
-// livenessChange is the GetVersion change ID under which EnvLock started checking on its holder.
-const livenessChange = "lock-holder-liveness"
+// scheduleHolderCheck keeps one liveness timer while releases wait behind a holder and adds it to sel: a
+// release that was terminated never gives the lock back. The deadline (LockState.HolderCheckAt) is set
+// once, when the wait begins or the last check ends; signals arriving in between do not push it back, so
+// a busy lock checks as often as an idle one. With nobody waiting there is nothing to check.
+func (l *envLock) scheduleHolderCheck(ctx workflow.Context, sel workflow.Selector) {
+	st := l.st
+	if st.Holder == nil || len(st.Queue) == 0 {
+		if l.checkTimer != nil {
+			l.cancelCheck()
+			l.checkTimer, l.cancelCheck = nil, nil
+		}
+		st.HolderCheckAt = time.Time{}
+		return
+	}
+	if l.checkTimer == nil {
+		now := workflow.Now(ctx)
+		if st.HolderCheckAt.IsZero() {
+			st.HolderCheckAt = now.Add(lockLivenessInterval)
+		}
+		// A deadline carried over continue-as-new may have passed; a timer needs a positive duration.
+		d := max(st.HolderCheckAt.Sub(now), time.Second)
+		tctx, cancel := workflow.WithCancel(ctx)
+		l.checkTimer = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "is the lock holder still running?"})
+		l.cancelCheck = cancel
+	}
+	sel.AddFuture(l.checkTimer, func(f workflow.Future) {
+		l.checkTimer, l.cancelCheck = nil, nil
+		st.HolderCheckAt = time.Time{}
+		if f.Get(ctx, nil) == nil && st.Holder != nil {
+			l.checkHolder(ctx, st.Holder)
+		}
+	})
+}
 
 // watchHolder arms a timer, while releases wait behind a holder, after which the lock checks that the holder
-// still runs: a release that was terminated never gives the lock back. It returns the timer's cancel.
+// still runs. It returns the timer's cancel. Runs from before checkDeadlineChange use it: every selector
+// round re-arms it, so a lock signalled more often than lockLivenessInterval never checks.
 func (l *envLock) watchHolder(ctx workflow.Context, sel workflow.Selector) workflow.CancelFunc {
 	h := l.st.Holder
 	if h == nil || len(l.st.Queue) == 0 ||
@@ -93,7 +178,8 @@ func (l *envLock) watchHolder(ctx workflow.Context, sel workflow.Selector) workf
 	return cancel
 }
 
-// checkHolder frees the lock if its holder h has ended without releasing it.
+// checkHolder frees the lock if its holder h has ended without releasing it. WorkflowRunning counts any
+// open run of h's workflow ID, so a holder that continued as new keeps the lock.
 func (l *envLock) checkHolder(ctx workflow.Context, h *LockRequest) {
 	var running bool
 	in := activities.WorkflowRunningInput{WorkflowID: h.WorkflowID, RunID: h.RunID}
@@ -112,15 +198,32 @@ type envLock struct {
 	st      *LockState
 	service string
 	env     string
+
+	byWorkflowID  bool // byWorkflowIDChange
+	awaitSignals  bool // awaitSignalsChange
+	checkDeadline bool // checkDeadlineChange
+
+	inFlight    int             // signals sent and not yet delivered or failed (awaitSignals)
+	checkTimer  workflow.Future // the pending liveness timer (checkDeadline), nil when none
+	cancelCheck workflow.CancelFunc
 }
 
 func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
 	st := l.st
 	if st.Holder != nil && st.Holder.WorkflowID == req.WorkflowID {
-		return // a retried request from the holder
+		if l.byWorkflowID && req.RunID != st.Holder.RunID {
+			// The holder asks from a new run (continued as new, or reset): that run may not know it holds
+			// the environment, so it is told again. A release ignores a grant it does not wait for.
+			st.Holder.RunID = req.RunID
+			l.signal(ctx, st.Holder, SignalLockGranted, LockGrantedSignal{Env: l.env, Stable: st.Stable})
+		}
+		return // otherwise a retried request from the holder
 	}
 	for _, q := range st.Queue {
 		if q.WorkflowID == req.WorkflowID {
+			if l.byWorkflowID {
+				q.RunID = req.RunID
+			}
 			return // a retried request from a waiter
 		}
 	}
@@ -167,6 +270,20 @@ func (l *envLock) onRelease(s LockReleaseSignal) {
 	st.Queue = kept
 }
 
+// onAdopt records what a person says serves the environment now, for an environment Ferry did not deploy
+// (or whose lock lost its state). It changes only Stable: the next grant hands it out, and a holder that
+// later releases with Deployed replaces it as usual. An adopt without a version is ignored.
+func (l *envLock) onAdopt(ctx workflow.Context, s LockAdoptSignal) {
+	if s.Stable.Version == "" {
+		workflow.GetLogger(ctx).Warn("adopt without a version ignored", "identity", s.Identity)
+		return
+	}
+	a := s.Stable
+	l.st.Stable = &a
+	workflow.GetLogger(ctx).Info("stable version adopted", "version", a.Version, "image", a.Image,
+		"identity", s.Identity, "reason", s.Reason)
+}
+
 // supersedeHolderAtGate tells a holder waiting at its gate that a newer release is queued. The holder
 // decides: if it has already left the gate, it ignores the signal and keeps the lock until it is done.
 func (l *envLock) supersedeHolderAtGate(ctx workflow.Context) {
@@ -208,7 +325,24 @@ func (l *envLock) supersede(ctx workflow.Context, req *LockRequest, by string) {
 	l.signal(ctx, req, SignalSuperseded, SupersededSignal{By: by})
 }
 
-// signal tells a release something, without waiting: a release that has closed needs nothing more.
+// signal tells a release something, without waiting for it in the selector loop: a release that has closed
+// needs nothing more, so a failure is only logged. Since byWorkflowIDChange it addresses the release's
+// current run; since awaitSignalsChange it counts the signal in flight until it is delivered or fails.
 func (l *envLock) signal(ctx workflow.Context, req *LockRequest, name string, arg any) {
-	signalAsync(ctx, req.WorkflowID, req.RunID, name, arg)
+	runID := req.RunID
+	if l.byWorkflowID {
+		runID = ""
+	}
+	if !l.awaitSignals {
+		signalAsync(ctx, req.WorkflowID, runID, name, arg)
+		return
+	}
+	f := workflow.SignalExternalWorkflow(ctx, req.WorkflowID, runID, name, arg)
+	l.inFlight++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { l.inFlight-- }()
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("signal release", "workflow", req.WorkflowID, "signal", name, "error", err)
+		}
+	})
 }

@@ -28,6 +28,7 @@ type lockHarness struct {
 	base    time.Time
 	gone    map[string]bool // releases that ended without releasing the lock
 	checked []string        // liveness checks: workflow IDs
+	runIDs  []string        // the run ID of every signal sent, in order
 }
 
 func newLockHarness(t *testing.T) *lockHarness {
@@ -44,9 +45,10 @@ func newLockHarness(t *testing.T) *lockHarness {
 			return !h.gone[in.WorkflowID], nil
 		})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_, workflowID, _, signal string, arg any) error {
+		func(_, workflowID, runID, signal string, arg any) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
+			h.runIDs = append(h.runIDs, runID)
 			detail := ""
 			switch a := arg.(type) {
 			case LockGrantedSignal:
@@ -178,19 +180,18 @@ func stage(v string, atGate bool) lockSignal {
 }
 
 func TestEnvLockContinuesAsNewWithState(t *testing.T) {
-	defer func(n int) { lockSignalLimit = n }(lockSignalLimit)
-	lockSignalLimit = 20
+	const limit = 20
 	h := newLockHarness(t)
 	for i := 0; i < 15; i++ {
 		v := fmt.Sprintf("1.%d", i)
 		h.at(time.Duration(2*i+1)*time.Second, SignalLockAcquire, h.req(v, i))
 		h.at(time.Duration(2*i+2)*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-" + v, Deployed: &Artifact{Version: v}})
 	}
-	h.env.ExecuteWorkflow(EnvLock, LockInput{Service: "checkout", Env: "production"})
+	h.env.ExecuteWorkflow(EnvLock, LockInput{Service: "checkout", Env: "production", SignalLimit: limit})
 	err := h.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
-		t.Fatalf("got %v, want continue-as-new after %d signals", err, lockSignalLimit)
+		t.Fatalf("got %v, want continue-as-new after %d signals", err, limit)
 	}
 	var next LockInput
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
@@ -199,6 +200,9 @@ func TestEnvLockContinuesAsNewWithState(t *testing.T) {
 	// 20 signals: 10 full acquire/release pairs; the state carries the last deployed version.
 	if next.State == nil || next.State.Stable == nil || next.State.Stable.Version != "1.9" || next.State.Holder != nil {
 		t.Errorf("carried state: got %+v", next.State)
+	}
+	if next.SignalLimit != limit {
+		t.Errorf("carried signal limit: got %d, want %d", next.SignalLimit, limit)
 	}
 }
 
@@ -230,5 +234,105 @@ func TestEnvLockKeepsTheLockOfARunningHolder(t *testing.T) {
 	}
 	if len(h.checked) != 5 {
 		t.Errorf("liveness checks in 5m30s: got %d, want 5 (one a minute)", len(h.checked))
+	}
+}
+
+func TestEnvLockAdoptSetsStable(t *testing.T) {
+	h := newLockHarness(t)
+	adopt := func(v, image string) LockAdoptSignal {
+		return LockAdoptSignal{Stable: Artifact{Version: v, Image: image}, Identity: "alice", Reason: "running before Ferry"}
+	}
+	h.at(time.Second, SignalLockAdopt, adopt("0.9", "reg/checkout:0.9"))
+	h.at(2*time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(3*time.Second, SignalLockAdopt, adopt("", ""))                            // no version: ignored
+	h.at(4*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.0"}) // rolled back: nothing deployed
+	h.at(5*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	h.at(6*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.1", Deployed: &Artifact{Version: "1.1", Image: "reg/checkout:1.1"}})
+	h.at(7*time.Second, SignalLockAcquire, h.req("1.2", 2))
+	h.at(8*time.Second, SignalLockAdopt, adopt("1.1-hotfix", "")) // while 1.2 holds; its release overrides it
+	h.at(9*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.2", Deployed: &Artifact{Version: "1.2"}})
+	h.at(10*time.Second, SignalLockAcquire, h.req("1.3", 3))
+	h.at(11*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.3"})
+	h.at(12*time.Second, SignalLockAdopt, adopt("1.4", ""))
+	h.at(13*time.Second, SignalLockAcquire, h.req("1.5", 5))
+	st := h.run(time.Minute)
+	h.want("lock-granted r-1.0 stable=0.9", "lock-granted r-1.1 stable=0.9", "lock-granted r-1.2 stable=1.1",
+		"lock-granted r-1.3 stable=1.2", "lock-granted r-1.5 stable=1.4")
+	if st.Stable == nil || *st.Stable != (Artifact{Version: "1.4"}) {
+		t.Errorf("stable: got %+v, want version 1.4 with no image", st.Stable)
+	}
+}
+
+// A lock signalled more often than its liveness interval still checks on its holder: today's regression
+// was a timer that every signal re-armed, so a busy lock never freed a terminated holder.
+func TestEnvLockFreesAGoneHolderOnABusyLock(t *testing.T) {
+	h := newLockHarness(t)
+	h.gone["r-1.0"] = true // terminated while holding the lock
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+	h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	// Every 20 s something arrives: a retried request from the waiter, which changes nothing.
+	for d := 20 * time.Second; d < 70*time.Second; d += 20 * time.Second {
+		h.at(d, SignalLockAcquire, h.req("1.1", 1))
+	}
+	// The check is due a minute after 1.1 queued, at 63 s; the retries do not move it.
+	st := h.run(70 * time.Second)
+	h.want("lock-granted r-1.0", "lock-granted r-1.1")
+	if st.Holder == nil || st.Holder.Version != "1.1" {
+		t.Errorf("holder: got %+v, want 1.1", st.Holder)
+	}
+	if got := strings.Join(h.checked, " "); got != "r-1.0" {
+		t.Errorf("liveness checks: got %q, want one of r-1.0", got)
+	}
+	if !st.HolderCheckAt.IsZero() {
+		t.Errorf("next check: got %v, want none (nobody waits)", st.HolderCheckAt)
+	}
+}
+
+// The liveness deadline survives continue-as-new: a lock that continues as new more often than its
+// liveness interval still checks on its holder.
+func TestEnvLockCarriesTheCheckDeadline(t *testing.T) {
+	const limit = 5
+	h := newLockHarness(t)
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	for i := 3; i <= limit; i++ {
+		h.at(time.Duration(i)*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	}
+	h.env.ExecuteWorkflow(EnvLock, LockInput{Service: "checkout", Env: "production", SignalLimit: limit})
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("got %v, want continue-as-new after %d signals", err, limit)
+	}
+	var next LockInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	// 1.1 queued at 2 s; the deadline is a minute later, whatever arrived since.
+	if want := h.env.Now().Add(-(limit - 2) * time.Second).Add(lockLivenessInterval); next.State == nil || !next.State.HolderCheckAt.Equal(want) {
+		t.Errorf("carried check deadline: got %+v, want %v", next.State, want)
+	}
+}
+
+// A release is addressed by workflow ID, so a release that continued as new still gets its signals, and a
+// holder asking again from a new run is granted again.
+func TestEnvLockSignalsReleasesByWorkflowID(t *testing.T) {
+	h := newLockHarness(t)
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockAcquire, h.req("1.0", 0)) // a retry from the same run: nothing
+	again := h.req("1.0", 0)
+	again.RunID = "run-2"
+	h.at(3*time.Second, SignalLockAcquire, again) // the holder continued as new and asks again
+	h.at(4*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	h.at(5*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: true})
+	st := h.run(time.Minute)
+	h.want("lock-granted r-1.0", "lock-granted r-1.0", "superseded r-1.0 by=1.1")
+	for i, id := range h.runIDs {
+		if id != "" {
+			t.Errorf("signal %d: got run ID %q, want empty (the release's current run)", i, id)
+		}
+	}
+	if st.Holder == nil || st.Holder.RunID != "run-2" {
+		t.Errorf("holder: got %+v, want r-1.0 with run ID run-2", st.Holder)
 	}
 }
