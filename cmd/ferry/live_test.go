@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/worker"
+	"github.com/ferryhq/ferry/workflows"
 )
 
 // devServer runs `ferry dev` in-process on free ports, with extra flags such as --no-worker, and returns its
@@ -256,5 +260,222 @@ func TestDemo(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("the demo took %s, want under a minute", d)
+	}
+}
+
+// targetSpec releases the service %s through %s; its platform commands do nothing, and each canary step bakes
+// long enough for a test to act on it.
+const targetSpec = `service: %s
+image: {repository: registry.example.com/%[1]s}
+platform:
+  exec:
+    deploy: ["true"]
+    ready: ["true"]
+    setWeight: ["true"]
+    promote: ["true"]
+    rollback: ["true"]
+    remove: ["true"]
+environments:
+%s`
+
+// Environments of targetSpec.
+const (
+	canaryEnv = `  - name: %s
+    strategy:
+      type: canary
+      steps: [{weight: 10, bake: 10m}, {weight: 50, bake: 10m}, {weight: 100}]
+`
+	rollingEnv = `  - name: %s
+    strategy: {type: rolling}
+`
+	gatedCanaryEnv = `  - name: %s
+    gate:
+      approval: {approvers: [alice], quorum: 1}
+    strategy:
+      type: canary
+      steps: [{weight: 10, bake: 10m}, {weight: 100}]
+`
+)
+
+// statusOf returns the status of one release of service, by `ferry status --version -o json`.
+func statusOf(t *testing.T, service, version string) workflows.Status {
+	t.Helper()
+	stdout, stderr, code := ferry(t, "status", service, "--version", version, "-o", "json")
+	var st workflows.Status
+	if err := json.Unmarshal([]byte(stdout), &st); code != exitOK || err != nil {
+		t.Fatalf("status %s --version %s: got %d %q %q (%v)", service, version, code, stdout, stderr, err)
+	}
+	return st
+}
+
+// waitFor waits until the release of service at version is in env at stage, with its bake running when stage is
+// the canary: the state a decision acts on.
+func waitFor(t *testing.T, service, version, env, stage string) {
+	t.Helper()
+	eventually(t, func() error {
+		st := statusOf(t, service, version)
+		if st.Env != env || st.Stage != stage || (stage == workflows.StageCanary && st.BakeUntil.IsZero()) {
+			return fmt.Errorf("%s %s: got %s %s (bake until %v), want %s %s", service, version, st.Env, st.Stage, st.BakeUntil, env, stage)
+		}
+		return nil
+	})
+}
+
+// TestLiveDecisionTarget proves that a decision without --version goes to the release the user means, with two
+// releases of one service running: abort, pause, resume and promote to the one that deploys, approve to the one
+// waiting at the gate, and a refusal (exit 2) listing each release where several could be meant or none.
+func TestLiveDecisionTarget(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("TEMPORAL_ADDRESS", devServer(t))
+	start := func(service, version, envs string) {
+		t.Helper()
+		spec := writeFile(t, "ferry.yaml", fmt.Sprintf(targetSpec, service, envs))
+		if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", version, "--git-sha", "abc1234"); code != exitOK {
+			t.Fatalf("start %s %s: got %d %q", service, version, code, stderr)
+		}
+	}
+	expect := func(args []string, code int, stdout string) {
+		t.Helper()
+		gotOut, gotErr, gotCode := ferry(t, args...)
+		if gotCode != code || gotOut != stdout {
+			t.Errorf("%v: got %d %q %q, want %d %q", args, gotCode, gotOut, gotErr, code, stdout)
+		}
+	}
+
+	// 1.6.0 bakes its production canary; 1.7.0 waits for the production lock.
+	start("pair", "1.6.0", fmt.Sprintf(canaryEnv, "production"))
+	waitFor(t, "pair", "1.6.0", "production", workflows.StageCanary)
+	start("pair", "1.7.0", fmt.Sprintf(canaryEnv, "production"))
+	waitFor(t, "pair", "1.7.0", "production", workflows.StageLock)
+
+	// status shows both, the deploying one first.
+	stdout, stderr, code := ferry(t, "status", "pair", "-o", "json")
+	var doc statusDoc
+	if err := json.Unmarshal([]byte(stdout), &doc); code != exitOK || err != nil || doc.Version != "1.6.0" ||
+		len(doc.AlsoRunning) != 1 || doc.AlsoRunning[0].Version != "1.7.0" || doc.AlsoRunning[0].Stage != workflows.StageLock {
+		t.Errorf("status pair -o json: got %d %q %q (%v), want 1.6.0 with 1.7.0 also running", code, stdout, stderr, err)
+	}
+	stdout, _, code = ferry(t, "status", "pair")
+	if first, second := "pair 1.6.0: production canary, step 1/3, weight 10%, bake ", "\n\npair 1.7.0: production, waiting for the production lock\n"; code != exitOK ||
+		!strings.HasPrefix(stdout, first) || !strings.Contains(stdout, second) {
+		t.Errorf("status pair: got %d %q, want %q first and %q after it", code, stdout, first, second)
+	}
+
+	// Neither waits at the production gate: approve names both and sends nothing.
+	_, stderr, code = ferry(t, "approve", "pair", "--env", "production", "--as", "alice")
+	if want := "  pair 1.6.0: production canary, step 1/3, weight 10%, bake "; code != exitRejected || !strings.HasPrefix(stderr, want) ||
+		!strings.HasSuffix(stderr, "\n  pair 1.7.0: production, waiting for the production lock\n"+
+			"ferry: approve: none of the 2 running releases of pair is waiting for approval in production\n"+
+			"hint: pass --version to choose one of the releases above\n") {
+		t.Errorf("approve with none at the gate: got %d %q, want %d and both releases listed", code, stderr, exitRejected)
+	}
+
+	expect([]string{"pause", "pair", "--reason", "look closer", "--as", "bob"}, exitOK, "paused pair 1.6.0 at 10% in production\n")
+	expect([]string{"resume", "pair", "--as", "bob"}, exitOK, "resumed pair 1.6.0 at 10% in production\n")
+	expect([]string{"promote", "pair", "--as", "bob"}, exitOK, "promoting pair 1.6.0 in production to the next step\n")
+	stdout, stderr, code = ferry(t, "abort", "pair", "--reason", "canary looks bad", "--as", "bob")
+	if code != exitOK || !strings.HasPrefix(stdout, "aborting pair 1.6.0: ") {
+		t.Errorf("abort pair: got %d %q %q, want 1.6.0 aborted", code, stdout, stderr)
+	}
+	eventually(t, func() error {
+		if st := statusOf(t, "pair", "1.6.0"); st.State != workflows.StateAborted || !strings.HasPrefix(st.Reason, "aborted by bob: canary looks bad") {
+			return fmt.Errorf("1.6.0 after the abort: got %s %q, want aborted by bob", st.State, st.Reason)
+		}
+		return nil
+	})
+	// 1.7.0 was never touched: it takes the lock and deploys.
+	waitFor(t, "pair", "1.7.0", "production", workflows.StageCanary)
+	if st := statusOf(t, "pair", "1.7.0"); len(st.Decisions) != 0 {
+		t.Errorf("1.7.0 got decisions meant for 1.6.0: %+v", st.Decisions)
+	}
+
+	// duo 1.6.0 waits for approval in production while the newer 1.7.0 bakes a canary in staging.
+	start("duo", "1.6.0", fmt.Sprintf(rollingEnv, "staging")+fmt.Sprintf(gatedCanaryEnv, "production"))
+	waitFor(t, "duo", "1.6.0", "production", workflows.StageGate)
+	start("duo", "1.7.0", fmt.Sprintf(canaryEnv, "staging")+fmt.Sprintf(gatedCanaryEnv, "production"))
+	waitFor(t, "duo", "1.7.0", "staging", workflows.StageCanary)
+	expect([]string{"approve", "duo", "--env", "production", "--as", "alice"}, exitOK, "approved duo 1.6.0 in production (1/1)\n")
+
+	// Now both deploy, each in its environment: abort and pause could mean either, so they refuse.
+	waitFor(t, "duo", "1.6.0", "production", workflows.StageCanary)
+	for _, args := range [][]string{{"abort", "duo", "--reason", "canary looks bad"}, {"pause", "duo"}} {
+		_, stderr, code := ferry(t, args...)
+		if code != exitRejected || !strings.Contains(stderr, "  duo 1.7.0: staging canary, step 1/3, weight 10%, bake ") ||
+			!strings.Contains(stderr, "  duo 1.6.0: production canary, step 1/2, weight 10%, bake ") ||
+			!strings.HasSuffix(stderr, "ferry: "+args[0]+": 2 running releases of duo are deploying\nhint: pass --version to choose one of the releases above\n") {
+			t.Errorf("%v with two releases deploying: got %d %q, want %d and both listed", args, code, stderr, exitRejected)
+		}
+	}
+	for _, v := range []string{"1.6.0", "1.7.0"} {
+		if st := statusOf(t, "duo", v); st.Paused || len(st.Decisions) > 1 {
+			t.Errorf("duo %s took a refused decision: %+v", v, st.Decisions)
+		}
+	}
+}
+
+// TestLiveAdopt seeds the stable version of an environment that no release holds, and is refused for one that a
+// release holds.
+func TestLiveAdopt(t *testing.T) {
+	clearEnv(t)
+	address := devServer(t)
+	t.Setenv("TEMPORAL_ADDRESS", address)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := worker.Dial(ctx, worker.DialOptions{HostPort: address, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lockState := func(service, env string) (workflows.LockState, error) {
+		var st workflows.LockState
+		v, err := c.QueryWorkflow(ctx, workflows.EnvLockWorkflowID(service, env), "", workflows.QueryLock)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		return st, err
+	}
+
+	// No lock runs yet: adopt starts it with the stable version.
+	stdout, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.0",
+		"--image", "registry.example.com/legacy:0.9.0", "--reason", "ran before ferry", "--as", "alice", "-o", "json")
+	var doc adoptDoc
+	if err := json.Unmarshal([]byte(stdout), &doc); code != exitOK || err != nil || doc.WorkflowID != "ferry-env/legacy/production" ||
+		doc.RunID == "" || doc.Version != "0.9.0" || doc.Identity != "alice" ||
+		doc.Message != "adopted legacy 0.9.0 (registry.example.com/legacy:0.9.0) as the stable version of production" {
+		t.Fatalf("adopt -o json: got %d %q %q (%v)", code, stdout, stderr, err)
+	}
+	want := workflows.Artifact{Version: "0.9.0", Image: "registry.example.com/legacy:0.9.0"}
+	eventually(t, func() error {
+		st, err := lockState("legacy", "production")
+		if err != nil || st.Stable == nil || *st.Stable != want {
+			return fmt.Errorf("lock after adopt: got %+v (%v), want stable %+v", st.Stable, err, want)
+		}
+		return nil
+	})
+	// A running lock takes a second adopt: it corrects the first.
+	if stdout, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.1"); code != exitOK ||
+		stdout != "adopted legacy 0.9.1 as the stable version of production\n" {
+		t.Errorf("adopt again: got %d %q %q", code, stdout, stderr)
+	}
+	eventually(t, func() error {
+		st, err := lockState("legacy", "production")
+		if err != nil || st.Stable == nil || st.Stable.Version != "0.9.1" {
+			return fmt.Errorf("lock after the second adopt: got %+v (%v), want stable 0.9.1", st.Stable, err)
+		}
+		return nil
+	})
+
+	// A release holds the production lock of pair: adopt refuses and leaves the lock alone.
+	spec := writeFile(t, "ferry.yaml", fmt.Sprintf(targetSpec, "pair", fmt.Sprintf(canaryEnv, "production")))
+	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "1.6.0", "--git-sha", "abc1234"); code != exitOK {
+		t.Fatalf("start: got %d %q", code, stderr)
+	}
+	waitFor(t, "pair", "1.6.0", "production", workflows.StageCanary)
+	_, stderr, code = ferry(t, "adopt", "pair", "--env", "production", "--version", "1.5.0")
+	if want := "ferry: pair 1.6.0 holds the production lock and records the stable version when it finishes: adopt once no release holds it\n"; code != exitRejected || !strings.HasPrefix(stderr, want) {
+		t.Errorf("adopt while a release holds the lock: got %d %q, want %d %q", code, stderr, exitRejected, want)
+	}
+	if st, err := lockState("pair", "production"); err != nil || st.Stable != nil {
+		t.Errorf("lock after a refused adopt: got stable %+v (%v), want none", st.Stable, err)
 	}
 }
