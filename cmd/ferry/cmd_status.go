@@ -33,8 +33,9 @@ func newStatusCommand(g *GlobalOptions) *cli.Command {
 		ArgsUsage: "SERVICE",
 		Description: "Without --version, shows every running release of the service, the deploying one first (in JSON:\n" +
 			"the first one's status, with the others under alsoRunning), else the newest release.\n" +
-			"With --watch, follows the release until it ends and exits with its outcome's code: on a\n" +
-			"terminal as one line redrawn in place, otherwise (and with --output json) one line per change.",
+			"With --watch, follows one release (without --version the first of them) until it ends and exits with\n" +
+			"its outcome's code: on a terminal as one line redrawn in place, otherwise (and with --output json)\n" +
+			"one line per change.",
 		Flags: []cli.Flag{
 			versionFlag(&opts.Version, everyRunning),
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the release until it ends", EnvVars: []string{"FERRY_WATCH"}, Destination: &opts.Watch},

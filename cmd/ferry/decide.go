@@ -21,7 +21,7 @@ type DecisionOptions struct {
 
 // Defaults of --version for decisions: which release a decision without it is meant for.
 const (
-	deployingRelease = "the running release that deploys (holds an environment's lock, past its gate)"
+	deployingRelease = "the running release that holds an environment's lock past its gate"
 	gateRelease      = "the running release that waits for approval at --env's gate"
 )
 
