@@ -162,6 +162,21 @@ func (r *release) promote(ctx workflow.Context, in PromoteInput) (UpdateResult, 
 	return UpdateResult{Message: msg}, nil
 }
 
+// decisionScopeChange is the GetVersion change ID under which pause and promote decisions stopped
+// outliving the environment they were made in.
+const decisionScopeChange = "decision-scope"
+
+// scopeDecisions forgets pending pause and promote decisions. It runs when an environment begins and when
+// its shift ends: a decision is about the canary a person watches, so a promote --full or a pause made in
+// staging must never skip or freeze production's canary.
+func (r *release) scopeDecisions(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, decisionScopeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	r.promotePending, r.promoteFull = false, false
+	r.status.Paused, r.pausedBy = false, ""
+}
+
 // record keeps a decision in the status (history has the Update itself with its input).
 func (r *release) record(ctx workflow.Context, action, env, identity, reason string) Decision {
 	d := Decision{Action: action, Env: env, Identity: identity, Reason: reason, At: workflow.Now(ctx)}
