@@ -89,7 +89,8 @@ func (r *release) analyze(ctx workflow.Context, e *envRun, a *spec.Analysis) err
 // bake holds the current weight for d as a durable timer, running analysis every interval (and at least
 // once). ferry pause freezes the remaining bake time (analysis keeps running); ferry promote ends it.
 func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec.Analysis) error {
-	defer func() { r.status.BakeUntil, r.status.BakeTotal = time.Time{}, 0 }()
+	r.holding = true
+	defer func() { r.holding, r.status.BakeUntil, r.status.BakeTotal = false, time.Time{}, 0 }()
 	start := workflow.Now(ctx)
 	deadline := start.Add(d)
 	r.status.BakeTotal = d
@@ -163,8 +164,10 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 func (r *release) pauseStep(ctx workflow.Context, p *spec.Pause) error {
 	r.status.Paused = true
 	r.pausedBy = "the spec"
+	r.holding = true
 	r.setStage(ctx, StageCanary, "ferry resume or ferry promote")
 	defer func() {
+		r.holding = false
 		r.status.Paused = false
 		r.promotePending = false
 		r.status.Waiting = ""

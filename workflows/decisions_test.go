@@ -123,3 +123,98 @@ func TestDecisionsBelongToOneEnvironment(t *testing.T) {
 		h.wantFullProductionCanary()
 	})
 }
+
+// A pause or promote sent while staging sets its last weight is refused: nothing in staging would act on
+// it, and it must not freeze or shorten production's canary.
+func TestDecisionDuringStagingSetWeightLeavesProductionAlone(t *testing.T) {
+	tests := []struct {
+		name   string
+		update string
+		arg    any
+		want   string
+	}{
+		{"pause", UpdatePause, PauseInput{Identity: "alice"},
+			"checkout 1.4.2 cannot be paused: it is shifting canary traffic in staging"},
+		{"promote", UpdatePromote, PromoteInput{Identity: "alice"},
+			"checkout 1.4.2 has no step to promote: it is shifting canary traffic in staging"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			var out *updateOutcome
+			h.whenStarts("SetWeight", "staging", 100, func() { out = h.update(tt.update, tt.arg) })
+			// Ends a pause that wrongly reached production, so that the test finishes either way.
+			h.after(10*time.Hour, func() { h.update(UpdateResume, ResumeInput{Identity: "alice"}) })
+			h.run(releaseInput(canaryStaging(), autoProduction()))
+			if out == nil || !out.done {
+				t.Fatalf("%s: got %+v, want an answer", tt.name, out)
+			}
+			if got := rejection(out.rejected); got != tt.want {
+				t.Errorf("%s during set-weight 100:\ngot  %q\nwant %q", tt.name, got, tt.want)
+			}
+			h.wantFullProductionCanary()
+		})
+	}
+}
+
+// Pause and promote act only on a bake or a pause step; during the final set-weight 100 they are refused
+// with what the release is doing, and the release goes on as if they had not been sent.
+func TestPauseAndPromoteRefusedOutsideAWait(t *testing.T) {
+	for _, tt := range []struct {
+		update string
+		arg    any
+		want   string
+	}{
+		{UpdatePause, PauseInput{Identity: "alice", Reason: "look"},
+			"checkout 1.4.2 cannot be paused: it is shifting canary traffic in production"},
+		{UpdatePromote, PromoteInput{Identity: "alice", Full: true},
+			"checkout 1.4.2 has no step to promote: it is shifting canary traffic in production"},
+	} {
+		t.Run(tt.update, func(t *testing.T) {
+			h := newHarness(t)
+			var out *updateOutcome
+			var during Status
+			h.whenStarts("SetWeight", "production", 100, func() {
+				out = h.update(tt.update, tt.arg)
+				during = h.status()
+			})
+			h.run(releaseInput(autoProduction()))
+			if during.Stage != StageCanary || during.Weight != 50 {
+				t.Fatalf("hook ran at stage %q weight %d, want canary at 50%% before set-weight 100", during.Stage, during.Weight)
+			}
+			if out == nil || !out.done {
+				t.Fatalf("got %+v, want an answer", out)
+			}
+			if got := rejection(out.rejected); got != tt.want {
+				t.Errorf("during set-weight 100:\ngot  %q\nwant %q", got, tt.want)
+			}
+			res, errType := h.result()
+			if errType != "" || res.State != StateSucceeded {
+				t.Fatalf("got state %q type %q, want succeeded", res.State, errType)
+			}
+			if s := h.status(); s.Paused || len(s.Decisions) != 0 {
+				t.Errorf("after the release: got paused=%v decisions=%+v, want no trace of the refused %s", s.Paused, s.Decisions, tt.update)
+			}
+		})
+	}
+}
+
+// While a bake or a pause step is the active wait, pause and promote are accepted.
+func TestPauseAndPromoteAcceptedDuringAWait(t *testing.T) {
+	h := newHarness(t)
+	prod := autoProduction()
+	prod.Strategy.Steps = []spec.Step{{Weight: 10, Bake: spec.Duration(10 * time.Minute)}, {Pause: &spec.Pause{}}, {Weight: 100}}
+	outs := map[string]*updateOutcome{}
+	h.after(3*time.Minute, func() { outs["pause in bake"] = h.update(UpdatePause, PauseInput{Identity: "alice"}) })
+	h.after(4*time.Minute, func() { outs["resume in bake"] = h.update(UpdateResume, ResumeInput{Identity: "alice"}) })
+	h.after(30*time.Minute, func() { outs["promote at pause step"] = h.update(UpdatePromote, PromoteInput{Identity: "alice"}) })
+	h.run(releaseInput(prod))
+	for _, k := range []string{"pause in bake", "resume in bake", "promote at pause step"} {
+		if out := outs[k]; out == nil || !out.accepted || out.err != nil {
+			t.Errorf("%s: got %+v, want accepted", k, out)
+		}
+	}
+	if res, errType := h.result(); errType != "" || res.State != StateSucceeded {
+		t.Errorf("got state %q type %q, want succeeded", res.State, errType)
+	}
+}

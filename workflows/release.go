@@ -36,6 +36,7 @@ type release struct {
 	approvers   []string
 	quorum      int
 
+	holding        bool // a bake or a pause step is the active wait: the only time pause and promote act
 	promotePending bool // skip the rest of the current bake or pause
 	promoteFull    bool // skip every remaining step
 	pausedBy       string

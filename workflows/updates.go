@@ -99,16 +99,14 @@ func (r *release) abortRelease(ctx workflow.Context, in AbortInput) (UpdateResul
 	return UpdateResult{Message: fmt.Sprintf("aborting %s: it was %s", r.name(), r.describe(d.At))}, nil
 }
 
-// progressing is true while a canary step bakes or pauses: the states pause and promote act on.
-func (r *release) progressing() bool {
-	return r.status.Stage == StageCanary || r.status.Stage == StageSwitch
-}
-
+// validatePause and validatePromote accept a decision only while a bake or a pause step is the active wait
+// (r.holding). At any other time, during a set-weight, a check or a promotion, nothing would act on it: it
+// would be reported as taken and then ignored, or act on a later step the person never saw.
 func (r *release) validatePause(ctx workflow.Context, in PauseInput) error {
 	switch {
 	case r.status.Paused:
 		return r.rejectf("is already paused (by %s)", r.pausedBy)
-	case !r.progressing() || r.abort != nil:
+	case !r.holding || r.abort != nil:
 		return r.rejectf("cannot be paused: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	return nil
@@ -137,7 +135,7 @@ func (r *release) resume(ctx workflow.Context, in ResumeInput) (UpdateResult, er
 }
 
 func (r *release) validatePromote(ctx workflow.Context, in PromoteInput) error {
-	if !r.progressing() || r.abort != nil {
+	if !r.holding || r.abort != nil {
 		return r.rejectf("has no step to promote: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	if r.promotePending {
