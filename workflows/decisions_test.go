@@ -218,3 +218,53 @@ func TestPauseAndPromoteAcceptedDuringAWait(t *testing.T) {
 		t.Errorf("got state %q type %q, want succeeded", res.State, errType)
 	}
 }
+
+// An abort once the last environment's work is done could change nothing: it is refused as finishing, and
+// the release succeeds. An abort during an earlier environment's lock release still stops the release.
+func TestAbortWhileFinishing(t *testing.T) {
+	rollingProduction := staging()
+	rollingProduction.Name = "production"
+	abort := AbortInput{Identity: "alice", Reason: "too late"}
+
+	t.Run("during the last lock release", func(t *testing.T) {
+		h := newHarness(t)
+		h.signalTime = time.Minute // the work ends at 0s; the lock release runs until 1m
+		var out *updateOutcome
+		var during Status
+		h.after(30*time.Second, func() {
+			during = h.status()
+			out = h.update(UpdateAbort, abort)
+		})
+		h.run(releaseInput(staging()))
+		if during.Stage == StageDone {
+			t.Fatalf("the abort came after the release finished; want it during the lock release")
+		}
+		const want = "checkout 1.4.2 is already finishing: its work in staging is done and only the lock release remains"
+		if out == nil || rejection(out.rejected) != want {
+			t.Errorf("abort while finishing:\ngot  %+v\nwant rejected with %q", out, want)
+		}
+		res, errType := h.result()
+		if errType != "" || res.State != StateSucceeded {
+			t.Errorf("got state %q type %q reason %q, want succeeded", res.State, errType, res.Reason)
+		}
+		if got := h.released["staging"]; got == nil || got.Version != "1.4.2" {
+			t.Errorf("staging lock released with %+v, want 1.4.2 deployed", got)
+		}
+	})
+
+	t.Run("during an earlier environment's lock release", func(t *testing.T) {
+		h := newHarness(t)
+		h.signalTime = time.Minute
+		var out *updateOutcome
+		h.after(30*time.Second, func() { out = h.update(UpdateAbort, abort) })
+		h.run(releaseInput(staging(), rollingProduction))
+		if out == nil || !out.accepted || out.err != nil {
+			t.Fatalf("abort before production: got %+v, want accepted", out)
+		}
+		res, errType := h.result()
+		if errType != ErrTypeAborted || res.State != StateAborted {
+			t.Errorf("got state %q type %q, want aborted", res.State, errType)
+		}
+		h.wantCalls("deploy staging stable 1.4.2 0", "ready staging stable 1.4.2 0")
+	})
+}

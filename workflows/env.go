@@ -84,6 +84,8 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.deploy(ctx, e); err != nil && e.deployed && !e.promoted {
 		return r.rollback(root, e, err)
 	}
+	// Past the last environment's work an abort could change nothing: refuse it rather than report it taken.
+	r.finishing = err == nil && i == len(r.in.Spec.Environments)-1
 	return err
 }
 

@@ -38,6 +38,8 @@ type harness struct {
 	signals  []string // signals sent to EnvLock workflows: "name env"
 	released map[string]*Artifact
 	updates  int
+	// signalTime is how long each signal to an EnvLock takes to deliver, on the workflow clock.
+	signalTime time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -103,7 +105,11 @@ func newHarness(t *testing.T) *harness {
 				h.released[envName] = rel.Deployed
 			}
 			return nil
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.signalTime
+	})
 	return h
 }
 

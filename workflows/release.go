@@ -31,6 +31,7 @@ type release struct {
 	abort        *Decision // set by an accepted abort
 	supersededBy string    // set when a newer release replaced this one at a gate
 	supersedable bool      // true while waiting for the env lock or at a gate
+	finishing    bool      // the last environment's work is done: only its lock release and completion remain
 
 	approvalEnv string // env whose approval gate is open, "" otherwise
 	approvers   []string
@@ -243,6 +244,8 @@ func (r *release) describe(now time.Time) string {
 		return fmt.Sprintf("baking the %d%% %s step%s (%s left)", s.Weight, s.Strategy, where, spec.FormatDuration(left))
 	case s.Stage == StageDone:
 		return "finished (" + s.State + ")"
+	case r.finishing:
+		return "finishing: its work" + where + " is done"
 	default:
 		return stageWords[s.Stage] + where
 	}

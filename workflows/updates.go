@@ -84,6 +84,8 @@ func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
 		return r.rejectf("has already finished (%s)", r.status.State)
 	case r.abort != nil:
 		return r.rejectf("is already being aborted by %s", r.abort.Identity)
+	case r.finishing:
+		return r.rejectf("is already finishing: its work in %s is done and only the lock release remains", r.status.Env)
 	case r.status.Stage == StageRollback:
 		return r.rejectf("is already rolling back in %s", r.status.Env)
 	case r.status.Stage == StagePromote || r.status.Stage == StageScaleDown:
