@@ -268,3 +268,155 @@ func TestAbortWhileFinishing(t *testing.T) {
 		h.wantCalls("deploy staging stable 1.4.2 0", "ready staging stable 1.4.2 0")
 	})
 }
+
+// recordAnalysis makes every analysis round take checkTime and returns the workflow times the rounds
+// started at, per weight.
+func (h *harness) recordAnalysis(checkTime time.Duration) map[int][]time.Time {
+	h.checkTime = checkTime
+	starts := map[int][]time.Time{}
+	h.checkFn = func(name string, in activities.CheckRequest) bool {
+		if name == "error-rate" {
+			h.mu.Lock()
+			starts[in.Vars.Weight] = append(starts[in.Vars.Weight], h.env.Now().Add(-checkTime))
+			h.mu.Unlock()
+		}
+		return true
+	}
+	return starts
+}
+
+// offsets renders times relative to from, e.g. "1m0s 2m0s".
+func offsets(from time.Time, times []time.Time) string {
+	var s []string
+	for _, t := range times {
+		s = append(s, t.Sub(from).String())
+	}
+	return strings.Join(s, " ")
+}
+
+// minutes renders "1m0s 2m0s ..." for the given minute marks.
+func minutes(ms ...float64) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, time.Duration(m*float64(time.Minute)).String())
+	}
+	return strings.Join(s, " ")
+}
+
+// Analysis runs at start + k·interval whatever each round takes, once more at the end of every bake, and
+// once for a step without a bake.
+func TestAnalysisCadence(t *testing.T) {
+	t.Run("slow rounds do not drift and the bake ends with a round", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(10 * time.Second)
+		h.run(releaseInput(autoProduction()))
+		if res, errType := h.result(); errType != "" || res.State != StateSucceeded {
+			t.Fatalf("got state %q type %q reason %q, want succeeded", res.State, errType, res.Reason)
+		}
+		every := minutes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+		for _, w := range []int{10, 50} {
+			from := h.callTime(fmt.Sprintf("set-weight production canary 1.4.2 %d", w))
+			if got := offsets(from, starts[w]); got != every {
+				t.Errorf("analysis at %d%%, after set-weight:\ngot  %s\nwant %s", w, got, every)
+			}
+		}
+		// The last 10m bake's final round took 10s before traffic moved on.
+		if got := h.callTime("set-weight production canary 1.4.2 100").Sub(h.callTime("set-weight production canary 1.4.2 50")); got != 10*time.Minute+10*time.Second {
+			t.Errorf("50%% step: got %v, want 10m10s (the bake and its final round)", got)
+		}
+		// The 100% step has no bake: it is analysed once, right after its set-weight.
+		if got := offsets(h.callTime("set-weight production canary 1.4.2 100"), starts[100]); got != "0s" {
+			t.Errorf("analysis at 100%%: got %q, want one round at 0s", got)
+		}
+	})
+
+	t.Run("a bake that is no multiple of the interval ends with a round", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(0)
+		prod := autoProduction()
+		prod.Strategy.Analysis.Interval = spec.Duration(3 * time.Minute)
+		h.run(releaseInput(prod))
+		from := h.callTime("set-weight production canary 1.4.2 10")
+		if got, want := offsets(from, starts[10]), minutes(3, 6, 9, 10); got != want {
+			t.Errorf("analysis at 10%%:\ngot  %s\nwant %s", got, want)
+		}
+	})
+
+	t.Run("ferry pause in a bake keeps the cadence", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(10 * time.Second)
+		prod := autoProduction()
+		prod.Strategy.Steps = []spec.Step{{Weight: 10, Bake: spec.Duration(10 * time.Minute)}, {Weight: 100}}
+		// set-weight 10 runs at 0s: pause at 4m30s, resume at 7m30s; the bake ends at 13m.
+		h.after(4*time.Minute+30*time.Second, func() { h.update(UpdatePause, PauseInput{Identity: "alice"}) })
+		h.after(7*time.Minute+30*time.Second, func() { h.update(UpdateResume, ResumeInput{Identity: "alice"}) })
+		h.run(releaseInput(prod))
+		from := h.callTime("set-weight production canary 1.4.2 10")
+		if got, want := offsets(from, starts[10]), minutes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13); got != want {
+			t.Errorf("analysis at 10%%:\ngot  %s\nwant %s", got, want)
+		}
+	})
+
+	t.Run("a pause step keeps analysis running", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(0)
+		prod := autoProduction()
+		prod.Strategy.Steps = []spec.Step{{Weight: 20, Bake: spec.Duration(time.Minute)}, {Pause: &spec.Pause{}}, {Weight: 100}}
+		// The 1m bake and its round end at 1m: the pause step holds from 1m until the resume at 6m30s.
+		h.after(6*time.Minute+30*time.Second, func() { h.update(UpdateResume, ResumeInput{Identity: "alice"}) })
+		h.run(releaseInput(prod))
+		from := h.callTime("set-weight production canary 1.4.2 20")
+		if got, want := offsets(from, starts[20]), minutes(1, 2, 3, 4, 5, 6, 6.5); got != want {
+			t.Errorf("analysis at 20%% (bake to 1m, then the pause step):\ngot  %s\nwant %s", got, want)
+		}
+	})
+
+	t.Run("a timed pause step is analysed to its end", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(0)
+		prod := autoProduction()
+		prod.Strategy.Steps = []spec.Step{{Weight: 20}, {Pause: &spec.Pause{Duration: spec.Duration(150 * time.Second)}}, {Weight: 100}}
+		h.run(releaseInput(prod))
+		from := h.callTime("set-weight production canary 1.4.2 20")
+		if got, want := offsets(from, starts[20]), minutes(0, 1, 2, 2.5); got != want {
+			t.Errorf("analysis at 20%% (one for the step, then the 2m30s pause step):\ngot  %s\nwant %s", got, want)
+		}
+	})
+
+	t.Run("a pause step before any traffic runs no analysis", func(t *testing.T) {
+		h := newHarness(t)
+		starts := h.recordAnalysis(0)
+		prod := autoProduction()
+		prod.Strategy.Steps = []spec.Step{{Pause: &spec.Pause{Duration: spec.Duration(5 * time.Minute)}}, {Weight: 100}}
+		h.run(releaseInput(prod))
+		if got := len(starts[0]); got != 0 {
+			t.Errorf("analysis rounds at 0%%: got %d, want 0", got)
+		}
+		if got := len(starts[100]); got != 1 {
+			t.Errorf("analysis rounds at 100%%: got %d, want 1", got)
+		}
+	})
+}
+
+// Analysis during a pause step counts like any other: past the failure limit the canary rolls back
+// without waiting for a person.
+func TestPauseStepAnalysisFailureRollsBack(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	prod := autoProduction()
+	prod.Strategy.Steps = []spec.Step{{Weight: 20}, {Pause: &spec.Pause{}}, {Weight: 100}}
+	start := h.env.Now()
+	// Healthy for the step's own round at 0s, failing from the pause step's first round at 1m.
+	h.checkFn = func(name string, _ activities.CheckRequest) bool {
+		return name != "error-rate" || h.env.Now().Sub(start) < 30*time.Second
+	}
+	h.run(releaseInput(prod))
+	res, errType := h.result()
+	if errType != ErrTypeRolledBack || !strings.Contains(res.Reason, `analysis failed at 20%: "error-rate"`) {
+		t.Fatalf("got type %q reason %q, want rolled back by analysis at 20%%", errType, res.Reason)
+	}
+	// FailureLimit 1: the second failed round, at 2m, rolls back.
+	if got := h.callTime("set-weight production canary 1.4.2 0").Sub(h.callTime("set-weight production canary 1.4.2 20")); got != 2*time.Minute {
+		t.Errorf("rollback came %v after 20%%, want 2m (two failed rounds in the pause step)", got)
+	}
+}

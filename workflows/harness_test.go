@@ -40,6 +40,8 @@ type harness struct {
 	updates  int
 	// signalTime is how long each signal to an EnvLock takes to deliver, on the workflow clock.
 	signalTime time.Duration
+	// checkTime is how long each check takes, on the workflow clock; checkFn runs when it ends.
+	checkTime time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -83,7 +85,11 @@ func newHarness(t *testing.T) *harness {
 				return activities.CheckResult{Name: in.Check.Name, Passed: true}, nil
 			}
 			return activities.CheckResult{Name: in.Check.Name, Passed: false, Detail: "status 500, want 200"}, nil
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.checkTime
+	})
 	env.OnActivity(temporalActs.SignalWithStart, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SignalWithStartInput) error {
 			envName := in.WorkflowID[strings.LastIndex(in.WorkflowID, "/")+1:]
