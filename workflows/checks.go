@@ -132,6 +132,7 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 	deadline := workflow.Now(ctx).Add(d)
 	r.status.BakeTotal = d
 	var pausedAt time.Time
+	// over also moves the deadline by the time spent paused, and shows it in the status.
 	over := func(now time.Time) bool {
 		paused := r.status.Paused
 		switch {
