@@ -9,8 +9,9 @@ import (
 )
 
 // canary runs the new version on a canary track beside stable and moves traffic to it step by step. Each
-// step holds its weight for a durable bake while analysis runs; a pause step waits for a human. Promote
-// skips ahead (one step, or --full to 100 %); pause freezes the bake.
+// step holds its weight for a durable bake while analysis runs (a step without a bake is analysed once);
+// a pause step waits for a human, analysis still running. Promote skips ahead (one step, or --full to
+// 100 %); pause freezes the bake.
 type canary struct{}
 
 var _ strategy = canary{}
@@ -29,7 +30,7 @@ func (canary) shift(ctx workflow.Context, r *release, e *envRun) error {
 		}
 		r.status.Step = i + 1
 		if step.Pause != nil {
-			if err := r.pauseStep(ctx, step.Pause); err != nil {
+			if err := r.pauseStep(ctx, e, step.Pause); err != nil {
 				return err
 			}
 			continue
@@ -39,8 +40,15 @@ func (canary) shift(ctx workflow.Context, r *release, e *envRun) error {
 				return fmt.Errorf("set weight %d%%: %s", step.Weight, errorMessage(err))
 			}
 		}
-		if step.Bake > 0 {
-			if err := r.bake(ctx, e, step.Bake.D(), e.spec.Strategy.Analysis); err != nil {
+		a := e.spec.Strategy.Analysis
+		switch {
+		case step.Bake > 0:
+			if err := r.bake(ctx, e, step.Bake.D(), a); err != nil {
+				return err
+			}
+		case a != nil && r.onCadence(ctx):
+			// A step without a bake still gets its verdict before traffic moves on.
+			if err := r.analyze(ctx, e, a); err != nil {
 				return err
 			}
 		}

@@ -86,10 +86,130 @@ func (r *release) analyze(ctx workflow.Context, e *envRun, a *spec.Analysis) err
 	return nil
 }
 
-// bake holds the current weight for d as a durable timer, running analysis every interval (and at least
-// once). ferry pause freezes the remaining bake time (analysis keeps running); ferry promote ends it.
+// analysisCadenceChange is the GetVersion change ID under which analysis started running on a fixed
+// cadence (start + k·interval, and once when each bake ends), once for a step without a bake, and on
+// through pause steps.
+const analysisCadenceChange = "analysis-cadence"
+
+func (r *release) onCadence(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, analysisCadenceChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
+// cadence schedules analysis rounds at start + k·interval (k ≥ 1). The schedule does not drift with the
+// time each round takes; a slot that a slow round overran is skipped rather than run late.
+type cadence struct {
+	start    time.Time
+	interval time.Duration
+	next     time.Time
+}
+
+// newCadence returns nil, a cadence that is never due, when there is no analysis.
+func newCadence(a *spec.Analysis, start time.Time) *cadence {
+	if a == nil {
+		return nil
+	}
+	interval := orDefault(a.Interval.D(), time.Minute)
+	return &cadence{start: start, interval: interval, next: start.Add(interval)}
+}
+
+func (c *cadence) due(now time.Time) bool { return c != nil && !now.Before(c.next) }
+
+// ran moves the schedule to the first slot after now, when the round that just ran finished.
+func (c *cadence) ran(now time.Time) {
+	c.next = c.start.Add((now.Sub(c.start)/c.interval + 1) * c.interval)
+}
+
+// bake holds the current weight for d as a durable timer. Analysis runs at start + k·interval and once
+// more when the bake ends, so every bake ends on a verdict about its whole length. ferry pause freezes the
+// remaining bake time while analysis keeps running; ferry promote ends the bake at once, without that
+// last round.
 func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec.Analysis) error {
-	defer func() { r.status.BakeUntil, r.status.BakeTotal = time.Time{}, 0 }()
+	r.holding = true
+	defer func() { r.holding, r.status.BakeUntil, r.status.BakeTotal = false, time.Time{}, 0 }()
+	if !r.onCadence(ctx) {
+		return r.bakeV0(ctx, e, d, a)
+	}
+	deadline := workflow.Now(ctx).Add(d)
+	r.status.BakeTotal = d
+	var pausedAt time.Time
+	// over also moves the deadline by the time spent paused, and shows it in the status.
+	over := func(now time.Time) bool {
+		paused := r.status.Paused
+		switch {
+		case paused && pausedAt.IsZero():
+			pausedAt = now
+		case !paused && !pausedAt.IsZero():
+			deadline = deadline.Add(now.Sub(pausedAt)) // a pause freezes the bake
+			pausedAt = time.Time{}
+		}
+		if paused {
+			r.status.BakeUntil = time.Time{}
+			return false
+		}
+		r.status.BakeUntil = deadline
+		return !now.Before(deadline)
+	}
+	until := func() time.Time {
+		if r.status.Paused {
+			return time.Time{}
+		}
+		return deadline
+	}
+	summary := fmt.Sprintf("bake %s at %d%%", spec.FormatDuration(d), e.weight)
+	promoted, err := r.hold(ctx, e, a, summary, over, until)
+	if err != nil || promoted || a == nil {
+		return err
+	}
+	r.holding, r.status.BakeUntil = false, time.Time{}
+	return r.analyze(ctx, e, a)
+}
+
+// hold is the active wait of a bake or a pause step, the wait that ferry pause and promote act on. It
+// returns once over(now) is true, or with promoted set as soon as ferry promote asks. Meanwhile analysis
+// runs at start + k·interval. until is when over may next turn true by itself (zero: only a person can
+// end the wait).
+func (r *release) hold(ctx workflow.Context, e *envRun, a *spec.Analysis, summary string,
+	over func(now time.Time) bool, until func() time.Time) (promoted bool, err error) {
+	c := newCadence(a, workflow.Now(ctx))
+	for {
+		if r.promotePending {
+			r.promotePending = false
+			return true, nil
+		}
+		now := workflow.Now(ctx)
+		if over(now) {
+			return false, nil
+		}
+		if c.due(now) {
+			if err := r.analyze(ctx, e, a); err != nil {
+				return false, err
+			}
+			c.ran(workflow.Now(ctx))
+			continue // the round took time: look again at the decisions and the clock
+		}
+		r.publish(ctx)
+		wake := until()
+		if c != nil && (wake.IsZero() || c.next.Before(wake)) {
+			wake = c.next
+		}
+		paused := r.status.Paused
+		changed := func() bool { return r.promotePending || r.status.Paused != paused }
+		if wake.IsZero() {
+			err = workflow.Await(ctx, changed)
+		} else {
+			_, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+				Timeout: wake.Sub(now), TimerOptions: workflow.TimerOptions{Summary: summary},
+			}, changed)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// bakeV0 is bake before analysisCadenceChange: analysis every interval after the end of the previous
+// round, and at the end only when no round ran. Kept so that releases started before it replay.
+func (r *release) bakeV0(ctx workflow.Context, e *envRun, d time.Duration, a *spec.Analysis) error {
 	start := workflow.Now(ctx)
 	deadline := start.Add(d)
 	r.status.BakeTotal = d
@@ -160,15 +280,45 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 }
 
 // pauseStep holds a canary step until ferry resume or promote, or for its duration if it has one.
-func (r *release) pauseStep(ctx workflow.Context, p *spec.Pause) error {
+// Analysis keeps running as in a bake, at start + k·interval and once when the step ends (but not on
+// promote); at 0 %, before any step sent traffic, there is nothing to analyse.
+func (r *release) pauseStep(ctx workflow.Context, e *envRun, p *spec.Pause) error {
 	r.status.Paused = true
 	r.pausedBy = "the spec"
+	r.holding = true
 	r.setStage(ctx, StageCanary, "ferry resume or ferry promote")
 	defer func() {
+		r.holding = false
 		r.status.Paused = false
 		r.promotePending = false
 		r.status.Waiting = ""
 	}()
+	if !r.onCadence(ctx) {
+		return r.pauseStepV0(ctx, p)
+	}
+	a := e.spec.Strategy.Analysis
+	if e.weight == 0 {
+		a = nil
+	}
+	var deadline time.Time
+	summary := fmt.Sprintf("pause at %d%%", e.weight)
+	if d := p.Duration.D(); d > 0 {
+		deadline = workflow.Now(ctx).Add(d)
+		summary = fmt.Sprintf("pause %s at %d%%", spec.FormatDuration(d), e.weight)
+	}
+	over := func(now time.Time) bool {
+		return !r.status.Paused || (!deadline.IsZero() && !now.Before(deadline))
+	}
+	promoted, err := r.hold(ctx, e, a, summary, over, func() time.Time { return deadline })
+	if err != nil || promoted || a == nil {
+		return err
+	}
+	r.holding, r.status.Paused, r.status.Waiting = false, false, ""
+	return r.analyze(ctx, e, a)
+}
+
+// pauseStepV0 is the pause step before analysisCadenceChange: no analysis while it holds.
+func (r *release) pauseStepV0(ctx workflow.Context, p *spec.Pause) error {
 	done := func() bool { return !r.status.Paused || r.promotePending }
 	if d := p.Duration.D(); d > 0 {
 		_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{

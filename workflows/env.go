@@ -52,6 +52,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	r.status.Strategy = env.Strategy.Type
 	r.status.Step, r.status.Steps, r.status.Weight = 0, 0, 0
 	r.status.Approvals, r.status.LastCheck, r.status.AnalysisFailures = nil, nil, 0
+	r.scopeDecisions(ctx)
 
 	if r.in.Spec.Platform.Exec == nil {
 		return temporal.NewNonRetryableApplicationError("spec has no platform", ErrTypeInvalid, nil)
@@ -83,6 +84,8 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.deploy(ctx, e); err != nil && e.deployed && !e.promoted {
 		return r.rollback(root, e, err)
 	}
+	// Past the last environment's work an abort could change nothing: refuse it rather than report it taken.
+	r.finishing = err == nil && i == len(r.in.Spec.Environments)-1
 	return err
 }
 
@@ -116,7 +119,9 @@ func (r *release) deploy(ctx workflow.Context, e *envRun) error {
 	if err := r.runChecks(ctx, e, StageSmoke, track, e.spec.Checks.Smoke); err != nil {
 		return err
 	}
-	if err := e.strategy.shift(ctx, r, e); err != nil {
+	err := e.strategy.shift(ctx, r, e)
+	r.scopeDecisions(ctx)
+	if err != nil {
 		return err
 	}
 	if err := r.runChecks(ctx, e, StageE2E, track, e.spec.Checks.E2E); err != nil {

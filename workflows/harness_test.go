@@ -38,6 +38,10 @@ type harness struct {
 	signals  []string // signals sent to EnvLock workflows: "name env"
 	released map[string]*Artifact
 	updates  int
+	// signalTime is how long each signal to an EnvLock takes to deliver, on the workflow clock.
+	signalTime time.Duration
+	// checkTime is how long each check takes, on the workflow clock; checkFn runs when it ends.
+	checkTime time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -81,7 +85,11 @@ func newHarness(t *testing.T) *harness {
 				return activities.CheckResult{Name: in.Check.Name, Passed: true}, nil
 			}
 			return activities.CheckResult{Name: in.Check.Name, Passed: false, Detail: "status 500, want 200"}, nil
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.checkTime
+	})
 	env.OnActivity(temporalActs.SignalWithStart, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SignalWithStartInput) error {
 			envName := in.WorkflowID[strings.LastIndex(in.WorkflowID, "/")+1:]
@@ -103,7 +111,11 @@ func newHarness(t *testing.T) *harness {
 				h.released[envName] = rel.Deployed
 			}
 			return nil
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.signalTime
+	})
 	return h
 }
 

@@ -31,11 +31,13 @@ type release struct {
 	abort        *Decision // set by an accepted abort
 	supersededBy string    // set when a newer release replaced this one at a gate
 	supersedable bool      // true while waiting for the env lock or at a gate
+	finishing    bool      // the last environment's work is done: only its lock release and completion remain
 
 	approvalEnv string // env whose approval gate is open, "" otherwise
 	approvers   []string
 	quorum      int
 
+	holding        bool // a bake or a pause step is the active wait: the only time pause and promote act
 	promotePending bool // skip the rest of the current bake or pause
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
@@ -242,6 +244,8 @@ func (r *release) describe(now time.Time) string {
 		return fmt.Sprintf("baking the %d%% %s step%s (%s left)", s.Weight, s.Strategy, where, spec.FormatDuration(left))
 	case s.Stage == StageDone:
 		return "finished (" + s.State + ")"
+	case r.finishing:
+		return "finishing: its work" + where + " is done"
 	default:
 		return stageWords[s.Stage] + where
 	}

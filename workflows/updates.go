@@ -84,6 +84,8 @@ func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
 		return r.rejectf("has already finished (%s)", r.status.State)
 	case r.abort != nil:
 		return r.rejectf("is already being aborted by %s", r.abort.Identity)
+	case r.finishing:
+		return r.rejectf("is already finishing: its work in %s is done and only the lock release remains", r.status.Env)
 	case r.status.Stage == StageRollback:
 		return r.rejectf("is already rolling back in %s", r.status.Env)
 	case r.status.Stage == StagePromote || r.status.Stage == StageScaleDown:
@@ -99,16 +101,14 @@ func (r *release) abortRelease(ctx workflow.Context, in AbortInput) (UpdateResul
 	return UpdateResult{Message: fmt.Sprintf("aborting %s: it was %s", r.name(), r.describe(d.At))}, nil
 }
 
-// progressing is true while a canary step bakes or pauses: the states pause and promote act on.
-func (r *release) progressing() bool {
-	return r.status.Stage == StageCanary || r.status.Stage == StageSwitch
-}
-
+// validatePause and validatePromote accept a decision only while a bake or a pause step is the active wait
+// (r.holding). At any other time, during a set-weight, a check or a promotion, nothing would act on it: it
+// would be reported as taken and then ignored, or act on a later step the person never saw.
 func (r *release) validatePause(ctx workflow.Context, in PauseInput) error {
 	switch {
 	case r.status.Paused:
 		return r.rejectf("is already paused (by %s)", r.pausedBy)
-	case !r.progressing() || r.abort != nil:
+	case !r.holding || r.abort != nil:
 		return r.rejectf("cannot be paused: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	return nil
@@ -137,7 +137,7 @@ func (r *release) resume(ctx workflow.Context, in ResumeInput) (UpdateResult, er
 }
 
 func (r *release) validatePromote(ctx workflow.Context, in PromoteInput) error {
-	if !r.progressing() || r.abort != nil {
+	if !r.holding || r.abort != nil {
 		return r.rejectf("has no step to promote: it is %s", r.describe(workflow.Now(ctx)))
 	}
 	if r.promotePending {
@@ -160,6 +160,21 @@ func (r *release) promote(ctx workflow.Context, in PromoteInput) (UpdateResult, 
 		msg = fmt.Sprintf("promoting %s in %s to 100%%, skipping the remaining steps", r.name(), r.status.Env)
 	}
 	return UpdateResult{Message: msg}, nil
+}
+
+// decisionScopeChange is the GetVersion change ID under which pause and promote decisions stopped
+// outliving the environment they were made in.
+const decisionScopeChange = "decision-scope"
+
+// scopeDecisions forgets pending pause and promote decisions. It runs when an environment begins and when
+// its shift ends: a decision is about the canary a person watches, so a promote --full or a pause made in
+// staging must never skip or freeze production's canary.
+func (r *release) scopeDecisions(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, decisionScopeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	r.promotePending, r.promoteFull = false, false
+	r.status.Paused, r.pausedBy = false, ""
 }
 
 // record keeps a decision in the status (history has the Update itself with its input).

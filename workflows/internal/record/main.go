@@ -69,7 +69,8 @@ func (*recChecks) RunCheck(_ context.Context, in activities.CheckRequest) (activ
 	return activities.CheckResult{Name: in.Check.Name, Passed: true}, nil
 }
 
-func recSpec(service string, prod spec.Environment) spec.Spec {
+// recSpec is a two-environment spec: staging (rolling, unless the scenario gives its own) and prod.
+func recSpec(service string, staging *spec.Environment, prod spec.Environment) spec.Spec {
 	sec := func(s int) spec.Duration { return spec.Duration(time.Duration(s) * time.Second) }
 	check := spec.Check{Name: "health", Exec: []string{"true"}}
 	prod.Name, prod.Replicas = "production", 2
@@ -77,21 +78,26 @@ func recSpec(service string, prod spec.Environment) spec.Spec {
 		prod.Strategy.Analysis = &spec.Analysis{Interval: sec(1), Checks: []spec.Check{check}}
 	}
 	prod.Verify = &spec.Verify{Window: sec(1), Interval: sec(1), Checks: []spec.Check{check}}
+	stg := spec.Environment{Name: "staging", Gate: spec.Gate{Auto: true}, Replicas: 1,
+		Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1},
+		Checks:   spec.Checks{Smoke: []spec.Check{check}}}
+	if staging != nil {
+		stg = *staging
+		stg.Name, stg.Replicas = "staging", 1
+		stg.Strategy.Analysis = &spec.Analysis{Interval: sec(1), Checks: []spec.Check{check}}
+	}
 	return spec.Spec{
-		Service:  service,
-		Image:    spec.Image{Repository: "registry.local/" + service},
-		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, SetWeight: []string{"w"}, Promote: []string{"p"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
-		Environments: []spec.Environment{
-			{Name: "staging", Gate: spec.Gate{Auto: true}, Replicas: 1, Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1},
-				Checks: spec.Checks{Smoke: []spec.Check{check}}},
-			prod,
-		},
+		Service:      service,
+		Image:        spec.Image{Repository: "registry.local/" + service},
+		Platform:     spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, SetWeight: []string{"w"}, Promote: []string{"p"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
+		Environments: []spec.Environment{stg, prod},
 	}
 }
 
 type scenario struct {
 	name    string
 	version string
+	staging *spec.Environment // nil: a rolling staging
 	prod    spec.Environment
 	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
 	act func(ctx context.Context, c client.Client, id string)
@@ -134,6 +140,12 @@ func record() {
 		awaitStage(ctx, c, id, workflows.StageGate)
 		update(ctx, c, id, workflows.UpdateApprove, workflows.ApproveInput{Env: "production", Identity: "release-lead", Reason: "recorded"})
 	}
+	autoCanary := canary
+	autoCanary.Gate = spec.Gate{Auto: true}
+	stagingCanary := autoCanary
+	stagingCanary.Strategy.Steps = []spec.Step{{Weight: 10, Bake: sec(30)}, {Weight: 100}}
+	cadence := autoCanary
+	cadence.Strategy.Steps = []spec.Step{{Weight: 10, Bake: sec(3)}, {Pause: &spec.Pause{Duration: sec(2)}}, {Weight: 50}, {Weight: 100}}
 	paused := canary
 	paused.Gate = spec.Gate{Auto: true}
 	paused.Strategy.Steps = []spec.Step{{Weight: 10, Bake: sec(30)}, {Pause: &spec.Pause{}}, {Weight: 50, Bake: sec(30)}, {Weight: 100}}
@@ -154,13 +166,21 @@ func record() {
 		}},
 		{name: "blue-green", version: "1.4.0", prod: spec.Environment{Gate: spec.Gate{Auto: true},
 			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1)}}},
+		// A promote --full in staging's canary; production's canary still runs every step.
+		{name: "decision-scope", version: "1.5.0", staging: &stagingCanary, prod: autoCanary,
+			act: func(ctx context.Context, c client.Client, id string) {
+				awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Env == "staging" && !s.BakeUntil.IsZero() })
+				update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
+			}},
+		// Analysis on its cadence through a bake, a timed pause step and a step without a bake.
+		{name: "analysis-cadence", version: "1.6.0", prod: cadence},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
 	}
 	for _, sc := range scenarios {
 		service := "rec-" + sc.name
-		in := workflows.ReleaseInput{Spec: recSpec(service, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
+		in := workflows.ReleaseInput{Spec: recSpec(service, sc.staging, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
 		id := workflows.ReleaseWorkflowID(service, sc.version)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
 		if err != nil {
