@@ -27,6 +27,7 @@ func (in Intent) means(st workflows.Status) bool {
 		return false
 	}
 	if in.ApprovalEnv != "" {
+		// A gate also waits for its deploy window; only an approval wait ("approval by alice (0/1)") takes one.
 		return st.Stage == workflows.StageGate && st.Env == in.ApprovalEnv && strings.HasPrefix(st.Waiting, "approval")
 	}
 	return deploying(st)
