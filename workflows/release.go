@@ -60,7 +60,13 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 
 	// The spec was validated by `ferry start`; re-validating here would tie replay to the validator's version.
 	var err error
-	for i := range in.Spec.Environments {
+	first := r.startEnv()
+	for i := first; i < len(in.Spec.Environments); i++ {
+		if i > first {
+			if can := r.continueAsNew(ctx, i); can != nil {
+				return ReleaseResult{}, can
+			}
+		}
 		if err = r.runEnv(workCtx, ctx, i); err != nil {
 			break
 		}
@@ -88,6 +94,7 @@ func newRelease(ctx workflow.Context, in ReleaseInput) *release {
 	for _, e := range in.Spec.Environments {
 		r.status.Environments = append(r.status.Environments, EnvStatus{Name: e.Name, State: "pending"})
 	}
+	r.restoreProgress(ctx)
 	return r
 }
 
