@@ -39,6 +39,7 @@ type release struct {
 	promotePending bool // skip the rest of the current bake or pause
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
+	pausedAnalyses int // PausedAnalysis children started, for their workflow IDs
 
 	published [3]string // env, stage, state last upserted as search attributes
 }
