@@ -1,11 +1,16 @@
 package workflows
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/spec"
 )
 
 // countChecks counts the analysis runs of production in h, at the given weight.
@@ -79,5 +84,43 @@ func TestAnalysisFailureWhilePausedRollsBack(t *testing.T) {
 	start := h.callTime("deploy staging stable 1.4.2 0")
 	if at := h.callTime("set-weight production canary 1.4.2 0").Sub(start); at < 3*time.Hour || at > 3*time.Hour+3*time.Minute {
 		t.Errorf("rollback began at %v, want just after 3h", at)
+	}
+}
+
+// PausedAnalysis continues as new to bound its own history, and carries its cadence and failure count over.
+func TestPausedAnalysisContinuesAsNew(t *testing.T) {
+	defer func(old int) { pausedAnalysisHistory = old }(pausedAnalysisHistory)
+	pausedAnalysisHistory = 0 // continue after every round
+
+	h := newHarness(t)
+	h.mu.Lock()
+	h.checkFn = func(string, activities.CheckRequest) bool { return false }
+	h.mu.Unlock()
+	start := h.env.Now()
+	in := PausedAnalysisInput{Env: "production", Weight: 10, Interval: time.Minute, Next: start.Add(time.Minute), FailureLimit: 2,
+		Requests: []activities.CheckRequest{{Check: spec.Check{Name: "error-rate", Exec: []string{"check"}}}}}
+	var runs int
+	for ; runs < 10; runs++ {
+		h.env.ExecuteWorkflow(PausedAnalysis, in)
+		var can *workflow.ContinueAsNewError
+		if !errors.As(h.env.GetWorkflowError(), &can) {
+			break
+		}
+		in = PausedAnalysisInput{}
+		if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+			t.Fatal(err)
+		}
+		h = newHarness(t)
+		h.mu.Lock()
+		h.checkFn = func(string, activities.CheckRequest) bool { return false }
+		h.mu.Unlock()
+	}
+	var res PausedAnalysisResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	// Three failed rounds, one per run: the third passes the limit of 2.
+	if runs != 2 || res.Rounds != 3 || res.Failures != 3 || !strings.Contains(res.Failed, "3 failed runs, limit 2") {
+		t.Errorf("got %d continuations and %+v, want 2 and the third failed round failing the step", runs, res)
 	}
 }
