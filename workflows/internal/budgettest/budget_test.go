@@ -165,6 +165,27 @@ func largestRelease(ctx context.Context, t *testing.T, c client.Client) {
 	if len(rows) != 1 || rows[0].State != workflows.StateRunning {
 		t.Errorf("list while in the second run: got %+v, want one running release", rows)
 	}
+	// The new run asks for production's lock as the release it is: started when the first run started, or
+	// it would pass for newer than releases started since.
+	st, err := starter.StatusOf(ctx, c, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstStart := desc.GetWorkflowExecutionInfo().GetStartTime().AsTime(); st.StartedAt.Sub(firstStart).Abs() > time.Second {
+		t.Errorf("status StartedAt %v, want the first run's start %v", st.StartedAt, firstStart)
+	}
+	v, err := c.QueryWorkflow(ctx, workflows.EnvLockWorkflowID("budget", "production"), "", workflows.QueryLock)
+	var lock workflows.LockState
+	if err == nil {
+		err = v.Get(&lock)
+	}
+	if err != nil || lock.Holder == nil || !lock.Holder.StartedAt.Equal(st.StartedAt) {
+		t.Errorf("production lock: got %+v, %v; want held by the release started at %v", lock.Holder, err, st.StartedAt)
+	}
 	if _, err := starter.Approve(ctx, c, run, workflows.ApproveInput{Env: "production", Identity: "alice"}); err != nil {
 		t.Fatalf("approve in the second run: %v", err)
 	}
