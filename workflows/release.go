@@ -47,6 +47,8 @@ type release struct {
 // Release moves one artifact through the service's environments in order: for each it waits for the env
 // lock, the gate, runs the strategy, the checks and the verification. Any failure after the first deploy
 // rolls the environment back. Human decisions arrive as Updates (approve, abort, pause, resume, promote).
+// Between environments, once its history is long, it continues as new under the same workflow ID with its
+// progress in ReleaseInput.Resume (see continueAsNew), so no run nears Temporal's history limit.
 //
 // It returns the ReleaseResult for succeeded and superseded releases, and an ApplicationError carrying the
 // result for failed, rolled back and aborted ones (so the Temporal UI shows them as failed).
