@@ -60,16 +60,27 @@ func History(ctx context.Context, c client.Client, service, version string) ([]E
 	if err != nil {
 		return nil, err
 	}
-	var events []*historypb.HistoryEvent
-	it := c.GetWorkflowHistory(ctx, run.WorkflowID, run.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			return nil, missing(err, run, fmt.Errorf("read history of %s: %w", run.WorkflowID, err))
+	// A release that continued as new between environments has a run per stretch: read them all, newest
+	// back to the first, and join their timelines in order.
+	var out []Event
+	for runID := run.RunID; ; {
+		var events []*historypb.HistoryEvent
+		it := c.GetWorkflowHistory(ctx, run.WorkflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return nil, missing(err, run, fmt.Errorf("read history of %s: %w", run.WorkflowID, err))
+			}
+			events = append(events, e)
 		}
-		events = append(events, e)
+		out = append(Timeline(events, converter.GetDefaultDataConverter()), out...)
+		if len(events) == 0 {
+			return out, nil
+		}
+		if runID = events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId(); runID == "" {
+			return out, nil
+		}
 	}
-	return Timeline(events, converter.GetDefaultDataConverter()), nil
 }
 
 // Timeline turns raw history events into the entries a person reads. Workflow tasks, activity starts and other
@@ -114,6 +125,9 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 		a := e.GetWorkflowExecutionStartedEventAttributes()
 		var in workflows.ReleaseInput
 		t.decode(a.GetInput(), &in)
+		if in.Resume != nil {
+			return Event{}, false // a new run of the same release, between environments: nothing a person did
+		}
 		who := in.StartedBy
 		if who == "" {
 			who = a.GetIdentity()

@@ -71,6 +71,9 @@ func (f filter) query() string {
 	}
 	if f.running {
 		q = append(q, `ExecutionStatus = "Running"`)
+	} else {
+		// A release that continued as new left a closed run behind; its latest run is the release.
+		q = append(q, `ExecutionStatus != "ContinuedAsNew"`)
 	}
 	return strings.Join(q, " AND ")
 }

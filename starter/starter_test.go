@@ -29,14 +29,14 @@ func TestFilterQuery(t *testing.T) {
 		f    filter
 		want string
 	}{
-		{"all", filter{}, `WorkflowType = "Release"`},
-		{"service", filter{service: "checkout"}, `WorkflowType = "Release" AND FerryService = "checkout"`},
-		{"state", filter{state: "rolled_back"}, `WorkflowType = "Release" AND FerryState = "rolled_back"`},
+		{"all", filter{}, `WorkflowType = "Release" AND ExecutionStatus != "ContinuedAsNew"`},
+		{"service", filter{service: "checkout"}, `WorkflowType = "Release" AND FerryService = "checkout" AND ExecutionStatus != "ContinuedAsNew"`},
+		{"state", filter{state: "rolled_back"}, `WorkflowType = "Release" AND FerryState = "rolled_back" AND ExecutionStatus != "ContinuedAsNew"`},
 		{"service and state", filter{service: "checkout", state: "running"},
-			`WorkflowType = "Release" AND FerryService = "checkout" AND FerryState = "running"`},
+			`WorkflowType = "Release" AND FerryService = "checkout" AND FerryState = "running" AND ExecutionStatus != "ContinuedAsNew"`},
 		{"newest running", filter{service: "checkout", running: true},
 			`WorkflowType = "Release" AND FerryService = "checkout" AND ExecutionStatus = "Running"`},
-		{"quotes are escaped", filter{service: `a"b\c`}, `WorkflowType = "Release" AND FerryService = "a\"b\\c"`},
+		{"quotes are escaped", filter{service: `a"b\c`}, `WorkflowType = "Release" AND FerryService = "a\"b\\c" AND ExecutionStatus != "ContinuedAsNew"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

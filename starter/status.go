@@ -53,6 +53,11 @@ func StatusOf(ctx context.Context, c client.Client, run Run) (workflows.Status, 
 		return workflows.Status{}, missing(err, run, fmt.Errorf("describe %s: %w", run.WorkflowID, err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW && run.RunID != "" {
+		// The release went on in a new run (between environments): follow it.
+		run.RunID = ""
+		return StatusOf(ctx, c, run)
+	}
 	run.RunID = info.GetExecution().GetRunId()
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)

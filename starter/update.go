@@ -100,6 +100,9 @@ func update(ctx context.Context, c client.Client, run Run, name string, arg any)
 	var res workflows.UpdateResult
 	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
 	defer cancel()
+	// A release continues as new between environments: a decision goes to its latest run, whatever run
+	// the caller saw (one workflow ID is one release).
+	run.RunID = ""
 	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
 		WorkflowID:   run.WorkflowID,
 		RunID:        run.RunID,

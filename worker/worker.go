@@ -45,6 +45,7 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 
 	runner := execrun.Runner{}
 	w.RegisterActivity(&activities.Platform{Runner: runner})

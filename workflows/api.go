@@ -91,6 +91,19 @@ type ReleaseInput struct {
 	Image string `json:"image,omitempty"`
 	// StartedBy is the identity that started the release.
 	StartedBy string `json:"startedBy,omitempty"`
+	// Resume is set only by the release itself when it continues as new between environments: the new run
+	// starts at Resume.NextEnv with the progress so far. A release started from outside leaves it nil.
+	Resume *ReleaseProgress `json:"resume,omitempty"`
+}
+
+// ReleaseProgress is what a Release carries into its next run when it continues as new between
+// environments.
+type ReleaseProgress struct {
+	// NextEnv is the index in Spec.Environments of the environment the new run starts with.
+	NextEnv int `json:"nextEnv"`
+	// Status is the release's status when the previous run ended: the environments so far, the decisions,
+	// the image and the release's original start time.
+	Status Status `json:"status"`
 }
 
 // ReleaseResult is the outcome of a release. A failed, rolled back or aborted release also returns it as the

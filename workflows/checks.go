@@ -254,6 +254,15 @@ func (r *release) bakeV0(ctx workflow.Context, e *envRun, d time.Duration, a *sp
 			wait = max(nextAnalysis.Sub(now), time.Millisecond)
 		}
 		changed := func() bool { return r.promotePending || r.status.Paused != paused }
+		if paused && a != nil && r.analyzeInChild(ctx) {
+			// A pause has no end in time: its analysis runs in a child workflow (see analyzeWhilePaused).
+			ran, err := r.analyzeWhilePaused(ctx, e, a, &nextAnalysis, changed)
+			analysed = analysed || ran
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		var err error
 		if wait > 0 {
 			_, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{

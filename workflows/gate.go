@@ -27,7 +27,8 @@ func (r *release) acquireLock(ctx workflow.Context, env string) (*Artifact, erro
 			WorkflowID: info.WorkflowExecution.ID,
 			RunID:      info.WorkflowExecution.RunID,
 			Version:    r.in.Version,
-			StartedAt:  info.WorkflowStartTime,
+			// The release's own start, not this run's: a release that continued as new is no newer.
+			StartedAt: r.status.StartedAt,
 		},
 		WorkflowArg: LockInput{Service: r.in.Spec.Service, Env: env},
 	}

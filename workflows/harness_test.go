@@ -59,6 +59,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	env := h.env
 	env.RegisterWorkflowWithOptions(Release, workflow.RegisterOptions{Name: ReleaseWorkflow})
+	env.RegisterWorkflowWithOptions(PausedAnalysis, workflow.RegisterOptions{Name: PausedAnalysisWorkflow})
 	env.RegisterActivity(&activities.Platform{})
 	env.RegisterActivity(&activities.Checks{})
 	env.RegisterActivity(&activities.Temporal{})

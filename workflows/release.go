@@ -41,6 +41,7 @@ type release struct {
 	promotePending bool // skip the rest of the current bake or pause
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
+	pausedAnalyses int // PausedAnalysis children started, for their workflow IDs
 
 	published [3]string // env, stage, state last upserted as search attributes
 }
@@ -48,6 +49,8 @@ type release struct {
 // Release moves one artifact through the service's environments in order: for each it waits for the env
 // lock, the gate, runs the strategy, the checks and the verification. Any failure after the first deploy
 // rolls the environment back. Human decisions arrive as Updates (approve, abort, pause, resume, promote).
+// Between environments, once its history is long, it continues as new under the same workflow ID with its
+// progress in ReleaseInput.Resume (see continueAsNew), so no run nears Temporal's history limit.
 //
 // It returns the ReleaseResult for succeeded and superseded releases, and an ApplicationError carrying the
 // result for failed, rolled back and aborted ones (so the Temporal UI shows them as failed).
@@ -62,7 +65,13 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 
 	// The spec was validated by `ferry start`; re-validating here would tie replay to the validator's version.
 	var err error
-	for i := range in.Spec.Environments {
+	first := r.startEnv()
+	for i := first; i < len(in.Spec.Environments); i++ {
+		if i > first {
+			if can := r.continueAsNew(ctx, i); can != nil {
+				return ReleaseResult{}, can
+			}
+		}
 		if err = r.runEnv(workCtx, ctx, i); err != nil {
 			break
 		}
@@ -90,6 +99,7 @@ func newRelease(ctx workflow.Context, in ReleaseInput) *release {
 	for _, e := range in.Spec.Environments {
 		r.status.Environments = append(r.status.Environments, EnvStatus{Name: e.Name, State: "pending"})
 	}
+	r.restoreProgress(ctx)
 	return r
 }
 

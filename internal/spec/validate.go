@@ -43,6 +43,7 @@ func validate(s *Spec, src *source) []Problem {
 			first[e.Name] = i
 		}
 		v.environment(s, e, p)
+		v.historyBudget(e, p)
 	}
 	return v.problems
 }

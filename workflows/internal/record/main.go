@@ -121,6 +121,7 @@ func record() {
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 	w.RegisterActivity(&recPlatform{})
 	w.RegisterActivity(&recChecks{})
 	w.RegisterActivity(&activities.Temporal{Client: c})
@@ -164,6 +165,13 @@ func record() {
 			awaitPaused(ctx, c, id)
 			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
 		}},
+		{name: "paused-analysis", version: "1.5.0", prod: paused, act: func(ctx context.Context, c client.Client, id string) {
+			awaitStage(ctx, c, id, workflows.StageCanary)
+			update(ctx, c, id, workflows.UpdatePause, workflows.PauseInput{Identity: "alice", Reason: "weekend"})
+			time.Sleep(3 * time.Second) // analysis keeps running, every second, in a child workflow
+			update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
+			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
+		}},
 		{name: "blue-green", version: "1.4.0", prod: spec.Environment{Gate: spec.Gate{Auto: true},
 			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1)}}},
 		// A promote --full in staging's canary; production's canary still runs every step.
@@ -192,6 +200,8 @@ func record() {
 		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
 		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
 	}
+	// The child that ran the paused analysis.
+	writeHistory(ctx, c, workflows.ReleaseWorkflowID("rec-paused-analysis", "1.5.0")+"/paused-analysis/production/1", "", "paused-analysis-child")
 	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
 }
