@@ -194,6 +194,14 @@ func (r *release) hold(ctx workflow.Context, e *envRun, a *spec.Analysis, summar
 		}
 		paused := r.status.Paused
 		changed := func() bool { return r.promotePending || r.status.Paused != paused }
+		if paused && c != nil && until().IsZero() && r.analyzeInChild(ctx) {
+			// A wait that only a person ends has no bound in time: its analysis runs in a child workflow,
+			// on the same cadence, so the release's history grows by a constant (see analyzeWhilePaused).
+			if _, err := r.analyzeWhilePaused(ctx, e, a, &c.next, changed); err != nil {
+				return false, err
+			}
+			continue
+		}
 		if wake.IsZero() {
 			err = workflow.Await(ctx, changed)
 		} else {
@@ -254,15 +262,6 @@ func (r *release) bakeV0(ctx workflow.Context, e *envRun, d time.Duration, a *sp
 			wait = max(nextAnalysis.Sub(now), time.Millisecond)
 		}
 		changed := func() bool { return r.promotePending || r.status.Paused != paused }
-		if paused && a != nil && r.analyzeInChild(ctx) {
-			// A pause has no end in time: its analysis runs in a child workflow (see analyzeWhilePaused).
-			ran, err := r.analyzeWhilePaused(ctx, e, a, &nextAnalysis, changed)
-			analysed = analysed || ran
-			if err != nil {
-				return err
-			}
-			continue
-		}
 		var err error
 		if wait > 0 {
 			_, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
