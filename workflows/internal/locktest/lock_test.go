@@ -66,7 +66,7 @@ func TestEnvLockLosesNoGrantAcrossContinueAsNew(t *testing.T) {
 		// a grant takes a fraction of a second.
 		stuckAfter = 30 * time.Second
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := devserver.Start(ctx, devserver.Options{Port: 0, UIPort: -1, Logger: logger})
