@@ -12,8 +12,8 @@ import (
 // about five events (the signal, a workflow task, the signals it sends). LockInput.SignalLimit overrides it.
 const lockSignalLimit = 400
 
-// GetVersion change IDs of EnvLock. Each is asked once, when a run starts, so a run keeps one behaviour
-// throughout; a run that started before a change adopts it when it continues as new.
+// GetVersion change IDs of EnvLock. All but livenessChange are asked once, when a run starts, so a run keeps
+// one behaviour throughout; a run that started before a change adopts it when it continues as new.
 const (
 	// livenessChange: the lock checks that its holder still runs (a timer re-armed every selector round).
 	livenessChange = "lock-holder-liveness"
@@ -103,8 +103,9 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 
 // drain handles what has arrived, so no signal to the lock is lost across the new run, and (since
 // awaitSignalsChange) waits until every signal the lock sent has been delivered or has failed, so none from
-// the lock is lost either: the server drops a signal whose sender has closed. Waiting lets more signals
-// arrive, so it repeats until nothing is pending and nothing is in flight, all within one workflow task.
+// the lock is lost either: the server drops a signal whose sender has closed. Signals that arrive while it
+// waits are handled too, so it returns, and the run continues as new, only in a workflow task that has
+// nothing pending and nothing in flight.
 func (l *envLock) drain(ctx workflow.Context, sel workflow.Selector) {
 	for {
 		for sel.HasPending() {
