@@ -102,10 +102,11 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 	}
 }
 
-// drain handles what has arrived, so no signal to the lock is lost across the new run, and waits until every signal the lock sent has been delivered or has failed, so none from
-// the lock is lost either: the server drops a signal whose sender has closed. Signals that arrive while it
-// waits are handled too, so it returns, and the run continues as new, only in a workflow task that has
-// nothing pending and nothing in flight.
+// drain handles what has arrived, so no signal to the lock is lost across the new run, and waits until
+// every signal the lock sent has been delivered or has failed, so none from the lock is lost either: the
+// server drops a signal whose sender has closed. Signals that arrive while it waits are handled too, so it
+// returns, and the run continues as new, only in a workflow task that has nothing pending and nothing in
+// flight.
 func (l *envLock) drain(ctx workflow.Context, sel workflow.Selector) {
 	for {
 		for sel.HasPending() {
