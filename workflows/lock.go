@@ -12,19 +12,21 @@ import (
 // about five events (the signal, a workflow task, the signals it sends). LockInput.SignalLimit overrides it.
 const lockSignalLimit = 400
 
-// GetVersion change IDs of EnvLock. Each is asked once, when a run starts, so a run keeps one behaviour
-// throughout; a run that started before a change adopts it when it continues as new.
+// GetVersion change IDs of EnvLock.
 const (
 	// livenessChange: the lock checks that its holder still runs (a timer re-armed every selector round).
 	livenessChange = "lock-holder-liveness"
-	// awaitSignalsChange: the lock waits for the signals it sent before it continues as new, because the
-	// server drops a signal whose sender has closed.
-	awaitSignalsChange = "lock-await-signals-before-continue-as-new"
-	// checkDeadlineChange: the liveness check has one deadline that signals do not push back.
+	// checkDeadlineChange: the liveness check has one deadline that signals do not push back. Asked when a
+	// run starts, so a run keeps one behaviour; a run that started before it adopts it at its next
+	// continue-as-new.
 	checkDeadlineChange = "lock-holder-check-deadline"
-	// byWorkflowIDChange: the lock signals a release by workflow ID (its current run), and a holder asking
-	// again from another run is granted again, so a release that continues as new or is reset keeps its place.
-	byWorkflowIDChange = "lock-signal-release-by-workflow-id"
+	// regrantChange: a holder asking again from another run (continued as new, or reset) is granted again,
+	// since that run may not know it holds the environment. Asked when a run starts.
+	regrantChange = "lock-regrant-holder-from-new-run"
+	// awaitSignalsChange: the lock waits for the signals it sent before it continues as new, because the
+	// server drops a signal whose sender has closed. Asked when a run is about to continue as new with
+	// signals in flight, so a run that started before the change adopts it at once.
+	awaitSignalsChange = "lock-await-signals-before-continue-as-new"
 )
 
 // EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
@@ -54,8 +56,7 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 		limit = lockSignalLimit
 	}
 	l := &envLock{st: st, service: in.Service, env: in.Env,
-		byWorkflowID:  workflow.GetVersion(ctx, byWorkflowIDChange, workflow.DefaultVersion, 1) == 1,
-		awaitSignals:  workflow.GetVersion(ctx, awaitSignalsChange, workflow.DefaultVersion, 1) == 1,
+		regrant:       workflow.GetVersion(ctx, regrantChange, workflow.DefaultVersion, 1) == 1,
 		checkDeadline: workflow.GetVersion(ctx, checkDeadlineChange, workflow.DefaultVersion, 1) == 1,
 	}
 	acquire := workflow.GetSignalChannel(ctx, SignalLockAcquire)
@@ -101,17 +102,19 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 	}
 }
 
-// drain handles what has arrived, so no signal to the lock is lost across the new run, and (since
-// awaitSignalsChange) waits until every signal the lock sent has been delivered or has failed, so none from
-// the lock is lost either: the server drops a signal whose sender has closed. Waiting lets more signals
-// arrive, so it repeats until nothing is pending and nothing is in flight, all within one workflow task.
+// drain handles what has arrived, so no signal to the lock is lost across the new run, and waits until
+// every signal the lock sent has been delivered or has failed, so none from the lock is lost either: the
+// server drops a signal whose sender has closed. Signals that arrive while it waits are handled too, so it
+// returns, and the run continues as new, only in a workflow task that has nothing pending and nothing in
+// flight.
 func (l *envLock) drain(ctx workflow.Context, sel workflow.Selector) {
 	for {
 		for sel.HasPending() {
 			sel.Select(ctx)
 			l.grant(ctx)
 		}
-		if l.inFlight == 0 {
+		if l.inFlight == 0 ||
+			workflow.GetVersion(ctx, awaitSignalsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			return
 		}
 		if err := workflow.Await(ctx, func() bool { return l.inFlight == 0 }); err != nil {
@@ -199,11 +202,10 @@ type envLock struct {
 	service string
 	env     string
 
-	byWorkflowID  bool // byWorkflowIDChange
-	awaitSignals  bool // awaitSignalsChange
+	regrant       bool // regrantChange
 	checkDeadline bool // checkDeadlineChange
 
-	inFlight    int             // signals sent and not yet delivered or failed (awaitSignals)
+	inFlight    int             // signals sent and not yet delivered or failed
 	checkTimer  workflow.Future // the pending liveness timer (checkDeadline), nil when none
 	cancelCheck workflow.CancelFunc
 }
@@ -211,7 +213,7 @@ type envLock struct {
 func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
 	st := l.st
 	if st.Holder != nil && st.Holder.WorkflowID == req.WorkflowID {
-		if l.byWorkflowID && req.RunID != st.Holder.RunID {
+		if l.regrant && req.RunID != st.Holder.RunID {
 			// The holder asks from a new run (continued as new, or reset): that run may not know it holds
 			// the environment, so it is told again. A release ignores a grant it does not wait for.
 			st.Holder.RunID = req.RunID
@@ -221,7 +223,7 @@ func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
 	}
 	for _, q := range st.Queue {
 		if q.WorkflowID == req.WorkflowID {
-			if l.byWorkflowID {
+			if l.regrant {
 				q.RunID = req.RunID
 			}
 			return // a retried request from a waiter
@@ -326,18 +328,15 @@ func (l *envLock) supersede(ctx workflow.Context, req *LockRequest, by string) {
 }
 
 // signal tells a release something, without waiting for it in the selector loop: a release that has closed
-// needs nothing more, so a failure is only logged. Since byWorkflowIDChange it addresses the release's
-// current run; since awaitSignalsChange it counts the signal in flight until it is delivered or fails.
+// needs nothing more, so a failure is only logged. It counts the signal in flight until it is delivered or
+// fails (see drain).
+//
+// It addresses the release's current run (an empty run ID), so a release that continued as new still hears
+// it. Runs from before that sent to the run ID of the request; the change needs no GetVersion, because the
+// SDK matches a recorded signal by workflow ID and signal name only, and the commands are otherwise the
+// same.
 func (l *envLock) signal(ctx workflow.Context, req *LockRequest, name string, arg any) {
-	runID := req.RunID
-	if l.byWorkflowID {
-		runID = ""
-	}
-	if !l.awaitSignals {
-		signalAsync(ctx, req.WorkflowID, runID, name, arg)
-		return
-	}
-	f := workflow.SignalExternalWorkflow(ctx, req.WorkflowID, runID, name, arg)
+	f := workflow.SignalExternalWorkflow(ctx, req.WorkflowID, "", name, arg)
 	l.inFlight++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { l.inFlight-- }()

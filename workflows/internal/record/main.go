@@ -204,6 +204,52 @@ func record() {
 	writeHistory(ctx, c, workflows.ReleaseWorkflowID("rec-paused-analysis", "1.5.0")+"/paused-analysis/production/1", "", "paused-analysis-child")
 	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
+	recordLockContinueAsNew(ctx, c, queue)
+}
+
+// recordLockContinueAsNew records the first run of an EnvLock that continues as new after five signals, the
+// last a release whose handling grants a queued release: the run waits for that grant's delivery before it
+// continues as new. The releases exist only as requests, so the lock's signals to them fail, which ends the
+// wait as well.
+func recordLockContinueAsNew(ctx context.Context, c client.Client, queue string) {
+	const service = "rec-envlock"
+	id := workflows.EnvLockWorkflowID(service, "production")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.EnvLockWorkflow,
+		workflows.LockInput{Service: service, Env: "production", SignalLimit: 5})
+	if err != nil {
+		fatalf("%s: start: %v", id, err)
+	}
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	acquire := func(v string, m int) workflows.LockRequest {
+		return workflows.LockRequest{WorkflowID: workflows.ReleaseWorkflowID(service, v), Version: v,
+			StartedAt: base.Add(time.Duration(m) * time.Minute)}
+	}
+	release := func(v string) workflows.LockReleaseSignal {
+		return workflows.LockReleaseSignal{WorkflowID: workflows.ReleaseWorkflowID(service, v), Deployed: &workflows.Artifact{Version: v}}
+	}
+	for _, s := range []struct {
+		name string
+		arg  any
+	}{
+		{workflows.SignalLockAcquire, acquire("1.0", 0)},
+		{workflows.SignalLockAcquire, acquire("1.1", 1)},
+		{workflows.SignalLockRelease, release("1.0")},
+		{workflows.SignalLockAcquire, acquire("1.2", 2)},
+		{workflows.SignalLockRelease, release("1.1")},
+	} {
+		if err := c.SignalWorkflow(ctx, id, run.GetRunID(), s.name, s.arg); err != nil {
+			fatalf("%s: signal %s: %v", id, s.name, err)
+		}
+	}
+	for ctx.Err() == nil {
+		desc, err := c.DescribeWorkflowExecution(ctx, id, run.GetRunID())
+		if err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			writeHistory(ctx, c, id, run.GetRunID(), "envlock-continue-as-new")
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fatalf("%s: did not continue as new", id)
 }
 
 func awaitStage(ctx context.Context, c client.Client, id, stage string) {
