@@ -128,12 +128,31 @@ func (r *release) deploy(ctx workflow.Context, e *envRun) error {
 	return e.strategy.finalize(ctx, r, e)
 }
 
+// rollbackFailureChange is the GetVersion change ID under which a rollback that fails ends the release as
+// failed, whatever caused the rollback (an abort or a cancel included), with a reason that says what may
+// still run.
+const rollbackFailureChange = "rollback-failure-fails-release"
+
+// rollbackFailedError ends a release whose environment could not be rolled back: the new version may still
+// run there, so the release fails even when an abort or a cancel started the rollback.
+type rollbackFailedError struct {
+	env    string
+	reason string // why the environment was rolled back
+	failed string // what went wrong while rolling back
+	left   string // what may still run, and where traffic may go
+}
+
+func (e *rollbackFailedError) Error() string {
+	return fmt.Sprintf("%s: %s; rollback failed: %s; %s", e.env, e.reason, e.failed, e.left)
+}
+
 // rollback returns traffic to 100 % stable and removes the new version. It runs on a disconnected context,
 // so an abort or a cancelled workflow still rolls back.
 func (r *release) rollback(root workflow.Context, e *envRun, cause error) error {
 	ctx, _ := workflow.NewDisconnectedContext(root)
 	reason := errorMessage(cause)
-	if r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled) {
+	interrupted := r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled)
+	if interrupted {
 		reason = "aborted"
 	}
 	r.status.BakeUntil = time.Time{}
@@ -144,22 +163,41 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 		rb.to = e.stable.Version
 	}
 	var err error
+	var left string // what may be left, should the rollback fail
 	switch track := e.strategy.track(); {
 	case track != TrackStable:
 		// The new version ran beside stable: send all traffic back, then remove it.
-		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err == nil {
-			err = r.platformOp(ctx, e, opRemove, track, 0)
+		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err != nil {
+			left = fmt.Sprintf("traffic may still go to %s on the %s track (last set to %d%%)", r.in.Version, track, e.weight)
+		} else if err = r.platformOp(ctx, e, opRemove, track, 0); err != nil {
+			left = fmt.Sprintf("all traffic is back on stable, but %s may still run on the %s track", r.in.Version, track)
 		}
 	case e.stable != nil:
 		err = r.platformOp(ctx, e, opRollback, TrackStable, 0)
+		left = fmt.Sprintf("%s may still serve all traffic: %s was not restored", r.in.Version, e.stable.Version)
 	default:
 		// Nothing ran here before: removing the new version is the rollback.
 		err = r.platformOp(ctx, e, opRemove, TrackStable, 0)
+		left = fmt.Sprintf("%s may still run and serve traffic", r.in.Version)
 	}
-	if err != nil {
+	if err == nil {
+		return rb
+	}
+	if workflow.GetVersion(ctx, rollbackFailureChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return fmt.Errorf("%s: %s; rollback failed: %s", e.spec.Name, reason, errorMessage(err))
 	}
-	return rb
+	if interrupted {
+		reason = r.interruption()
+	}
+	return &rollbackFailedError{env: e.spec.Name, reason: reason, failed: errorMessage(err), left: left}
+}
+
+// interruption says who stopped the release: an abort (by whom, and why) or a cancel.
+func (r *release) interruption() string {
+	if r.abort != nil {
+		return fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
+	}
+	return "cancelled"
 }
 
 // Platform operations, as FERRY_OP names them.
