@@ -65,7 +65,10 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	defer func() {
 		cleanup, _ := workflow.NewDisconnectedContext(root)
 		var deployed *Artifact
-		if err == nil {
+		var cleanupFailed *cleanupError
+		if err == nil || errors.As(err, &cleanupFailed) {
+			// A promoted version serves the environment even when its cleanup failed: the next release must
+			// roll back to it, not to the version it replaced.
 			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image}
 		}
 		r.releaseLock(cleanup, env.Name, deployed)
@@ -80,10 +83,33 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.gate(ctx, env); err != nil {
 		return err
 	}
-	if err = r.deploy(ctx, e); err != nil && e.deployed && !e.promoted {
+	err = r.deploy(ctx, e)
+	switch {
+	case err == nil:
+	case e.deployed && !e.promoted:
 		return r.rollback(root, e, err)
+	case e.promoted && workflow.GetVersion(root, promotedFailureChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion:
+		return &cleanupError{env: env.Name, version: r.in.Version, err: err}
 	}
 	return err
+}
+
+// promotedFailureChange is the GetVersion change ID under which a failure after promotion records the new
+// version as the environment's stable one and fails the release with the cleanup failure, even when an
+// abort or a cancel caused it. Before it, the lock kept the replaced version as stable.
+const promotedFailureChange = "promoted-failure-keeps-new-stable"
+
+// cleanupError ends an environment whose new version was promoted, so it serves there, but whose cleanup
+// (routing, removing the replaced set) failed. Nothing rolls back past promotion: a person cleans up.
+type cleanupError struct {
+	env     string
+	version string
+	err     error
+}
+
+func (e *cleanupError) Error() string {
+	return fmt.Sprintf("%s: %s is promoted and serves all traffic, but its cleanup failed: %s",
+		e.env, e.version, errorMessage(e.err))
 }
 
 // envOutcome is the state shown for an environment once it is done: a rollback shows as such even when an

@@ -1,12 +1,16 @@
 package workflows
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
@@ -106,6 +110,117 @@ func TestInterruptedRollbackFailureFailsRelease(t *testing.T) {
 				t.Errorf("lock released with deployed %+v, want nil: the release never completed", got)
 			}
 			h.wantCalls(tt.wantCalls...)
+		})
+	}
+}
+
+// A failure after promotion cannot roll back: the new version serves, so it becomes the environment's stable
+// version, the release fails with the cleanup failure, and the next release rolls back to it.
+func TestFailureAfterPromotionKeepsNewVersionStable(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1", Image: "registry.local/checkout:1.4.1"}
+	h.failOps["remove production"] = clusterGone
+	h.run(releaseInput(autoCanary()))
+
+	res, errType := h.result()
+	if errType != ErrTypeFailed || res.State != StateFailed {
+		t.Fatalf("got state %q (error type %q, reason %q), want %s", res.State, errType, res.Reason, StateFailed)
+	}
+	want := "production: 1.4.2 is promoted and serves all traffic, but its cleanup failed: promote: remove canary: cluster gone"
+	if res.Reason != want || res.Environments[0].Reason != want {
+		t.Errorf("reason: got %q (production %q), want %q", res.Reason, res.Environments[0].Reason, want)
+	}
+	got := h.released["production"]
+	if got == nil || got.Version != "1.4.2" || got.Image != "registry.local/checkout:1.4.2" {
+		t.Fatalf("production lock released with deployed %+v, want 1.4.2 as the stable version", got)
+	}
+	if calls := h.calls[len(h.calls)-3:]; strings.Join(calls, "\n") != "promote production canary 1.4.2 100\nset-weight production canary 1.4.2 0\nremove production canary 1.4.2 0" {
+		t.Errorf("got last calls %q, want promote, route to stable, remove", calls)
+	}
+
+	// The next release gets what the lock recorded, and a failed smoke check rolls back to 1.4.2.
+	next := newHarness(t)
+	next.stable["production"] = got
+	next.checkFn = func(name string, _ activities.CheckRequest) bool { return name != "smoke" }
+	rolling := staging()
+	rolling.Name = "production"
+	in := releaseInput(rolling)
+	in.Version = "1.4.3"
+	next.run(in)
+	if res, errType := next.result(); errType != ErrTypeRolledBack || !strings.HasSuffix(res.Reason, "rolled back (back on 1.4.2)") {
+		t.Errorf("next release: got type %q reason %q, want rolled back to 1.4.2", errType, res.Reason)
+	}
+	next.wantCalls("deploy production stable 1.4.3 0", "ready production stable 1.4.3 0", "rollback production stable 1.4.2")
+}
+
+// A cancel after promotion does not stop the canary's cleanup halfway.
+func TestCancelDuringCanaryCleanupFinishesIt(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1", Image: "registry.local/checkout:1.4.1"}
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var req activities.PlatformRequest
+		// Routing to stable, once promoted: the first set-weight 0 of the release.
+		if info.ActivityType.Name == "SetWeight" && args.Get(&req) == nil && req.Vars.Weight == 0 {
+			h.env.CancelWorkflow()
+		}
+	})
+	h.run(releaseInput(autoCanary()))
+	if res, errType := h.result(); errType != "" || res.State != StateSucceeded {
+		t.Errorf("got state %q type %q reason %q, want succeeded: the cancel came after promotion", res.State, errType, res.Reason)
+	}
+	if calls := h.calls[len(h.calls)-3:]; strings.Join(calls, "\n") != "promote production canary 1.4.2 100\nset-weight production canary 1.4.2 0\nremove production canary 1.4.2 0" {
+		t.Errorf("got last calls %q, want promote, route to stable, remove", calls)
+	}
+	if got := h.released["production"]; got == nil || got.Version != "1.4.2" {
+		t.Errorf("production lock released with deployed %+v, want 1.4.2", got)
+	}
+}
+
+// A cancel while blue-green keeps the old set for its scale-down delay still scales the old set down, or
+// says that it is left.
+func TestCancelDuringScaleDownDelay(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "scales down", true: "scale-down fails"}[fail], func(t *testing.T) {
+			h := newHarness(t)
+			h.stable["production"] = &Artifact{Version: "1.4.1", Image: "registry.local/checkout:1.4.1"}
+			if fail {
+				h.failOps["remove production"] = clusterGone
+			}
+			prod := spec.Environment{
+				Name: "production", Gate: spec.Gate{Auto: true}, Replicas: 2,
+				Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: spec.Duration(time.Hour)},
+			}
+			h.after(10*time.Minute, func() {
+				if s := h.status(); s.Stage != StageScaleDown {
+					t.Errorf("at the cancel: got stage %q, want %q", s.Stage, StageScaleDown)
+				}
+				h.env.CancelWorkflow()
+			})
+			h.run(releaseInput(prod))
+			h.wantCalls(
+				"deploy production preview 1.4.2 0",
+				"ready production preview 1.4.2 0",
+				"set-weight production preview 1.4.2 100",
+				"promote production preview 1.4.2 100",
+				"remove production previous 1.4.1 0",
+			)
+			if got := h.callTime("remove production previous 1.4.1 0").Sub(h.callTime("promote production preview 1.4.2 100")); got != 10*time.Minute {
+				t.Errorf("scale-down came %v after promotion, want 10m (at the cancel)", got)
+			}
+			if got := h.released["production"]; got == nil || got.Version != "1.4.2" {
+				t.Errorf("production lock released with deployed %+v, want 1.4.2", got)
+			}
+			res, errType := h.result()
+			if !fail {
+				if errType != "" || res.State != StateSucceeded {
+					t.Errorf("got state %q type %q reason %q, want succeeded: 1.4.2 serves and 1.4.1 is gone", res.State, errType, res.Reason)
+				}
+				return
+			}
+			want := "production: 1.4.2 is promoted and serves all traffic, but its cleanup failed: scale down 1.4.1: cluster gone (1.4.1 may still run on the previous track)"
+			if errType != ErrTypeFailed || res.Reason != want {
+				t.Errorf("got type %q reason %q, want %s %q", errType, res.Reason, ErrTypeFailed, want)
+			}
 		})
 	}
 }

@@ -128,15 +128,17 @@ func (r *release) finish(ctx workflow.Context, err error) (ReleaseResult, error)
 }
 
 // classify says how a piece of the release's work ended: its state, and the rollback if one happened. A
-// rollback that failed is a failure even when an abort or a cancel started it: the new version may still run.
+// rollback that failed, or a cleanup that failed after promotion, is a failure even when an abort or a cancel
+// led to it: something a person must clean up may still run.
 func (r *release) classify(ctx workflow.Context, err error) (string, *rolledBackError) {
 	var rb *rolledBackError
 	errors.As(err, &rb)
 	var rbFailed *rollbackFailedError
+	var cleanupFailed *cleanupError
 	switch {
 	case err == nil:
 		return StateSucceeded, nil
-	case errors.As(err, &rbFailed):
+	case errors.As(err, &rbFailed), errors.As(err, &cleanupFailed):
 		return StateFailed, nil
 	case r.supersededBy != "":
 		return StateSuperseded, nil
