@@ -17,8 +17,12 @@ type envRun struct {
 	spec     *spec.Environment
 	exec     spec.ExecPlatform
 	strategy strategy
-	// stable is what served the environment before this release (nil on the first deploy).
+	// stable is what served the environment before this release: from the lock, or else from the platform's
+	// current command. nil when nothing ran there (nothingRuns) or when nobody knows.
 	stable *Artifact
+	// nothingRuns is set when the platform says no version runs on the stable track: removing the new
+	// version is then the rollback.
+	nothingRuns bool
 	// deployed is set once the new version may be running: from then on a failure rolls back.
 	deployed bool
 	// promoted is set once the new version is the stable one: past it there is nothing to roll back.
@@ -83,6 +87,9 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.gate(ctx, env); err != nil {
 		return err
 	}
+	if err = r.askCurrent(ctx, e); err != nil {
+		return err
+	}
 	err = r.deploy(ctx, e)
 	switch {
 	case err == nil:
@@ -110,6 +117,34 @@ type cleanupError struct {
 func (e *cleanupError) Error() string {
 	return fmt.Sprintf("%s: %s is promoted and serves all traffic, but its cleanup failed: %s",
 		e.env, e.version, errorMessage(e.err))
+}
+
+// currentChange is the GetVersion change ID under which a release that does not know the stable version
+// asks the platform's current command before it deploys.
+const currentChange = "ask-platform-current"
+
+// askCurrent asks the platform what serves the environment when the lock does not know (the first release of
+// a service that already runs, or a lock that was reset), so a rollback never has to guess what to remove. It
+// asks only when the spec has a current command; without one the stable version stays unknown.
+func (r *release) askCurrent(ctx workflow.Context, e *envRun) error {
+	if e.stable != nil || len(e.exec.Current) == 0 ||
+		workflow.GetVersion(ctx, currentChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	opts := platformOptions(ctx, e.exec, "current "+e.spec.Name)
+	req := activities.PlatformRequest{Exec: e.exec, Vars: r.vars(e, TrackStable, 0)}
+	var cur activities.CurrentResult
+	if err := workflow.ExecuteActivity(opts, platformActs.Current, req).Get(ctx, &cur); err != nil {
+		return fmt.Errorf("ask the platform what runs: %s", errorMessage(err))
+	}
+	switch {
+	case !cur.Known:
+	case cur.Version == "":
+		e.nothingRuns = true
+	default:
+		e.stable = &Artifact{Version: cur.Version, Image: r.in.Spec.Image.Repository + ":" + cur.Version}
+	}
+	return nil
 }
 
 // envOutcome is the state shown for an environment once it is done: a rollback shows as such even when an
@@ -159,17 +194,20 @@ func (r *release) deploy(ctx workflow.Context, e *envRun) error {
 // still run.
 const rollbackFailureChange = "rollback-failure-fails-release"
 
+// stableUnknownChange is the GetVersion change ID under which a rollback that does not know the stable
+// version leaves the environment as it is, instead of removing the stable track.
+const stableUnknownChange = "stable-unknown-no-remove"
+
 // rollbackFailedError ends a release whose environment could not be rolled back: the new version may still
 // run there, so the release fails even when an abort or a cancel started the rollback.
 type rollbackFailedError struct {
 	env    string
 	reason string // why the environment was rolled back
-	failed string // what went wrong while rolling back
-	left   string // what may still run, and where traffic may go
+	detail string // what went wrong while rolling back, and what may still run
 }
 
 func (e *rollbackFailedError) Error() string {
-	return fmt.Sprintf("%s: %s; rollback failed: %s; %s", e.env, e.reason, e.failed, e.left)
+	return fmt.Sprintf("%s: %s; %s", e.env, e.reason, e.detail)
 }
 
 // rollback returns traffic to 100 % stable and removes the new version. It runs on a disconnected context,
@@ -201,10 +239,20 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 	case e.stable != nil:
 		err = r.platformOp(ctx, e, opRollback, TrackStable, 0)
 		left = fmt.Sprintf("%s may still serve all traffic: %s was not restored", r.in.Version, e.stable.Version)
-	default:
+	case e.nothingRuns || workflow.GetVersion(ctx, stableUnknownChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		// Nothing ran here before: removing the new version is the rollback.
 		err = r.platformOp(ctx, e, opRemove, TrackStable, 0)
 		left = fmt.Sprintf("%s may still run and serve traffic", r.in.Version)
+	default:
+		// Nobody knows what served before: removing the stable track might delete it. Leave it alone.
+		if interrupted {
+			reason = r.interruption()
+		}
+		return &rollbackFailedError{env: e.spec.Name, reason: reason, detail: fmt.Sprintf(
+			"not rolled back: the version that served %[1]s before %[2]s is unknown, so %[1]s was left as it is "+
+				"and %[2]s may serve all traffic; release the version that should serve again, and tell Ferry what "+
+				"runs with `ferry adopt %[3]s --env %[1]s --version VERSION` or a platform.exec.current command",
+			e.spec.Name, r.in.Version, r.in.Spec.Service)}
 	}
 	if err == nil {
 		return rb
@@ -215,7 +263,8 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 	if interrupted {
 		reason = r.interruption()
 	}
-	return &rollbackFailedError{env: e.spec.Name, reason: reason, failed: errorMessage(err), left: left}
+	return &rollbackFailedError{env: e.spec.Name, reason: reason,
+		detail: fmt.Sprintf("rollback failed: %s; %s", errorMessage(err), left)}
 }
 
 // interruption says who stopped the release: an abort (by whom, and why) or a cancel.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -222,5 +223,152 @@ func TestCancelDuringScaleDownDelay(t *testing.T) {
 				t.Errorf("got type %q reason %q, want %s %q", errType, res.Reason, ErrTypeFailed, want)
 			}
 		})
+	}
+}
+
+// answerCurrent makes the platform's current command answer res, and logs each call as "current env".
+func (h *harness) answerCurrent(res activities.CurrentResult) {
+	h.env.OnActivity(platformActs.Current, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.calls = append(h.calls, "current "+in.Vars.Env)
+			h.times = append(h.times, h.env.Now())
+			return res, nil
+		})
+}
+
+// withCurrent gives the spec's platform a current command.
+func withCurrent(in ReleaseInput) ReleaseInput {
+	exec := *in.Spec.Platform.Exec
+	exec.Current = []string{"current"}
+	in.Spec.Platform.Exec = &exec
+	return in
+}
+
+// A release that does not know what served before never removes the stable track on a guess: it asks the
+// platform's current command, and without an answer it leaves the environment as it is and says what to do.
+func TestUnknownStableVersionIsNeverRemoved(t *testing.T) {
+	rolling := staging()
+	rolling.Name = "production"
+	slowRolling := rolling
+	slowRolling.Verify = &spec.Verify{Window: spec.Duration(10 * time.Minute), Interval: spec.Duration(time.Minute), Checks: []spec.Check{httpOK}}
+	unknown := "not rolled back: the version that served production before 1.4.2 is unknown, so production was left as it is " +
+		"and 1.4.2 may serve all traffic; release the version that should serve again, and tell Ferry what runs with " +
+		"`ferry adopt checkout --env production --version VERSION` or a platform.exec.current command"
+	tests := []struct {
+		name       string
+		env        spec.Environment
+		current    *activities.CurrentResult // nil: the spec has no current command
+		abort      bool                      // abort at 5m instead of failing the smoke check
+		wantType   string
+		wantReason string
+		wantCalls  []string
+		wantImage  string // the rollback's StableImage
+	}{
+		{
+			name: "no current command", env: rolling,
+			wantType: ErrTypeFailed, wantReason: `production: smoke check "smoke" failed: status 500, want 200; ` + unknown,
+			wantCalls: []string{"deploy production stable 1.4.2 0", "ready production stable 1.4.2 0"},
+		},
+		{
+			name: "no current command, aborted", env: slowRolling, abort: true,
+			wantType: ErrTypeFailed, wantReason: "production: aborted by alice: bad idea; " + unknown,
+			wantCalls: []string{"deploy production stable 1.4.2 0", "ready production stable 1.4.2 0"},
+		},
+		{
+			name: "current answers nothing", env: rolling, current: &activities.CurrentResult{},
+			wantType: ErrTypeFailed, wantReason: `production: smoke check "smoke" failed: status 500, want 200; ` + unknown,
+			wantCalls: []string{"current production", "deploy production stable 1.4.2 0", "ready production stable 1.4.2 0"},
+		},
+		{
+			name: "current names the running version", env: rolling, current: &activities.CurrentResult{Known: true, Version: "1.3.9"},
+			wantType: ErrTypeRolledBack, wantReason: `production: smoke check "smoke" failed: status 500, want 200; rolled back (back on 1.3.9)`,
+			wantCalls: []string{"current production", "deploy production stable 1.4.2 0", "ready production stable 1.4.2 0", "rollback production stable 1.3.9"},
+			wantImage: "registry.local/checkout:1.3.9",
+		},
+		{
+			name: "current says nothing runs", env: rolling, current: &activities.CurrentResult{Known: true},
+			wantType: ErrTypeRolledBack, wantReason: `production: smoke check "smoke" failed: status 500, want 200; rolled back (removed the new version)`,
+			wantCalls: []string{"current production", "deploy production stable 1.4.2 0", "ready production stable 1.4.2 0", "remove production stable 1.4.2 0"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			in := releaseInput(tt.env)
+			if tt.current != nil {
+				in = withCurrent(in)
+				h.answerCurrent(*tt.current)
+			}
+			var rollbackImage string
+			h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+				var req activities.PlatformRequest
+				if info.ActivityType.Name == "Rollback" && args.Get(&req) == nil {
+					rollbackImage = req.Vars.StableImage
+				}
+			})
+			if tt.abort {
+				h.after(5*time.Minute, func() { h.update(UpdateAbort, AbortInput{Identity: "alice", Reason: "bad idea"}) })
+			} else {
+				h.checkFn = func(name string, _ activities.CheckRequest) bool { return name != "smoke" }
+			}
+			h.run(in)
+			res, errType := h.result()
+			if errType != tt.wantType || res.Reason != tt.wantReason {
+				t.Errorf("got type %q reason\n%q\nwant %s\n%q", errType, res.Reason, tt.wantType, tt.wantReason)
+			}
+			h.wantCalls(tt.wantCalls...)
+			if rollbackImage != tt.wantImage {
+				t.Errorf("rollback's stable image: got %q, want %q", rollbackImage, tt.wantImage)
+			}
+			if got := h.released["production"]; got != nil {
+				t.Errorf("lock released with deployed %+v, want nil", got)
+			}
+		})
+	}
+}
+
+// The lock's stable version wins: the platform is asked only when the lock does not know.
+func TestCurrentIsAskedOnlyWhenTheLockDoesNotKnow(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1", Image: "registry.local/checkout:1.4.1"}
+	h.answerCurrent(activities.CurrentResult{Known: true, Version: "1.3.9"})
+	prod := spec.Environment{
+		Name: "production", Gate: spec.Gate{Auto: true}, Replicas: 2,
+		Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: spec.Duration(time.Minute)},
+	}
+	h.run(withCurrent(releaseInput(staging(), prod)))
+	h.wantCalls(
+		"current staging",
+		"deploy staging stable 1.4.2 0",
+		"ready staging stable 1.4.2 0",
+		"deploy production preview 1.4.2 0",
+		"ready production preview 1.4.2 0",
+		"set-weight production preview 1.4.2 100",
+		"promote production preview 1.4.2 100",
+		"remove production previous 1.4.1 0",
+	)
+}
+
+// Blue-green scales down the version the platform said was running, which it would otherwise leave behind.
+func TestBlueGreenScalesDownWhatThePlatformSaidRan(t *testing.T) {
+	h := newHarness(t)
+	h.answerCurrent(activities.CurrentResult{Known: true, Version: "1.3.9"})
+	prod := spec.Environment{
+		Name: "production", Gate: spec.Gate{Auto: true}, Replicas: 2,
+		Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: spec.Duration(time.Minute)},
+	}
+	h.run(withCurrent(releaseInput(prod)))
+	h.wantCalls(
+		"current production",
+		"deploy production preview 1.4.2 0",
+		"ready production preview 1.4.2 0",
+		"set-weight production preview 1.4.2 100",
+		"promote production preview 1.4.2 100",
+		"remove production previous 1.3.9 0",
+	)
+	if res, errType := h.result(); errType != "" || res.State != StateSucceeded {
+		t.Errorf("got state %q type %q, want succeeded", res.State, errType)
 	}
 }
