@@ -232,7 +232,7 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 	case track != TrackStable:
 		// The new version ran beside stable: send all traffic back, then remove it.
 		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err != nil {
-			left = fmt.Sprintf("traffic may still go to %s on the %s track (last set to %d%%)", r.in.Version, track, e.weight)
+			left = fmt.Sprintf("traffic may still go to %s on the %s track (last confirmed at %d%%)", r.in.Version, track, e.weight)
 		} else if err = r.platformOp(ctx, e, opRemove, track, 0); err != nil {
 			left = fmt.Sprintf("all traffic is back on stable, but %s may still run on the %s track", r.in.Version, track)
 		}

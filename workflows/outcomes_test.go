@@ -55,7 +55,7 @@ func TestInterruptedRollbackFailureFailsRelease(t *testing.T) {
 			name: "cancel, canary traffic cannot move back", env: autoCanary(), cancel: true, failOp: "set-weight production",
 			wantReason: []string{
 				"production: cancelled; rollback failed: cluster gone",
-				"traffic may still go to 1.4.2 on the canary track (last set to 10%)",
+				"traffic may still go to 1.4.2 on the canary track (last confirmed at 10%)",
 			},
 			wantCalls: []string{
 				"deploy production canary 1.4.2 0", "ready production canary 1.4.2 0",
