@@ -23,7 +23,7 @@ func TestAbortWhoseRollbackFailsExitsFailed(t *testing.T) {
 	spec := strings.Replace(canary("auto", "30s", "pass"), "remove: [./platform.sh]", "remove: [./remove.sh]", 1)
 	a := newApp(t, "shipping", spec, map[string]string{"remove.sh": removeGone})
 	done := startWaiting(a, "9.0.0")
-	awaitStatus(t, "shipping", "9.0.0", time.Minute, func(s workflows.Status) bool {
+	awaitStatus(t, "shipping", "9.0.0", 2*time.Minute, func(s workflows.Status) bool {
 		return s.Env == "production" && !s.BakeUntil.IsZero()
 	})
 	mustFerry(t, "abort", "shipping", "--version", "9.0.0", "--reason", "wrong build")
