@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/internal/spec"
@@ -48,12 +49,23 @@ func (blueGreen) finalize(ctx workflow.Context, r *release, e *envRun) error {
 		Summary: fmt.Sprintf("keep %s %s for %s", e.spec.Name, e.stable.Version, spec.FormatDuration(delay)),
 	})
 	if err := timer.Get(ctx, nil); err != nil {
-		return err
+		if !temporal.IsCanceledError(err) ||
+			workflow.GetVersion(ctx, scaleDownOnCancelChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return err
+		}
+		// Cancelled while the old set waits: no one will switch back to it through this release, so scale it
+		// down now rather than leave it running.
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	old := r.vars(e, TrackPrevious, 0)
 	old.Version, old.Image = e.stable.Version, e.stable.Image
 	if err := r.platformOpVars(ctx, e, opRemove, old); err != nil {
-		return fmt.Errorf("scale down %s: %s", e.stable.Version, errorMessage(err))
+		return fmt.Errorf("scale down %s: %s (%s may still run on the %s track)",
+			e.stable.Version, errorMessage(err), e.stable.Version, TrackPrevious)
 	}
 	return nil
 }
+
+// scaleDownOnCancelChange is the GetVersion change ID under which a cancel during the scale-down delay still
+// scales the old set down, on a disconnected context.
+const scaleDownOnCancelChange = "blue-green-scale-down-on-cancel"

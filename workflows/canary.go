@@ -62,6 +62,10 @@ func (canary) shift(ctx workflow.Context, r *release, e *envRun) error {
 	return nil
 }
 
+// canaryCleanupChange is the GetVersion change ID under which the canary's cleanup after promotion runs on a
+// disconnected context.
+const canaryCleanupChange = "canary-cleanup-disconnected"
+
 // finalize makes the canary's version stable, sends all traffic to stable, and removes the canary set.
 func (canary) finalize(ctx workflow.Context, r *release, e *envRun) error {
 	r.setStage(ctx, StagePromote, "")
@@ -69,6 +73,10 @@ func (canary) finalize(ctx workflow.Context, r *release, e *envRun) error {
 		return fmt.Errorf("promote: %s", errorMessage(err))
 	}
 	e.promoted = true
+	if workflow.GetVersion(ctx, canaryCleanupChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		// The new version is stable now: an abort or a cancel must not leave the canary set half removed.
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
 	if err := r.platformOp(ctx, e, opSetWeight, TrackCanary, 0); err != nil {
 		return fmt.Errorf("promote: route to stable: %s", errorMessage(err))
 	}

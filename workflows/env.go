@@ -17,8 +17,12 @@ type envRun struct {
 	spec     *spec.Environment
 	exec     spec.ExecPlatform
 	strategy strategy
-	// stable is what served the environment before this release (nil on the first deploy).
+	// stable is what served the environment before this release: from the lock, or else from the platform's
+	// current command. nil when nothing ran there (nothingRuns) or when nobody knows.
 	stable *Artifact
+	// nothingRuns is set when the platform says no version runs on the stable track: removing the new
+	// version is then the rollback.
+	nothingRuns bool
 	// deployed is set once the new version may be running: from then on a failure rolls back.
 	deployed bool
 	// promoted is set once the new version is the stable one: past it there is nothing to roll back.
@@ -66,7 +70,10 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	defer func() {
 		cleanup, _ := workflow.NewDisconnectedContext(root)
 		var deployed *Artifact
-		if err == nil {
+		var cleanupFailed *cleanupError
+		if err == nil || errors.As(err, &cleanupFailed) {
+			// A promoted version serves the environment even when its cleanup failed: the next release must
+			// roll back to it, not to the version it replaced.
 			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image}
 		}
 		r.releaseLock(cleanup, env.Name, deployed)
@@ -81,12 +88,66 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.gate(ctx, env); err != nil {
 		return err
 	}
-	if err = r.deploy(ctx, e); err != nil && e.deployed && !e.promoted {
+	if err = r.askCurrent(ctx, e); err != nil {
+		return err
+	}
+	err = r.deploy(ctx, e)
+	switch {
+	case err == nil:
+	case e.deployed && !e.promoted:
 		return r.rollback(root, e, err)
+	case e.promoted && workflow.GetVersion(root, promotedFailureChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion:
+		return &cleanupError{env: env.Name, version: r.in.Version, err: err}
 	}
 	// Past the last environment's work an abort could change nothing: refuse it rather than report it taken.
 	r.finishing = err == nil && i == len(r.in.Spec.Environments)-1
 	return err
+}
+
+// promotedFailureChange is the GetVersion change ID under which a failure after promotion records the new
+// version as the environment's stable one and fails the release with the cleanup failure, even when an
+// abort or a cancel caused it. Before it, the lock kept the replaced version as stable.
+const promotedFailureChange = "promoted-failure-keeps-new-stable"
+
+// cleanupError ends an environment whose new version was promoted, so it serves there, but whose cleanup
+// (routing, removing the replaced set) failed. Nothing rolls back past promotion: a person cleans up.
+type cleanupError struct {
+	env     string
+	version string
+	err     error
+}
+
+func (e *cleanupError) Error() string {
+	return fmt.Sprintf("%s: %s is promoted and serves all traffic, but its cleanup failed: %s",
+		e.env, e.version, errorMessage(e.err))
+}
+
+// currentChange is the GetVersion change ID under which a release that does not know the stable version
+// asks the platform's current command before it deploys.
+const currentChange = "ask-platform-current"
+
+// askCurrent asks the platform what serves the environment when the lock does not know (the first release of
+// a service that already runs, or a lock that was reset), so a rollback never has to guess what to remove. It
+// asks only when the spec has a current command; without one the stable version stays unknown.
+func (r *release) askCurrent(ctx workflow.Context, e *envRun) error {
+	if e.stable != nil || len(e.exec.Current) == 0 ||
+		workflow.GetVersion(ctx, currentChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	opts := platformOptions(ctx, e.exec, "current "+e.spec.Name)
+	req := activities.PlatformRequest{Exec: e.exec, Vars: r.vars(e, TrackStable, 0)}
+	var cur activities.CurrentResult
+	if err := workflow.ExecuteActivity(opts, platformActs.Current, req).Get(ctx, &cur); err != nil {
+		return fmt.Errorf("ask the platform what runs: %s", errorMessage(err))
+	}
+	switch {
+	case !cur.Known:
+	case cur.Version == "":
+		e.nothingRuns = true
+	default:
+		e.stable = &Artifact{Version: cur.Version, Image: r.in.Spec.Image.Repository + ":" + cur.Version}
+	}
+	return nil
 }
 
 // envOutcome is the state shown for an environment once it is done: a rollback shows as such even when an
@@ -133,12 +194,34 @@ func (r *release) deploy(ctx workflow.Context, e *envRun) error {
 	return e.strategy.finalize(ctx, r, e)
 }
 
+// rollbackFailureChange is the GetVersion change ID under which a rollback that fails ends the release as
+// failed, whatever caused the rollback (an abort or a cancel included), with a reason that says what may
+// still run.
+const rollbackFailureChange = "rollback-failure-fails-release"
+
+// stableUnknownChange is the GetVersion change ID under which a rollback that does not know the stable
+// version leaves the environment as it is, instead of removing the stable track.
+const stableUnknownChange = "stable-unknown-no-remove"
+
+// rollbackFailedError ends a release whose environment could not be rolled back: the new version may still
+// run there, so the release fails even when an abort or a cancel started the rollback.
+type rollbackFailedError struct {
+	env    string
+	reason string // why the environment was rolled back
+	detail string // what went wrong while rolling back, and what may still run
+}
+
+func (e *rollbackFailedError) Error() string {
+	return fmt.Sprintf("%s: %s; %s", e.env, e.reason, e.detail)
+}
+
 // rollback returns traffic to 100 % stable and removes the new version. It runs on a disconnected context,
 // so an abort or a cancelled workflow still rolls back.
 func (r *release) rollback(root workflow.Context, e *envRun, cause error) error {
 	ctx, _ := workflow.NewDisconnectedContext(root)
 	reason := errorMessage(cause)
-	if r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled) {
+	interrupted := r.abort != nil || errors.Is(root.Err(), workflow.ErrCanceled)
+	if interrupted {
 		reason = "aborted"
 	}
 	r.status.BakeUntil = time.Time{}
@@ -149,22 +232,52 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 		rb.to = e.stable.Version
 	}
 	var err error
+	var left string // what may be left, should the rollback fail
 	switch track := e.strategy.track(); {
 	case track != TrackStable:
 		// The new version ran beside stable: send all traffic back, then remove it.
-		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err == nil {
-			err = r.platformOp(ctx, e, opRemove, track, 0)
+		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err != nil {
+			left = fmt.Sprintf("traffic may still go to %s on the %s track (last confirmed at %d%%)", r.in.Version, track, e.weight)
+		} else if err = r.platformOp(ctx, e, opRemove, track, 0); err != nil {
+			left = fmt.Sprintf("all traffic is back on stable, but %s may still run on the %s track", r.in.Version, track)
 		}
 	case e.stable != nil:
 		err = r.platformOp(ctx, e, opRollback, TrackStable, 0)
-	default:
+		left = fmt.Sprintf("%s may still serve all traffic: %s was not restored", r.in.Version, e.stable.Version)
+	case e.nothingRuns || workflow.GetVersion(ctx, stableUnknownChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		// Nothing ran here before: removing the new version is the rollback.
 		err = r.platformOp(ctx, e, opRemove, TrackStable, 0)
+		left = fmt.Sprintf("%s may still run and serve traffic", r.in.Version)
+	default:
+		// Nobody knows what served before: removing the stable track might delete it. Leave it alone.
+		if interrupted {
+			reason = r.interruption()
+		}
+		return &rollbackFailedError{env: e.spec.Name, reason: reason, detail: fmt.Sprintf(
+			"not rolled back: the version that served %[1]s before %[2]s is unknown, so %[1]s was left as it is "+
+				"and %[2]s may serve all traffic; release the version that should serve again, and tell Ferry what "+
+				"runs with `ferry adopt %[3]s --env %[1]s --version VERSION` or a platform.exec.current command",
+			e.spec.Name, r.in.Version, r.in.Spec.Service)}
 	}
-	if err != nil {
+	if err == nil {
+		return rb
+	}
+	if workflow.GetVersion(ctx, rollbackFailureChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return fmt.Errorf("%s: %s; rollback failed: %s", e.spec.Name, reason, errorMessage(err))
 	}
-	return rb
+	if interrupted {
+		reason = r.interruption()
+	}
+	return &rollbackFailedError{env: e.spec.Name, reason: reason,
+		detail: fmt.Sprintf("rollback failed: %s; %s", errorMessage(err), left)}
+}
+
+// interruption says who stopped the release: an abort (by whom, and why) or a cancel.
+func (r *release) interruption() string {
+	if r.abort != nil {
+		return fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
+	}
+	return "cancelled"
 }
 
 // Platform operations, as FERRY_OP names them.

@@ -139,13 +139,19 @@ func (r *release) finish(ctx workflow.Context, err error) (ReleaseResult, error)
 	}
 }
 
-// classify says how a piece of the release's work ended: its state, and the rollback if one happened.
+// classify says how a piece of the release's work ended: its state, and the rollback if one happened. A
+// rollback that failed, or a cleanup that failed after promotion, is a failure even when an abort or a cancel
+// led to it: something a person must clean up may still run.
 func (r *release) classify(ctx workflow.Context, err error) (string, *rolledBackError) {
 	var rb *rolledBackError
 	errors.As(err, &rb)
+	var rbFailed *rollbackFailedError
+	var cleanupFailed *cleanupError
 	switch {
 	case err == nil:
 		return StateSucceeded, nil
+	case errors.As(err, &rbFailed), errors.As(err, &cleanupFailed):
+		return StateFailed, nil
 	case r.supersededBy != "":
 		return StateSuperseded, nil
 	case r.abort != nil || errors.Is(ctx.Err(), workflow.ErrCanceled):
@@ -166,10 +172,7 @@ func (r *release) outcome(ctx workflow.Context, err error) (state, reason string
 	case StateSuperseded:
 		return state, "superseded by " + r.supersededBy
 	case StateAborted:
-		reason = "cancelled"
-		if r.abort != nil {
-			reason = fmt.Sprintf("aborted by %s: %s", r.abort.Identity, r.abort.Reason)
-		}
+		reason = r.interruption()
 		if rb != nil {
 			reason += "; rolled back " + rb.env
 		}

@@ -113,6 +113,7 @@ func TestFailuresRollBack(t *testing.T) {
 		name       string
 		env        spec.Environment
 		stable     *Artifact
+		current    *activities.CurrentResult // the platform's answer to current; nil: no current command
 		failOp     string
 		failCheck  string
 		wantReason string
@@ -126,9 +127,10 @@ func TestFailuresRollBack(t *testing.T) {
 		},
 		{
 			name: "readiness, first deploy removes the new version", env: recreate,
+			current:    &activities.CurrentResult{Known: true},
 			failOp:     "ready staging",
 			wantReason: "staging: readiness: not ready; rolled back (removed the new version)",
-			wantCalls:  []string{"deploy staging stable 1.4.2 0", "ready staging stable 1.4.2 0", "remove staging stable 1.4.2 0"},
+			wantCalls:  []string{"current staging", "deploy staging stable 1.4.2 0", "ready staging stable 1.4.2 0", "remove staging stable 1.4.2 0"},
 		},
 		{
 			name: "deploy command", env: staging(), stable: &Artifact{Version: "1.4.1"},
@@ -145,7 +147,12 @@ func TestFailuresRollBack(t *testing.T) {
 				h.failOps[tt.failOp] = temporal.NewNonRetryableApplicationError("not ready", "ReadinessTimeout", nil)
 			}
 			h.checkFn = func(name string, _ activities.CheckRequest) bool { return name != tt.failCheck }
-			h.run(releaseInput(tt.env))
+			in := releaseInput(tt.env)
+			if tt.current != nil {
+				in = withCurrent(in)
+				h.answerCurrent(*tt.current)
+			}
+			h.run(in)
 			res, errType := h.result()
 			if errType != ErrTypeRolledBack || res.Reason != tt.wantReason {
 				t.Errorf("got type %q reason %q, want %s %q", errType, res.Reason, ErrTypeRolledBack, tt.wantReason)

@@ -141,6 +141,7 @@ platform:
   exec:
     deploy: ["true"]
     rollback: ["true"]
+    remove: ["true"]
 environments:
   - name: production
     gate:

@@ -44,6 +44,7 @@ platform:
   exec:
     deploy: [./platform.sh, deploy, "{{.Env}}", "{{.Track}}", "{{.Version}}"]
     rollback: [./platform.sh, rollback, "{{.Env}}", "{{.StableVersion}}"]
+    remove: [./platform.sh, remove, "{{.Env}}", "{{.Track}}", "{{.Version}}"]
 environments:
   - name: staging
 `

@@ -117,7 +117,7 @@ func TestOmittedGateIsAuto(t *testing.T) {
 func minimalSpec(envLines ...string) string {
 	var b strings.Builder
 	b.WriteString("service: s\nimage: {repository: r.example/s}\n")
-	b.WriteString("platform:\n  exec: {deploy: [./d.sh], rollback: [./r.sh]}\n")
+	b.WriteString("platform:\n  exec: {deploy: [./d.sh], rollback: [./r.sh], remove: [./rm.sh]}\n")
 	b.WriteString("environments:\n  - name: e\n")
 	for _, l := range envLines {
 		b.WriteString("    " + l + "\n")

@@ -183,7 +183,7 @@ func TestValidSpecDefaults(t *testing.T) {
 func TestLoadKeepsAbsoluteDir(t *testing.T) {
 	dir := t.TempDir()
 	abs := filepath.Join(dir, "elsewhere")
-	data := "service: s\nimage: {repository: r.example/s}\nplatform:\n  exec: {deploy: [d], rollback: [r], dir: " +
+	data := "service: s\nimage: {repository: r.example/s}\nplatform:\n  exec: {deploy: [d], rollback: [r], remove: [rm], dir: " +
 		abs + "}\nenvironments: [{name: e}]\n"
 	path := filepath.Join(dir, "ferry.yaml")
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {

@@ -145,6 +145,12 @@ func (v *validator) platform(s *Spec) {
 	}
 	trafficUser := v.firstUsing(s, StrategyCanary, StrategyBlueGreen)
 	inPlaceUser := v.firstUsing(s, StrategyRecreate, StrategyRolling)
+	// Every strategy may remove the new version: canary and blue-green after promotion and in rollback,
+	// recreate and rolling when a release fails where nothing ran before (the first one, say).
+	removeUser := trafficUser
+	if removeUser == "" && inPlaceUser != "" {
+		removeUser = inPlaceUser + " (a failed release removes the new version where nothing ran before)"
+	}
 	commands := []struct {
 		name   string
 		argv   []string
@@ -154,7 +160,7 @@ func (v *validator) platform(s *Spec) {
 		{"setWeight", x.SetWeight, trafficUser},
 		{"promote", x.Promote, trafficUser},
 		{"rollback", x.Rollback, inPlaceUser},
-		{"remove", x.Remove, trafficUser},
+		{"remove", x.Remove, removeUser},
 		{"ready", x.Ready, ""},
 		{"current", x.Current, ""},
 	}

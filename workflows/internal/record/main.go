@@ -60,6 +60,11 @@ func (*recPlatform) WaitReady(context.Context, activities.PlatformRequest) (acti
 	return activities.PlatformResult{Output: "ready"}, nil
 }
 
+// Current says 0.9.0 serves every environment, as if Ferry had not deployed it.
+func (*recPlatform) Current(context.Context, activities.PlatformRequest) (activities.CurrentResult, error) {
+	return activities.CurrentResult{Known: true, Version: "0.9.0"}, nil
+}
+
 type recChecks struct{}
 
 func (*recChecks) RunCheck(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
@@ -99,6 +104,8 @@ type scenario struct {
 	version string
 	staging *spec.Environment // nil: a rolling staging
 	prod    spec.Environment
+	// current gives the platform a current command, so the release asks what runs.
+	current bool
 	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
 	act func(ctx context.Context, c client.Client, id string)
 }
@@ -182,6 +189,15 @@ func record() {
 			}},
 		// Analysis on its cadence through a bake, a timed pause step and a step without a bake.
 		{name: "analysis-cadence", version: "1.6.0", prod: cadence},
+		// Asks the platform what runs, then is cancelled while blue-green keeps the old set: it scales it down.
+		{name: "current-cancel-scale-down", version: "1.5.0", current: true, prod: spec.Environment{Gate: spec.Gate{Auto: true},
+			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(60)}},
+			act: func(ctx context.Context, c client.Client, id string) {
+				awaitStage(ctx, c, id, workflows.StageScaleDown)
+				if err := c.CancelWorkflow(ctx, id, ""); err != nil {
+					fatalf("%s: cancel: %v", id, err)
+				}
+			}},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
@@ -189,6 +205,9 @@ func record() {
 	for _, sc := range scenarios {
 		service := "rec-" + sc.name
 		in := workflows.ReleaseInput{Spec: recSpec(service, sc.staging, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
+		if sc.current {
+			in.Spec.Platform.Exec.Current = []string{"current"}
+		}
 		id := workflows.ReleaseWorkflowID(service, sc.version)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
 		if err != nil {
