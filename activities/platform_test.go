@@ -213,7 +213,7 @@ func TestPlatformExecRunsScripts(t *testing.T) {
 		}
 	}
 	want := []string{
-		"deploy registry.test/checkout@sha256:abc --track=canary --replicas=2",
+		"deploy registry.test/checkout:1.4.0 --track=canary --replicas=2",
 		"set-weight canary 10",
 		"promote 1.4.0",
 		"rollback registry.test/checkout@sha256:def",

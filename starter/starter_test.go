@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -309,5 +310,15 @@ func TestTimeline(t *testing.T) {
 	}
 	if !got[6].Failed || !got[7].Failed || got[4].Failed {
 		t.Errorf("failed flags: got check %v rollback %v set-weight %v, want true true false", got[6].Failed, got[7].Failed, got[4].Failed)
+	}
+}
+
+// Start refuses bad coordinates before it touches the client (nil here).
+func TestStartRefusesBadCoordinates(t *testing.T) {
+	in := workflows.ReleaseInput{Spec: spec.Spec{Service: "checkout"}, Version: "1.0/evil", GitSHA: "abc1234"}
+	_, _, err := Start(context.Background(), nil, StartOptions{TaskQueue: "q", Input: in})
+	var ce *spec.CoordinateError
+	if !errors.As(err, &ce) || ce.Field != spec.FieldVersion {
+		t.Errorf("got %v, want a *spec.CoordinateError for the version", err)
 	}
 }

@@ -115,6 +115,7 @@ func describe(err error) report {
 		unreachable *unreachableError
 		noWorker    *starter.NoWorkerError
 		nsNotFound  *serviceerror.NamespaceNotFound
+		coordinate  *spec.CoordinateError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -123,6 +124,14 @@ func describe(err error) report {
 			hint = fmt.Sprintf("run `ferry %s --help` for its usage", usage.command)
 		}
 		return report{message: usage.msg, hint: hint, code: exitRejected}
+
+	case errors.As(err, &coordinate):
+		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
+		if lines := strings.Split(strings.TrimSpace(err.Error()), "\n"); len(lines) > 1 {
+			r.details = lines
+			r.message = fmt.Sprintf("%d release coordinates break their rules", len(lines))
+		}
+		return r
 
 	case errors.As(err, &badSpec) && errors.As(err, &problems):
 		details := make([]string, len(problems.List))

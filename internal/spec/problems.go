@@ -3,7 +3,9 @@ package spec
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a spec. File and Line are empty for a Spec that was not parsed from YAML;
@@ -55,4 +57,32 @@ func errOrNil(list []Problem) error {
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Line < list[j].Line })
 	return &Problems{List: list}
+}
+
+// maxValueLen is how many bytes of a value a message quotes: a 5 MB service name must not print 5 MB.
+const maxValueLen = 64
+
+// Truncate shortens s to about n bytes, on a UTF-8 boundary, and says how long it was.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+}
+
+// QuoteValue quotes a user's value for a message, truncated to maxValueLen bytes, with unprintable
+// characters escaped.
+func QuoteValue(s string) string {
+	if len(s) <= maxValueLen {
+		return strconv.Quote(s)
+	}
+	cut := maxValueLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
