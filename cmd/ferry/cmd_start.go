@@ -74,7 +74,7 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 	if err := spec.CheckCoordinates(opts.Version, opts.GitSHA, opts.Image); err != nil {
 		return err
 	}
-	s, err := loadSpec(opts.Spec)
+	s, err := loadSpec(ctx, opts.Spec)
 	if err != nil {
 		return err
 	}

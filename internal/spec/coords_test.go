@@ -24,7 +24,7 @@ func TestCheckCoordinates(t *testing.T) {
 		{name: "shell", version: "$(id)", sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
 		{name: "leading dash", version: "-1", sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
 		{name: "leading dot", version: ".1", sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
-		{name: "300 chars", version: long, sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion, wantValueInMessageLen: 100},
+		{name: "300 chars", version: long, sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion, wantValueInMessageLen: 140},
 		{name: "129 chars", version: strings.Repeat("a", 129), sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
 		{name: "unicode", version: "über-1", sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
 		{name: "empty version", version: "", sha: "0a1b2c3", wantField: FieldVersion, wantRule: RuleVersion},
