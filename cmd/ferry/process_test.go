@@ -91,7 +91,7 @@ func TestValidateHostileProcess(t *testing.T) {
 	}
 	dir := t.TempDir()
 	big := map[string]string{
-		"5mb-name.yaml": "service: " + strings.Repeat("x", 5<<20) + "\n",
+		"5mb-name.yaml":   "service: " + strings.Repeat("x", 5<<20) + "\n",
 		"900kb-name.yaml": "service: " + strings.Repeat("x", 900<<10) + "\n",
 		"2000-aliases.yaml": "environments:\n  - &big {name: a, config: {" + flowKeys(1000) + "}}\n" +
 			strings.Repeat("  - *big\n", 2000),
