@@ -116,6 +116,7 @@ func describe(err error) report {
 		noWorker    *starter.NoWorkerError
 		nsNotFound  *serviceerror.NamespaceNotFound
 		coordinate  *spec.CoordinateError
+		inUse       *portInUseError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -124,6 +125,9 @@ func describe(err error) report {
 			hint = fmt.Sprintf("run `ferry %s --help` for its usage", usage.command)
 		}
 		return report{message: usage.msg, hint: hint, code: exitRejected}
+
+	case errors.As(err, &inUse):
+		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}
 
 	case errors.As(err, &coordinate):
 		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
@@ -174,7 +178,7 @@ func describe(err error) report {
 	case errors.As(err, &noWorker):
 		hint := "run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue"
 		if noWorker.What != "status query" {
-			hint += "; the decision was not refused and may still apply once a worker runs"
+			hint += "; the decision was not recorded: repeat it once a worker runs"
 		}
 		return report{message: noWorker.Error(), hint: hint, code: exitUnreachable}
 
