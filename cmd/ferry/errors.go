@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -206,6 +207,25 @@ func printError(w io.Writer, err error) int {
 	}
 	fmt.Fprintf(w, "ferry: %s\nhint: %s\n", r.message, r.hint)
 	return r.code
+}
+
+// errorDoc is the JSON document of an error, on stdout with --output json (the text still goes to stderr).
+type errorDoc struct {
+	Error struct {
+		Message  string   `json:"message"`
+		Hint     string   `json:"hint"`
+		ExitCode int      `json:"exitCode"`
+		Details  []string `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+// printJSONError writes err's report to w as an errorDoc.
+func printJSONError(w io.Writer, err error) {
+	r := describe(err)
+	var doc errorDoc
+	doc.Error.Message, doc.Error.Hint, doc.Error.ExitCode, doc.Error.Details = r.message, r.hint, r.code, r.details
+	// One line, so that it also ends a stream of JSON lines (status --watch).
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // isUnavailable reports a gRPC call that never reached a server.
