@@ -35,11 +35,11 @@ type ListOptions struct {
 
 // Row is one release as the visibility store sees it (search attributes, not a query of the workflow).
 type Row struct {
-	Service    string    `json:"service"`
-	Version    string    `json:"version"`
-	State      string    `json:"state"`
-	Stage      string    `json:"stage"`
-	Env        string    `json:"env,omitempty"`
+	Service string `json:"service"`
+	Version string `json:"version"`
+	State   string `json:"state"`
+	Stage   string `json:"stage"`
+	Env     string `json:"env,omitempty"`
 	// StartTime and CloseTime are named as in a release's status: startedAt, closedAt.
 	StartTime  time.Time `json:"startedAt,omitzero"`
 	CloseTime  time.Time `json:"closedAt,omitzero"`
