@@ -186,7 +186,7 @@ func (c *Checks) runExec(ctx context.Context, in CheckRequest, field string, tim
 	case errors.Is(err, execrun.ErrTimeout):
 		res.Detail = withOutput(err.Error(), out.Output, 1)
 	case errors.Is(err, execrun.ErrNotRunnable):
-		return CheckResult{}, invalidSpec(field+": exec: the program cannot be run", err)
+		return CheckResult{}, invalidSpec(field+": exec: the program cannot be run: "+err.Error(), err)
 	default:
 		return CheckResult{}, fmt.Errorf("%s: %w", field, err)
 	}

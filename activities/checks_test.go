@@ -308,5 +308,8 @@ func TestRunCheckExec(t *testing.T) {
 func TestRunCheckExecMissingProgram(t *testing.T) {
 	c := &Checks{Runner: execrun.Runner{}}
 	_, err := runCheck(t, c, CheckRequest{Check: spec.Check{Name: "e2e", Exec: []string{"./missing.sh"}}, Dir: t.TempDir()})
-	assertFailure(t, err, ErrTypeInvalidSpec, false, `check "e2e": exec: the program cannot be run`)
+	appErr := assertFailure(t, err, ErrTypeInvalidSpec, false, `check "e2e": exec: the program cannot be run: cannot run command "./missing.sh": `)
+	if !strings.Contains(appErr.Message(), "no such file or directory") {
+		t.Errorf("got message %q, want it to keep the OS error", appErr.Message())
+	}
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -73,6 +74,11 @@ func command(field string, argv []string, dir string, timeout time.Duration, op 
 	if dir != "" && !filepath.IsAbs(dir) {
 		return execrun.Command{}, invalidSpec(fmt.Sprintf("%s: working directory %q is not absolute", field, dir), nil)
 	}
+	// Coordinates arrive in workflow input, which anyone who can start a workflow writes: check them again
+	// before they reach a command line, whoever started the release.
+	if err := checkCoordinates(vars); err != nil {
+		return execrun.Command{}, invalidSpec(field+": "+strings.ReplaceAll(err.Error(), "\n", "; "), err)
+	}
 	rendered := make([]string, len(argv))
 	for i, arg := range argv {
 		name := fmt.Sprintf("%s[%d]", field, i)
@@ -86,6 +92,21 @@ func command(field string, argv []string, dir string, timeout time.Duration, op 
 		return execrun.Command{}, invalidSpec(field+"[0]: the program name is empty", nil)
 	}
 	return execrun.Command{Argv: rendered, Dir: dir, Env: commandEnv(op, vars), Timeout: timeout}, nil
+}
+
+// checkCoordinates checks the release coordinates in vars that are set, with the rules `ferry start` applies.
+func checkCoordinates(v TemplateVars) error {
+	var errs []error
+	if v.Version != "" {
+		errs = append(errs, spec.CheckVersion(v.Version))
+	}
+	if v.GitSHA != "" {
+		errs = append(errs, spec.CheckGitSHA(v.GitSHA))
+	}
+	if v.Image != "" {
+		errs = append(errs, spec.CheckImage(v.Image))
+	}
+	return errors.Join(errs...)
 }
 
 // commandEnv returns the FERRY_* variables a command receives, config keys in sorted order (so that when two keys

@@ -16,7 +16,7 @@ var testVars = TemplateVars{
 	Env:            "staging",
 	Version:        "1.4.0",
 	GitSHA:         "0a1b2c3",
-	Image:          "registry.test/checkout@sha256:abc",
+	Image:          "registry.test/checkout:1.4.0",
 	Track:          "canary",
 	Weight:         10,
 	Replicas:       2,
@@ -72,7 +72,7 @@ func TestRender(t *testing.T) {
 		wantErr bool
 	}{
 		{text: "plain", want: "plain"},
-		{text: "{{.Image}}", want: "registry.test/checkout@sha256:abc"},
+		{text: "{{.Image}}", want: "registry.test/checkout:1.4.0"},
 		{text: "--weight={{.Weight}} --replicas={{.Replicas}}", want: "--weight=10 --replicas=2"},
 		{text: "{{.Service}}-{{.Env}}-{{.Track}}", want: "checkout-staging-canary"},
 		{text: "{{.Config.region}}", want: "eu-1"},
@@ -101,7 +101,7 @@ func testVarsEnv(op string) []string {
 		"FERRY_ENV=staging",
 		"FERRY_VERSION=1.4.0",
 		"FERRY_GIT_SHA=0a1b2c3",
-		"FERRY_IMAGE=registry.test/checkout@sha256:abc",
+		"FERRY_IMAGE=registry.test/checkout:1.4.0",
 		"FERRY_TRACK=canary",
 		"FERRY_WEIGHT=10",
 		"FERRY_REPLICAS=2",
@@ -183,5 +183,27 @@ func TestWithOutput(t *testing.T) {
 		if got := withOutput("exit status 1", tt.output, tt.n); got != tt.want {
 			t.Errorf("withOutput(%q, %d): got %q, want %q", tt.output, tt.n, got, tt.want)
 		}
+	}
+}
+
+// A release started straight through the Temporal API skips `ferry start`'s checks: the worker refuses hostile
+// coordinates before they reach a command line.
+func TestCommandRefusesBadCoordinates(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*TemplateVars)
+		msg  string
+	}{
+		{"version", func(v *TemplateVars) { v.Version = "$(id)" }, `platform.exec.deploy: version "$(id)": must be an OCI tag`},
+		{"git sha", func(v *TemplateVars) { v.GitSHA = "1.0/evil" }, `platform.exec.deploy: git sha "1.0/evil": must be 7 to 40 hexadecimal characters`},
+		{"image", func(v *TemplateVars) { v.Image = "reg.test/x y:1" }, `platform.exec.deploy: image "reg.test/x y:1": must be a valid OCI image reference`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := testVars
+			tt.edit(&vars)
+			_, err := command("platform.exec.deploy", []string{"./deploy.sh", "{{.Version}}"}, "", 0, "deploy", vars)
+			assertFailure(t, err, ErrTypeInvalidSpec, false, tt.msg)
+		})
 	}
 }

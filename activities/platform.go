@@ -247,7 +247,8 @@ func platformError(op platformOp, res execrun.Result, err error) error {
 		msg := withOutput(op.field+": "+res.Status, res.Output, errorLines)
 		return temporal.NewApplicationError(msg, ErrTypeCommandFailed, details)
 	case errors.Is(err, execrun.ErrNotRunnable):
-		return invalidSpec(op.field+": the program cannot be run", err)
+		// The runner's error names the program and holds the OS's reason; the message is all a user sees.
+		return invalidSpec(op.field+": the program cannot be run: "+err.Error(), err)
 	case errors.Is(err, execrun.ErrTimeout):
 		msg := withOutput(op.field+": "+err.Error(), res.Output, errorLines)
 		return temporal.NewApplicationError(msg, ErrTypeCommandTimeout, details)

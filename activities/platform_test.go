@@ -148,7 +148,7 @@ func TestPlatformErrors(t *testing.T) {
 			argv: []string{"./deploy.sh"},
 			run:  fakeRun{err: fmt.Errorf("%w %q: no such file or directory", execrun.ErrNotRunnable, "./deploy.sh")},
 			typ:  ErrTypeInvalidSpec,
-			msg:  "platform.exec.deploy: the program cannot be run",
+			msg:  `platform.exec.deploy: the program cannot be run: cannot run command "./deploy.sh": no such file or directory`,
 		},
 		{name: "no command", typ: ErrTypeInvalidSpec, msg: "platform.exec.deploy is empty"},
 		{name: "bad template", argv: []string{"deploy", "{{.Imag}}"}, typ: ErrTypeInvalidSpec, msg: "platform.exec.deploy[1]: invalid template"},
@@ -213,7 +213,7 @@ func TestPlatformExecRunsScripts(t *testing.T) {
 		}
 	}
 	want := []string{
-		"deploy registry.test/checkout@sha256:abc --track=canary --replicas=2",
+		"deploy registry.test/checkout:1.4.0 --track=canary --replicas=2",
 		"set-weight canary 10",
 		"promote 1.4.0",
 		"rollback registry.test/checkout@sha256:def",
@@ -250,9 +250,9 @@ func TestPlatformExecCommandFails(t *testing.T) {
 
 func TestPlatformExecMissingProgram(t *testing.T) {
 	err := deploy(execrun.Runner{}, spec.ExecPlatform{Dir: t.TempDir(), Deploy: []string{"./missing.sh"}})
-	assertFailure(t, err, ErrTypeInvalidSpec, false, "platform.exec.deploy: the program cannot be run")
-	if !strings.Contains(err.Error(), "missing.sh") {
-		t.Errorf("got error %v, want it to name the program", err)
+	appErr := assertFailure(t, err, ErrTypeInvalidSpec, false, `platform.exec.deploy: the program cannot be run: cannot run command "./missing.sh": `)
+	if !strings.Contains(appErr.Message(), "no such file or directory") {
+		t.Errorf("got message %q, want it to keep the OS error", appErr.Message())
 	}
 }
 

@@ -35,13 +35,14 @@ type ListOptions struct {
 
 // Row is one release as the visibility store sees it (search attributes, not a query of the workflow).
 type Row struct {
-	Service    string    `json:"service"`
-	Version    string    `json:"version"`
-	State      string    `json:"state"`
-	Stage      string    `json:"stage"`
-	Env        string    `json:"env,omitempty"`
-	StartTime  time.Time `json:"startTime"`
-	CloseTime  time.Time `json:"closeTime,omitzero"`
+	Service string `json:"service"`
+	Version string `json:"version"`
+	State   string `json:"state"`
+	Stage   string `json:"stage"`
+	Env     string `json:"env,omitempty"`
+	// StartTime and CloseTime are named as in a release's status: startedAt, closedAt.
+	StartTime  time.Time `json:"startedAt,omitzero"`
+	CloseTime  time.Time `json:"closedAt,omitzero"`
 	WorkflowID string    `json:"workflowId"`
 	RunID      string    `json:"runId"`
 }
@@ -83,16 +84,22 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// List returns releases, open ones first, then the most recently closed.
-func List(ctx context.Context, c client.Client, opts ListOptions) ([]Row, error) {
+// List returns releases, open ones first, then the most recently closed. More is true when Limit cut the list
+// short: more releases match.
+func List(ctx context.Context, c client.Client, opts ListOptions) (rows []Row, more bool, err error) {
 	if opts.State != "" && !slices.Contains(States, opts.State) {
-		return nil, &RejectedError{Reason: fmt.Sprintf("unknown state %q (want one of %s)", opts.State, strings.Join(States, ", "))}
+		return nil, false, &RejectedError{Reason: fmt.Sprintf("unknown state %q (want one of %s)", opts.State, strings.Join(States, ", "))}
 	}
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = 20
 	}
-	return list(ctx, c, filter{service: opts.Service, state: opts.State}, limit)
+	// One row more than asked tells a full page from a truncated one.
+	rows, err = list(ctx, c, filter{service: opts.Service, state: opts.State}, limit+1)
+	if len(rows) > limit {
+		return rows[:limit], true, err
+	}
+	return rows, false, err
 }
 
 func list(ctx context.Context, c client.Client, f filter, limit int) ([]Row, error) {

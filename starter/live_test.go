@@ -165,7 +165,7 @@ func TestLiveApproveFlow(t *testing.T) {
 	}
 
 	eventually(t, func() error {
-		rows, err := List(ctx, c, ListOptions{Service: "checkout", State: workflows.StateRunning})
+		rows, _, err := List(ctx, c, ListOptions{Service: "checkout", State: workflows.StateRunning})
 		if err != nil {
 			return err
 		}
@@ -266,13 +266,13 @@ func TestLiveAbortAndMissing(t *testing.T) {
 		t.Errorf("outcome message: got %q", err)
 	}
 	eventually(t, func() error {
-		rows, err := List(ctx, c, ListOptions{Service: "cart"})
+		rows, _, err := List(ctx, c, ListOptions{Service: "cart"})
 		if err != nil || len(rows) != 1 || rows[0].State != workflows.StateAborted || rows[0].CloseTime.IsZero() {
 			return fmt.Errorf("List cart: got %+v, %v, want one closed aborted release", rows, err)
 		}
 		return nil
 	})
-	if _, _, err := Start(ctx, c, StartOptions{TaskQueue: liveQueue, Input: workflows.ReleaseInput{Spec: spec.Spec{Service: "cart"}, Version: "2.0.0"}}); err != nil {
+	if _, _, err := Start(ctx, c, StartOptions{TaskQueue: liveQueue, Input: workflows.ReleaseInput{Spec: spec.Spec{Service: "cart"}, Version: "2.0.0", GitSHA: "abc1234"}}); err != nil {
 		t.Errorf("Start of a closed release: got %v, want the existing run", err)
 	}
 
@@ -283,7 +283,7 @@ func TestLiveAbortAndMissing(t *testing.T) {
 	if _, err := Status(ctx, c, "nosuch", ""); !errors.As(err, &notFound) || err.Error() != "no release of nosuch" {
 		t.Errorf("Status of an unknown service: got %v, want no release of nosuch", err)
 	}
-	if _, err := List(ctx, c, ListOptions{State: "bogus"}); !errors.As(err, &rejected) {
+	if _, _, err := List(ctx, c, ListOptions{State: "bogus"}); !errors.As(err, &rejected) {
 		t.Errorf("List with an unknown state: got %v, want a rejection", err)
 	}
 }

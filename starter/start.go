@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -49,8 +50,14 @@ type StartOptions struct {
 //
 // Start is idempotent, so CI can retry it: if the version's release is running, or ran before, it returns that
 // run with existed true and no error. A version is released at most once; a new attempt needs a new version.
+//
+// It refuses release coordinates that break their rules (see spec.CheckCoordinates) with the joined
+// *spec.CoordinateError of each, before it contacts Temporal.
 func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, error) {
 	in := opts.Input
+	if err := spec.CheckCoordinates(in.Version, in.GitSHA, in.Image); err != nil {
+		return Run{}, false, err
+	}
 	run := ReleaseRun(in.Spec.Service, in.Version)
 	// The conflict policy is FAIL, not USE_EXISTING: with USE_EXISTING the server answers a duplicate with a
 	// success the SDK cannot tell apart from a fresh start. FAIL returns AlreadyStarted for a running and (with

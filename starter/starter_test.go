@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -383,5 +384,15 @@ func TestRankOrdersDeployingFirst(t *testing.T) {
 		if a, b := rank(order[i-1]), rank(order[i]); a >= b {
 			t.Errorf("rank(%s) = %d, rank(%s) = %d: want %s first", order[i-1].Stage, a, order[i].Stage, b, order[i-1].Stage)
 		}
+	}
+}
+
+// Start refuses bad coordinates before it touches the client (nil here).
+func TestStartRefusesBadCoordinates(t *testing.T) {
+	in := workflows.ReleaseInput{Spec: spec.Spec{Service: "checkout"}, Version: "1.0/evil", GitSHA: "abc1234"}
+	_, _, err := Start(context.Background(), nil, StartOptions{TaskQueue: "q", Input: in})
+	var ce *spec.CoordinateError
+	if !errors.As(err, &ce) || ce.Field != spec.FieldVersion {
+		t.Errorf("got %v, want a *spec.CoordinateError for the version", err)
 	}
 }

@@ -86,7 +86,7 @@ type ReleaseInput struct {
 	Version string    `json:"version"`
 	GitSHA  string    `json:"gitSha"`
 	// CommitTime is when the change was committed, for lead-time metrics. Optional.
-	CommitTime time.Time `json:"commitTime,omitempty"`
+	CommitTime time.Time `json:"commitTime,omitzero"`
 	// Image is the artifact reference. Empty means Spec.Image.Repository:Version.
 	Image string `json:"image,omitempty"`
 	// StartedBy is the identity that started the release.
@@ -122,8 +122,8 @@ type EnvStatus struct {
 	Name     string    `json:"name"`
 	State    string    `json:"state"` // pending, running, or a release state
 	Reason   string    `json:"reason,omitempty"`
-	Started  time.Time `json:"started,omitempty"`
-	Finished time.Time `json:"finished,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // Status answers QueryStatus: where the release is and what it waits for.
@@ -141,7 +141,7 @@ type Status struct {
 	Steps  int `json:"steps,omitempty"`
 	Weight int `json:"weight"`
 	// BakeUntil is when the current bake ends (zero when not baking); BakeTotal its length.
-	BakeUntil time.Time     `json:"bakeUntil,omitempty"`
+	BakeUntil time.Time     `json:"bakeUntil,omitzero"`
 	BakeTotal time.Duration `json:"bakeTotal,omitempty"`
 	Paused    bool          `json:"paused,omitempty"`
 	// Waiting says in words what the release waits for, when it waits for something outside itself.
@@ -153,8 +153,8 @@ type Status struct {
 	Environments     []EnvStatus  `json:"environments"`
 	Decisions        []Decision   `json:"decisions,omitempty"`
 	Reason           string       `json:"reason,omitempty"`
-	StartedAt        time.Time    `json:"startedAt"`
-	UpdatedAt        time.Time    `json:"updatedAt"`
+	StartedAt        time.Time    `json:"startedAt,omitzero"`
+	UpdatedAt        time.Time    `json:"updatedAt,omitzero"`
 }
 
 // CheckStatus is the latest check, analysis or verification result.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -26,10 +27,16 @@ type GlobalOptions struct {
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
+	// emitted is set once a command wrote its JSON document; shared by the copies commands get.
+	emitted *bool
 }
 
 // printer returns the printer for stdout in the chosen output format.
-func (g GlobalOptions) printer() *printer { return newPrinter(g.stdout, g.Output) }
+func (g GlobalOptions) printer() *printer {
+	p := newPrinter(g.stdout, g.Output)
+	p.emitted = g.emitted
+	return p
+}
 
 // dial connects to Temporal. Every failure to connect is an unreachableError (exit code 3).
 func (g GlobalOptions) dial(ctx context.Context) (client.Client, error) {
@@ -103,16 +110,17 @@ Flags take precedence over environment variables, and those over defaults. Flags
 
 func newApp(g *GlobalOptions) *cli.App {
 	app := &cli.App{
-		Name:           "ferry",
-		Usage:          "release orchestrator on Temporal",
-		Description:    appDescription + exitCodeHelp(),
-		HideVersion:    true,
-		Flags:          globalFlags(g),
-		Writer:         g.stdout,
-		ErrWriter:      g.stderr,
-		Before:         func(*cli.Context) error { return g.setup() },
-		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes, not the library
-		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usagef("", "%v", err) },
+		Name:                 "ferry",
+		Usage:                "release orchestrator on Temporal",
+		Description:          appDescription + exitCodeHelp(),
+		Version:              buildVersion().Version,
+		EnableBashCompletion: true,
+		Flags:                globalFlags(g),
+		Writer:               g.stdout,
+		ErrWriter:            g.stderr,
+		Before:               func(*cli.Context) error { return g.setup() },
+		ExitErrHandler:       func(*cli.Context, error) {}, // run maps errors to exit codes, not the library
+		OnUsageError:         func(_ *cli.Context, err error, _ bool) error { return usagef("", "%v", err) },
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("", "unknown command %q", c.Args().First())
@@ -134,7 +142,16 @@ func newApp(g *GlobalOptions) *cli.App {
 			newAdoptCommand(g),
 			newHistoryCommand(g),
 			newDemoCommand(g),
+			newVersionCommand(g),
+			newCompletionCommand(g),
 		},
+	}
+	// --version prints what `ferry version` prints. It has no -v: that letter stays free.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, the commit and the Go version"}
+	cli.VersionPrinter = func(*cli.Context) {
+		if err := runVersion(*g, nil); err != nil {
+			fmt.Fprintln(g.stderr, err)
+		}
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usagef(cmd.Name, "%v", err) }
@@ -144,9 +161,13 @@ func newApp(g *GlobalOptions) *cli.App {
 
 // run is the whole CLI; main only adds the process around it. It returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &GlobalOptions{stdout: stdout, stderr: stderr}
+	g := &GlobalOptions{stdout: stdout, stderr: stderr, emitted: new(bool)}
 	app := newApp(g)
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	if len(args) == 0 || args[len(args)-1] != completionFlag {
+		// The completion request must stay last and without "--", which reorderArgs may add.
+		args = reorderArgs(app, args)
+	}
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}
@@ -154,8 +175,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The parser's own errors: unknown flags and commands, malformed values.
 		err = usagef("", "%s", strings.TrimSpace(err.Error()))
 	}
-	return printError(stderr, err)
+	code := printError(stderr, err)
+	if g.Output == outputJSON && !*g.emitted {
+		// A script reading stdout gets a document either way.
+		printJSONError(stdout, err)
+	}
+	return code
 }
+
+// completionFlag is the flag with which the completion scripts ask for candidates.
+const completionFlag = "--generate-bash-completion"
 
 // commandError marks an error returned by a command's run function, as opposed to the parser's errors.
 type commandError struct{ err error }

@@ -23,7 +23,9 @@ func serverFlags(ip *string, port, uiPort *int) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ip", Usage: "`IP` the server and UI listen on", EnvVars: []string{"FERRY_DEV_IP"}, Value: "127.0.0.1", Destination: ip},
 		&cli.IntFlag{Name: "port", Usage: "Temporal frontend `PORT`", EnvVars: []string{"FERRY_DEV_PORT"}, Value: 7233, Destination: port},
-		&cli.IntFlag{Name: "ui-port", Usage: "Web UI `PORT` (-1 disables the UI)", EnvVars: []string{"FERRY_DEV_UI_PORT"}, Value: 8233, Destination: uiPort},
+		// 0 lets the server choose: 8233 with the default --port, --port + 1000 otherwise, so that a second
+		// `ferry dev --port 7234` does not collide on the UI.
+		&cli.IntFlag{Name: "ui-port", Usage: "Web UI `PORT` (-1 disables the UI)", EnvVars: []string{"FERRY_DEV_UI_PORT"}, DefaultText: "8233, or --port + 1000", Destination: uiPort},
 	}
 }
 

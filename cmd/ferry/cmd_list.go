@@ -46,14 +46,26 @@ func runList(ctx context.Context, opts ListOptions, g GlobalOptions, args []stri
 		return usagef("list", "--limit is %d, want a positive number", opts.Limit)
 	}
 	return g.withClient(ctx, func(c client.Client) error {
-		rows, err := starter.List(ctx, c, starter.ListOptions{Service: opts.Service, State: opts.State, Limit: opts.Limit})
+		rows, more, err := starter.List(ctx, c, starter.ListOptions{Service: opts.Service, State: opts.State, Limit: opts.Limit})
 		if err != nil {
 			return err
 		}
 		if rows == nil {
 			rows = []starter.Row{}
 		}
-		return g.printer().emit(rows, func(w io.Writer) { printRows(w, rows) })
+		p := g.printer()
+		if err := p.emit(rows, func(w io.Writer) { printRows(w, rows) }); err != nil {
+			return err
+		}
+		if more {
+			// JSON keeps stdout to the array; the note goes to stderr there.
+			w := g.stdout
+			if p.json {
+				w = g.stderr
+			}
+			fmt.Fprintf(w, "showing the first %s; more match: pass --limit %d (or --service, --state) to see more\n", plural(len(rows), "release"), 2*len(rows))
+		}
+		return nil
 	})
 }
 

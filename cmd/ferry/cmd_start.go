@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -70,11 +71,20 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 		}
 		in.CommitTime = t
 	}
-	s, err := loadSpec(opts.Spec)
+	if err := spec.CheckCoordinates(opts.Version, opts.GitSHA, opts.Image); err != nil {
+		return err
+	}
+	s, err := loadSpec(ctx, opts.Spec)
 	if err != nil {
 		return err
 	}
 	in.Spec = *s
+	if in.Image == "" {
+		// The default artifact must be a valid reference too; say where it came from.
+		if err := spec.CheckImage(s.Image.Repository + ":" + in.Version); err != nil {
+			return fmt.Errorf("the default image (image.repository of %s, tagged with the version): %w", opts.Spec, err)
+		}
+	}
 
 	return g.withClient(ctx, func(c client.Client) error {
 		run, existed, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: g.TaskQueue, Input: in})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,6 +118,8 @@ func describe(err error) report {
 		unreachable *unreachableError
 		noWorker    *starter.NoWorkerError
 		nsNotFound  *serviceerror.NamespaceNotFound
+		coordinate  *spec.CoordinateError
+		inUse       *portInUseError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -125,6 +128,17 @@ func describe(err error) report {
 			hint = fmt.Sprintf("run `ferry %s --help` for its usage", usage.command)
 		}
 		return report{message: usage.msg, hint: hint, code: exitRejected}
+
+	case errors.As(err, &inUse):
+		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}
+
+	case errors.As(err, &coordinate):
+		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
+		if lines := strings.Split(strings.TrimSpace(err.Error()), "\n"); len(lines) > 1 {
+			r.details = lines
+			r.message = fmt.Sprintf("%d release coordinates break their rules", len(lines))
+		}
+		return r
 
 	case errors.As(err, &badSpec) && errors.As(err, &problems):
 		details := make([]string, len(problems.List))
@@ -175,7 +189,7 @@ func describe(err error) report {
 	case errors.As(err, &noWorker):
 		hint := "run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue"
 		if strings.HasSuffix(noWorker.What, " update") {
-			hint += "; the decision was not refused and may still apply once a worker runs"
+			hint += "; the decision was not recorded: repeat it once a worker runs"
 		}
 		return report{message: noWorker.Error(), hint: hint, code: exitUnreachable}
 
@@ -203,6 +217,25 @@ func printError(w io.Writer, err error) int {
 	}
 	fmt.Fprintf(w, "ferry: %s\nhint: %s\n", r.message, r.hint)
 	return r.code
+}
+
+// errorDoc is the JSON document of an error, on stdout with --output json (the text still goes to stderr).
+type errorDoc struct {
+	Error struct {
+		Message  string   `json:"message"`
+		Hint     string   `json:"hint"`
+		ExitCode int      `json:"exitCode"`
+		Details  []string `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+// printJSONError writes err's report to w as an errorDoc.
+func printJSONError(w io.Writer, err error) {
+	r := describe(err)
+	var doc errorDoc
+	doc.Error.Message, doc.Error.Hint, doc.Error.ExitCode, doc.Error.Details = r.message, r.hint, r.code, r.details
+	// One line, so that it also ends a stream of JSON lines (status --watch).
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // isUnavailable reports a gRPC call that never reached a server.

@@ -66,7 +66,7 @@ func TestDescribe(t *testing.T) {
 		{"no worker for the lock", &starter.NoWorkerError{What: "lock query", Wait: 10 * time.Second}, "no worker answered the lock query within 10s",
 			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue", exitUnreachable},
 		{"no worker for an update", &starter.NoWorkerError{What: "approve update", Wait: 30 * time.Second}, "no worker answered the approve update within 30s",
-			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue; the decision was not refused and may still apply once a worker runs", exitUnreachable},
+			"run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue; the decision was not recorded: repeat it once a worker runs", exitUnreachable},
 		{"namespace", serviceerror.NewNamespaceNotFound("prod"), "Namespace prod is not found.",
 			"pass an existing namespace with --namespace or TEMPORAL_NAMESPACE", exitRejected},
 		{"interrupted", fmt.Errorf("wait: %w", context.Canceled), "interrupted",

@@ -84,7 +84,7 @@ func TestCommandFlagPrecedence(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("FERRY_SPEC", "env/ferry.yaml")
 	t.Setenv("FERRY_VERSION", "1.0.0")
-	t.Setenv("FERRY_GIT_SHA", "abc")
+	t.Setenv("FERRY_GIT_SHA", "abc1234")
 	_, stderr, code := ferry(t, "start")
 	if code != exitRejected || !strings.HasPrefix(stderr, "ferry: env/ferry.yaml: no such file\n") {
 		t.Errorf("env: got %d %q, want the env's spec path", code, stderr)

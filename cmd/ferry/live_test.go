@@ -91,6 +91,27 @@ func TestLiveCLI(t *testing.T) {
 		return nil
 	})
 
+	// A list cut short by --limit says so, and how to see more; JSON keeps stdout to the array.
+	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "1.0.2", "--git-sha", "abc1235"); code != exitOK {
+		t.Fatalf("start 1.0.2: got %d %q", code, stderr)
+	}
+	const more = "showing the first 1 release; more match: pass --limit 2 (or --service, --state) to see more\n"
+	eventually(t, func() error {
+		stdout, _, _ := ferry(t, "list", "--service", "hello", "--limit", "1")
+		if !strings.HasSuffix(stdout, more) {
+			return errors.New("list --limit 1: got " + stdout)
+		}
+		return nil
+	})
+	stdout, stderr, _ = ferry(t, "list", "--service", "hello", "--limit", "1", "-o", "json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 1 || rows[0]["startedAt"] == nil || stderr != more {
+		t.Errorf("list --limit 1 -o json: got %q (%v) and stderr %q, want one row with startedAt, and the note on stderr", stdout, err, stderr)
+	}
+	if stdout, _, _ := ferry(t, "list", "--service", "hello", "--limit", "2"); strings.Contains(stdout, "more match") {
+		t.Errorf("list of all: got %q, want no note", stdout)
+	}
+
 	stdout, _, code = ferry(t, "history", "hello", "--version", "1.0.0")
 	if code != exitOK || !strings.Contains(stdout, "  release hello 1.0.0 started by ci-bot, git sha abc1234\n") {
 		t.Errorf("history: got %d %q", code, stdout)

@@ -9,9 +9,16 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(mainCode()) }
+
+// mainCode is main up to the exit: the process's signals, arguments and streams around run.
+func mainCode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	// The first signal cancels ctx and every command returns; a second one kills at once, as usual.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return run(ctx, os.Args, os.Stdout, os.Stderr)
 }

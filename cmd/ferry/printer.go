@@ -18,6 +18,9 @@ const (
 type printer struct {
 	w    io.Writer
 	json bool
+	// emitted, if set, records that a JSON document was written: an error after it needs no document of its
+	// own.
+	emitted *bool
 }
 
 func newPrinter(w io.Writer, output string) *printer {
@@ -29,6 +32,9 @@ func (p *printer) emit(doc any, text func(w io.Writer)) error {
 	if !p.json {
 		text(p.w)
 		return nil
+	}
+	if p.emitted != nil {
+		*p.emitted = true
 	}
 	enc := json.NewEncoder(p.w)
 	enc.SetIndent("", "  ")

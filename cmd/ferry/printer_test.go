@@ -25,11 +25,11 @@ func TestPrinter(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatalf("not one JSON document: %v\n%s", err, b.String())
 	}
-	if len(got) != 1 || got[0]["service"] != "checkout" || got[0]["startTime"] != "2026-03-01T10:00:00Z" {
+	if len(got) != 1 || got[0]["service"] != "checkout" || got[0]["startedAt"] != "2026-03-01T10:00:00Z" {
 		t.Errorf("got %v", got)
 	}
-	if _, ok := got[0]["closeTime"]; ok {
-		t.Errorf("got closeTime %v for an open release, want it left out", got[0]["closeTime"])
+	if _, ok := got[0]["closedAt"]; ok {
+		t.Errorf("got closedAt %v for an open release, want it left out", got[0]["closedAt"])
 	}
 
 	b.Reset()

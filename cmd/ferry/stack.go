@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"syscall"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -28,6 +31,9 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
 	})
 	if err != nil {
+		if inUse := portInUse(err); inUse != nil {
+			return nil, inUse
+		}
 		return nil, fmt.Errorf("start dev server: %w", err)
 	}
 	s := &stack{server: srv, g: g}
@@ -52,4 +58,33 @@ func (s *stack) stop() error {
 	}
 	s.client.Close()
 	return s.server.Stop()
+}
+
+// portInUseError is a port of the embedded server that another process holds.
+type portInUseError struct {
+	port int
+	// what listens there: "Temporal frontend" or "Web UI".
+	what string
+}
+
+func (e *portInUseError) Error() string {
+	return fmt.Sprintf("port %d (%s) is already in use", e.port, e.what)
+}
+
+// portInUse returns a *portInUseError when err is the dev server failing to bind one of the ports the user
+// chose (or defaulted), else nil.
+func portInUse(err error) *portInUseError {
+	var op *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &op) {
+		return nil
+	}
+	addr, ok := op.Addr.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	what := "Temporal frontend"
+	if strings.Contains(err.Error(), "ui port: ") {
+		what = "Web UI"
+	}
+	return &portInUseError{port: addr.Port, what: what}
 }

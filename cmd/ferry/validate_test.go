@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -9,6 +11,7 @@ import (
 func TestValidateGood(t *testing.T) {
 	clearEnv(t)
 	path := writeFile(t, "ferry.yaml", goodSpec)
+	writeProgram(t, filepath.Join(filepath.Dir(path), "platform.sh"))
 	stdout, stderr, code := ferry(t, "validate", path)
 	if code != exitOK || stdout != path+": ok\n" || stderr != "" {
 		t.Errorf("got code %d stdout %q stderr %q, want 0, %q and nothing", code, stdout, path+": ok\n", stderr)
@@ -85,5 +88,41 @@ func TestValidateUsage(t *testing.T) {
 				t.Errorf("got code %d stderr %q, want %d and %q with a hint", code, stderr, exitRejected, tt.message)
 			}
 		})
+	}
+}
+
+// writeProgram writes an executable script at path.
+func writeProgram(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateWarnsMissingProgram(t *testing.T) {
+	clearEnv(t)
+	path := writeFile(t, "ferry.yaml", goodSpec+"    checks:\n      smoke: [{exec: [scripts/smoke.sh]}, {exec: [curl, -f, x]}]\n")
+	dir := filepath.Dir(path)
+	stdout, stderr, code := ferry(t, "validate", path)
+	want := []string{
+		"warning: " + path + `: platform.exec.deploy[0]: program "./platform.sh" does not exist in ` + dir + "\n",
+		"warning: " + path + `: platform.exec.rollback[0]: program "./platform.sh" does not exist in ` + dir + "\n",
+		"warning: " + path + `: environments[0].checks.smoke[0].exec[0]: program "scripts/smoke.sh" does not exist in ` + dir + "\n",
+	}
+	if code != exitOK || stdout != path+": ok\n" || stderr != strings.Join(want, "") {
+		t.Errorf("got code %d stdout %q stderr:\n%s\nwant 0, ok and stderr:\n%s", code, stdout, stderr, strings.Join(want, ""))
+	}
+	stdout, _, code = ferry(t, "validate", path, "-o", "json")
+	var doc validateDoc
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != exitOK || !doc.OK || len(doc.Warnings) != 3 {
+		t.Errorf("json: got code %d doc %+v (%v), want ok with 3 warnings", code, doc, err)
+	}
+	writeProgram(t, filepath.Join(dir, "platform.sh"))
+	if err := os.Mkdir(filepath.Join(dir, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeProgram(t, filepath.Join(dir, "scripts", "smoke.sh"))
+	if _, stderr, code := ferry(t, "validate", path); code != exitOK || stderr != "" {
+		t.Errorf("programs present: got code %d stderr %q, want 0 and no warning", code, stderr)
 	}
 }

@@ -48,7 +48,7 @@ func (v *validator) http(h *HTTPCheck, p string, env checkEnv) {
 			v.add(p+".path", "needs the environment's url (%s.url) to join", env.path)
 		}
 		if out, ok := v.template(p+".path", h.Path, env.vars); ok && !strings.HasPrefix(out, "/") {
-			v.add(p+".path", "must start with /, got %q", h.Path)
+			v.add(p+".path", "must start with /, got %s", QuoteValue(h.Path))
 		}
 	}
 	if h.Status < 100 || h.Status > 599 {
@@ -67,6 +67,6 @@ func (v *validator) absoluteURL(path, text string, vars *templateVars) {
 	}
 	u, err := url.Parse(out)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add(path, "must be an absolute http or https URL, got %q", text)
+		v.add(path, "must be an absolute http or https URL, got %s", QuoteValue(text))
 	}
 }

@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,33 @@ import (
 type decoder struct {
 	*source
 	problems []Problem
+	// budget is how many more nodes decoding may visit, aliases counted each time they are followed. A few
+	// KB of anchors can stand for billions of nodes; past the budget decoding stops with one problem.
+	budget int
+	// exhausted is set once the budget ran out.
+	exhausted bool
+	// merging holds the mappings whose pairs are being collected, to catch a merge key that refers to a
+	// mapping containing it.
+	merging map[*yaml.Node]bool
+}
+
+// maxNodes bounds the nodes a spec decodes to, counting each alias as the nodes it stands for. A large real
+// spec has a few hundred; an alias bomb has billions. Reaching it takes milliseconds.
+const maxNodes = 20_000
+
+// spend takes one node from the budget and reports whether decoding may go on. The first node past the budget
+// records the problem, at its own line.
+func (d *decoder) spend(n *yaml.Node) bool {
+	if d.exhausted {
+		return false
+	}
+	if d.budget--; d.budget >= 0 {
+		return true
+	}
+	d.exhausted = true
+	d.problems = append(d.problems, Problem{File: d.file, Line: n.Line,
+		Message: fmt.Sprintf("the spec expands to more than %d values (YAML aliases are expanded where they are used): write it without so many aliases", maxNodes)})
+	return false
 }
 
 var (
@@ -39,6 +65,9 @@ func (d *decoder) report(line int, path, format string, args ...any) {
 
 // value decodes n (neither null nor an alias) into v.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
+	if !d.spend(n) {
+		return
+	}
 	switch {
 	case v.Type() == durationType:
 		d.duration(n, path, v)
@@ -213,10 +242,22 @@ type pair struct {
 // pairs returns a mapping's key/value pairs with YAML merge keys (<<: *anchor) expanded; keys written in the
 // mapping itself win over merged ones. Duplicate and non-string keys are problems.
 func (d *decoder) pairs(n *yaml.Node, path string) []pair {
+	if d.merging[n] {
+		d.fail(n, path, "a merge key (<<) refers to a mapping that contains it")
+		return nil
+	}
+	if d.merging == nil {
+		d.merging = map[*yaml.Node]bool{}
+	}
+	d.merging[n] = true
+	defer delete(d.merging, n)
 	var own, merged []pair
 	first := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if !d.spend(k) {
+			return nil
+		}
 		switch {
 		case k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge":
 			merged = append(merged, d.merge(val, field(path, k.Value))...)
@@ -244,6 +285,9 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 // merge returns the pairs a merge key brings in: from one mapping, or from a list of them (earlier ones win).
 func (d *decoder) merge(n *yaml.Node, path string) []pair {
 	n = resolve(n)
+	if !d.spend(n) {
+		return nil
+	}
 	if n.Kind == yaml.MappingNode {
 		return d.pairs(n, path)
 	}
@@ -277,7 +321,7 @@ func describe(n *yaml.Node) string {
 		return "a list"
 	}
 	if n.ShortTag() == "!!str" {
-		return strconv.Quote(n.Value)
+		return QuoteValue(n.Value)
 	}
-	return n.Value
+	return Truncate(n.Value, maxValueLen)
 }

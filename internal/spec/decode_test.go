@@ -26,7 +26,7 @@ func checkDecode[T any](t *testing.T, cases []decodeCase[T]) {
 			t.Fatalf("yaml.Unmarshal(%q): %v", tt.yaml, err)
 		}
 		var got T
-		d := &decoder{source: newSource("t.yaml")}
+		d := &decoder{source: newSource("t.yaml"), budget: maxNodes}
 		d.value(doc.Content[0], "", reflect.ValueOf(&got).Elem())
 		var gotErr string
 		if err := errOrNil(d.problems); err != nil {
@@ -181,7 +181,14 @@ func TestSyntaxErrorLines(t *testing.T) {
 		yaml string
 		want string
 	}{
-		{"a: 1\n\tb: 2\n", "f.yaml:2: invalid YAML: found a tab character that violates indentation"},
+		{"a: 1\n\tb: 2\n", "f.yaml:2: invalid YAML: a tab character in indentation (indent with spaces)"},
+		// yaml.v3 reports these on the line before the tab, or on none.
+		{"service: a\nimage:\n  repository: x\n\tplatform: y\n", "f.yaml:4: invalid YAML: a tab character in indentation (indent with spaces)"},
+		{"\tservice: a\n", "f.yaml:1: invalid YAML: a tab character in indentation (indent with spaces)"},
+		{"a: 1\nb:\n  c: 2\n\n\t\td: 3\n", "f.yaml:5: invalid YAML: a tab character in indentation (indent with spaces)"},
+		// yaml.v3 reports an unknown anchor without a line.
+		{"service: a\n\nimage: *nope\n", `f.yaml:3: invalid YAML: unknown anchor "nope" (define &nope before *nope uses it)`},
+		{"a: [1, 2]\nb:\n  - {x: *anc}\n", `f.yaml:3: invalid YAML: unknown anchor "anc" (define &anc before *anc uses it)`},
 		{"a:\n  b: 1\n   c: 2\n", "f.yaml:3: invalid YAML: mapping values are not allowed in this context"},
 		{"a: 1\nb: [1, 2\nc: 3\n", "f.yaml:2: invalid YAML: did not find expected ',' or ']'"},
 		{"a:\n  - x\n  y: 1\n", "f.yaml:2: invalid YAML: did not find expected '-' indicator"},

@@ -20,15 +20,15 @@ var hoursRE = regexp.MustCompile(`^(\d\d):(\d\d)-(\d\d):(\d\d)$`)
 func ParseHours(s string) (start, end time.Duration, err error) {
 	m := hoursRE.FindStringSubmatch(s)
 	if m == nil {
-		return 0, 0, fmt.Errorf(`must be "HH:MM-HH:MM", got %q`, s)
+		return 0, 0, fmt.Errorf(`must be "HH:MM-HH:MM", got %s`, QuoteValue(s))
 	}
 	start, okStart := clock(m[1], m[2])
 	end, okEnd := clock(m[3], m[4])
 	switch {
 	case !okStart || !okEnd:
-		return 0, 0, fmt.Errorf("must be times between 00:00 and 24:00, got %q", s)
+		return 0, 0, fmt.Errorf("must be times between 00:00 and 24:00, got %s", QuoteValue(s))
 	case start >= end:
-		return 0, 0, fmt.Errorf("start must be before end, got %q", s)
+		return 0, 0, fmt.Errorf("start must be before end, got %s", QuoteValue(s))
 	}
 	return start, end, nil
 }
@@ -50,9 +50,9 @@ func ParseBlackout(s string, loc *time.Location) (start, end time.Time, err erro
 	end, err2 = time.ParseInLocation(time.DateOnly, last, loc)
 	switch {
 	case !ok || err1 != nil || err2 != nil:
-		return time.Time{}, time.Time{}, fmt.Errorf(`must be "YYYY-MM-DD/YYYY-MM-DD", got %q`, s)
+		return time.Time{}, time.Time{}, fmt.Errorf(`must be "YYYY-MM-DD/YYYY-MM-DD", got %s`, QuoteValue(s))
 	case end.Before(start):
-		return time.Time{}, time.Time{}, fmt.Errorf("start must not be after end, got %q", s)
+		return time.Time{}, time.Time{}, fmt.Errorf("start must not be after end, got %s", QuoteValue(s))
 	}
 	return start, end.AddDate(0, 0, 1), nil
 }
@@ -111,7 +111,7 @@ func (v *validator) window(w *Window, p string) {
 	}
 	loc, err := time.LoadLocation(w.Timezone)
 	if err != nil || w.Timezone == "Local" {
-		v.add(p+".timezone", "must be an IANA time zone like Europe/Berlin, got %q", w.Timezone)
+		v.add(p+".timezone", "must be an IANA time zone like Europe/Berlin, got %s", QuoteValue(w.Timezone))
 		loc = time.UTC
 	}
 	for i, b := range w.Blackout {

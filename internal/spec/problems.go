@@ -3,7 +3,9 @@ package spec
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a spec. File and Line are empty for a Spec that was not parsed from YAML;
@@ -53,6 +55,54 @@ func errOrNil(list []Problem) error {
 	if len(list) == 0 {
 		return nil
 	}
+	for i := range list {
+		// Messages quote values through QuoteValue; this is the backstop for any that does not. A path holds
+		// the user's keys, which may hide control characters or invisible ones: escape those.
+		list[i].Path = Truncate(list[i].Path, maxMessageLen)
+		if q := strconv.QuoteToGraphic(list[i].Path); q[1:len(q)-1] != list[i].Path {
+			list[i].Path = q
+		}
+		list[i].Message = Truncate(list[i].Message, maxMessageLen)
+	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Line < list[j].Line })
+	if len(list) > maxProblems {
+		last := list[maxProblems-1]
+		list = append(list[:maxProblems:maxProblems], Problem{File: last.File, Line: last.Line,
+			Message: fmt.Sprintf("and %d more problems", len(list)-maxProblems)})
+	}
 	return &Problems{List: list}
+}
+
+// maxValueLen is how many bytes of a value a message quotes: a 5 MB service name must not print 5 MB.
+const maxValueLen = 100
+
+// maxProblems is how many problems a report lists: a spec with thousands shows the first ones and a count.
+const maxProblems = 50
+
+// maxMessageLen bounds a problem's message and path.
+const maxMessageLen = 400
+
+// Truncate shortens s to about n bytes, on a UTF-8 boundary, and says how long it was.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+}
+
+// QuoteValue quotes a user's value for a message, truncated to maxValueLen bytes, with unprintable
+// characters escaped.
+func QuoteValue(s string) string {
+	if len(s) <= maxValueLen {
+		return strconv.Quote(s)
+	}
+	cut := maxValueLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

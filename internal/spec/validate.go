@@ -81,7 +81,7 @@ func (v *validator) name(path, name string) {
 	case name == "":
 		v.add(path, "required")
 	case !nameRE.MatchString(name):
-		v.add(path, "must be 1..63 lower-case letters, digits or '-', got %q", name)
+		v.add(path, "must be 1..63 lower-case letters, digits or '-', got %s", QuoteValue(name))
 	}
 }
 
@@ -107,7 +107,7 @@ func (v *validator) oneOf(path, got string, allowed []string) bool {
 	if slices.Contains(allowed, got) {
 		return true
 	}
-	v.add(path, "must be one of %s, got %q%s", strings.Join(allowed, ", "), got, didYouMean(got, allowed))
+	v.add(path, "must be one of %s, got %s%s", strings.Join(allowed, ", "), QuoteValue(got), didYouMean(got, allowed))
 	return false
 }
 
@@ -116,7 +116,7 @@ func (v *validator) image(img *Image) {
 	case r == "":
 		v.add("image.repository", "required")
 	case strings.ContainsAny(r, " \t\n@") || strings.Contains(r[strings.LastIndex(r, "/")+1:], ":"):
-		v.add("image.repository", "must be a repository without tag or digest (the version is the tag), got %q", r)
+		v.add("image.repository", "must be a repository without tag or digest (the version is the tag), got %s", QuoteValue(r))
 	}
 	if b := img.Build; b != nil {
 		if b.Context == "" {
