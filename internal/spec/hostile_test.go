@@ -74,7 +74,7 @@ func TestHostileSpecs(t *testing.T) {
 // TestHostileLargeSpecs covers inputs too large to keep in testdata.
 func TestHostileLargeSpecs(t *testing.T) {
 	const head = "service: hello\nimage: {repository: registry.example.com/hello}\n" +
-		"platform: {exec: {deploy: [./p.sh, \"{{.Version}}\"], rollback: [./p.sh]}}\n"
+		"platform: {exec: {deploy: [./p.sh, \"{{.Version}}\"], rollback: [./p.sh], remove: [./p.sh]}}\n"
 	tests := []struct {
 		name string
 		data string
