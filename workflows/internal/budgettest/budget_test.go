@@ -151,14 +151,14 @@ func largestRelease(ctx context.Context, t *testing.T, c client.Client) {
 		t.Fatalf("one check more: got %v, want the budget exceeded", err)
 	}
 
-	in := workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc"}
+	in := workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc1234"}
 	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: in})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// run keeps the first run's ID, as `ferry start` does: everything below must follow the release anyway.
 	awaitStatus(ctx, t, c, run, func(st workflows.Status) bool { return st.Env == "production" && st.Stage == workflows.StageGate })
-	rows, err := starter.List(ctx, c, starter.ListOptions{Service: "budget"})
+	rows, _, err := starter.List(ctx, c, starter.ListOptions{Service: "budget"})
 	if err != nil {
 		t.Fatal(err)
 	}
