@@ -64,6 +64,11 @@ const (
 // non-retryable ErrTypeInvalidSpec; a non-zero exit (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout)
 // is retryable, and Temporal retries it under the workflow's retry policy.
 //
+// Cancellation: a cancelled operation stops its command (SIGTERM to its process group, SIGKILL after the
+// runner's grace period) and ends only once the command has exited, so a workflow that waits for the
+// cancellation to complete knows that nothing of the operation still runs. A stopping worker does not cancel
+// operations: they finish unless the worker's stop grace period ends first.
+//
 // The worker registers one &Platform{Runner: execrun.Runner{}}; the Release workflow calls its methods.
 type Platform struct {
 	// Runner runs the commands.
@@ -158,7 +163,7 @@ const readyPollFloor = 10 * time.Second
 // count and the latest failure travel in heartbeat details, so a retry of the activity (after a worker crash,
 // say) keeps the original deadline. Polling only reads state, so the activity is idempotent. The workflow's
 // StartToClose timeout must leave that slack beyond ReadyTimeout, and its heartbeat timeout must exceed a few
-// seconds (commands heartbeat every 5s).
+// seconds (commands heartbeat every second).
 func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
 	if len(in.Exec.Ready) == 0 {
 		return PlatformResult{}, nil
