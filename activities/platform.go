@@ -159,7 +159,8 @@ const readyPollFloor = 10 * time.Second
 // WaitReady polls Exec.Ready every ReadyInterval until it exits 0, and returns at once when there is no ready
 // command. It gives up with a non-retryable ErrTypeReadinessTimeout once Exec.ReadyTimeout (default 10m) has
 // passed since the first poll; no poll starts after that, and one that starts close to it is cut short, so the
-// whole wait stays within ReadyTimeout plus readyPollFloor plus ReadyInterval. The first poll's time, the poll
+// whole wait stays within ReadyTimeout plus readyPollFloor plus ReadyInterval. When the worker stops, the wait
+// ends after the running poll with a retryable error, so that another worker resumes it. The first poll's time, the poll
 // count and the latest failure travel in heartbeat details, so a retry of the activity (after a worker crash,
 // say) keeps the original deadline. Polling only reads state, so the activity is idempotent. The workflow's
 // StartToClose timeout must leave that slack beyond ReadyTimeout, and its heartbeat timeout must exceed a few
@@ -222,6 +223,11 @@ func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformR
 		case <-ctx.Done():
 			wait.Stop()
 			return PlatformResult{}, ctx.Err()
+		case <-activity.GetWorkerStopChannel(ctx):
+			// A stopping worker waits for its running activities; a wait that can last minutes is better
+			// resumed by the next worker, from the heartbeat.
+			wait.Stop()
+			return PlatformResult{}, fmt.Errorf("%s: the worker is stopping; a retry resumes the wait", opReady.field)
 		case <-wait.C:
 		}
 	}
