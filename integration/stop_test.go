@@ -129,15 +129,26 @@ func signalWorker(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// workerExit is closed once the current worker process has exited.
-func workerExit() <-chan struct{} {
-	done := make(chan struct{})
+// stoppingWorker is for a test that stops the current worker: the channel is closed once that worker has
+// exited. However the test ends, a worker runs after it.
+func stoppingWorker(t *testing.T) <-chan struct{} {
 	w := stack.worker
+	exit := make(chan struct{})
 	go func() {
 		_ = w.Wait()
-		close(done)
+		close(exit)
 	}()
-	return done
+	t.Cleanup(func() {
+		if stack.worker != w {
+			return // the test started the next worker
+		}
+		_ = w.Process.Signal(syscall.SIGKILL)
+		<-exit
+		if err := startWorker(); err != nil {
+			t.Error(err)
+		}
+	})
+	return exit
 }
 
 // An abort while the deploy command runs: the command gets SIGTERM and time to wind down, and the rollback's
@@ -189,7 +200,7 @@ func TestWorkerStopLetsCommandFinish(t *testing.T) {
 	done := startWaiting(a, "10.0.0")
 	deploy := "deploy production stable 10.0.0 0"
 	a.awaitCalls(deploy, 1, time.Minute)
-	exit := workerExit()
+	exit := stoppingWorker(t)
 	signalWorker(t, syscall.SIGTERM)
 	select {
 	case <-exit:
@@ -221,7 +232,7 @@ func TestWorkerSecondSignalStopsCommand(t *testing.T) {
 	done := startWaiting(a, "12.0.0")
 	deploy := "deploy production stable 12.0.0 0"
 	a.awaitCalls(deploy, 1, time.Minute)
-	exit := workerExit()
+	exit := stoppingWorker(t)
 	signalWorker(t, syscall.SIGTERM)
 	time.Sleep(time.Second)
 	signalWorker(t, syscall.SIGTERM)
