@@ -33,6 +33,9 @@ const DefaultWorkerStopTimeout = 5 * time.Minute
 // long a cancelled command runs on; the SDK's default would be most of the heartbeat timeout.
 const heartbeatThrottle = time.Second
 
+// checkStopGrace is the stop grace period of exec checks.
+const checkStopGrace = 2 * time.Second
+
 // ErrInterrupted is the cause with which Interrupt cancels running activities.
 var ErrInterrupted = errors.New("worker interrupted")
 
@@ -89,9 +92,10 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 
-	runner := trackedRunner{runner: execrun.Runner{}, commands: w.commands}
-	w.RegisterActivity(&activities.Platform{Runner: runner})
-	w.RegisterActivity(&activities.Checks{Runner: runner, HTTP: probe.New()})
+	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands}})
+	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
+	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
+	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New()})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue)

@@ -53,7 +53,8 @@ func withOptions(ctx workflow.Context, summary string, startToClose, heartbeat t
 	})
 }
 
-// commandTimeout is one platform command's own timeout plus slack for the activity around it.
+// commandTimeout is one platform command's own timeout plus slack for the activity around it, which covers the
+// grace period a command that timed out gets to exit (execrun.DefaultStopGrace).
 func commandTimeout(p spec.ExecPlatform) time.Duration {
 	return orDefault(p.Timeout.D(), 5*time.Minute) + 30*time.Second
 }
