@@ -40,9 +40,11 @@ type CommandRunner interface {
 	Run(ctx context.Context, cmd execrun.Command) (execrun.Result, error)
 }
 
-// commandHeartbeat is how often a running command heartbeats. The SDK batches heartbeats to the server, so this
-// only needs to be well below any heartbeat timeout a workflow sets.
-const commandHeartbeat = 5 * time.Second
+// commandHeartbeat is how often a running command heartbeats. A cancellation reaches the command only in the
+// server's answer to a heartbeat, so this bounds how long a cancelled command runs on before it is stopped, as
+// long as the worker does not batch heartbeats for longer (its MaxHeartbeatThrottleInterval). It must also stay
+// well below any heartbeat timeout a workflow sets.
+const commandHeartbeat = time.Second
 
 // errorLines is how many trailing output lines an error or check detail quotes.
 const errorLines = 5
@@ -153,7 +155,9 @@ func envName(key string) string {
 }
 
 // runCommand runs cmd and heartbeats details while it runs, so that the server notices a dead worker within the
-// heartbeat timeout and a cancellation reaches ctx even during a long command.
+// heartbeat timeout and a cancellation reaches ctx even during a long command. A cancellation stops the command
+// (SIGTERM, then SIGKILL after the runner's grace period), and runCommand returns only once it has exited: the
+// activity does not report itself cancelled while its command may still change anything.
 func runCommand(ctx context.Context, r CommandRunner, cmd execrun.Command, details any) (execrun.Result, error) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup

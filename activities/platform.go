@@ -64,6 +64,11 @@ const (
 // non-retryable ErrTypeInvalidSpec; a non-zero exit (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout)
 // is retryable, and Temporal retries it under the workflow's retry policy.
 //
+// Cancellation: a cancelled operation stops its command (SIGTERM to its process group, SIGKILL after the
+// runner's grace period) and ends only once the command has exited, so a workflow that waits for the
+// cancellation to complete knows that nothing of the operation still runs. A stopping worker does not cancel
+// operations: they finish unless the worker's stop grace period ends first.
+//
 // The worker registers one &Platform{Runner: execrun.Runner{}}; the Release workflow calls its methods.
 type Platform struct {
 	// Runner runs the commands.
@@ -154,11 +159,12 @@ const readyPollFloor = 10 * time.Second
 // WaitReady polls Exec.Ready every ReadyInterval until it exits 0, and returns at once when there is no ready
 // command. It gives up with a non-retryable ErrTypeReadinessTimeout once Exec.ReadyTimeout (default 10m) has
 // passed since the first poll; no poll starts after that, and one that starts close to it is cut short, so the
-// whole wait stays within ReadyTimeout plus readyPollFloor plus ReadyInterval. The first poll's time, the poll
+// whole wait stays within ReadyTimeout plus readyPollFloor plus ReadyInterval. When the worker stops, the wait
+// ends after the running poll with a retryable error, so that another worker resumes it. The first poll's time, the poll
 // count and the latest failure travel in heartbeat details, so a retry of the activity (after a worker crash,
 // say) keeps the original deadline. Polling only reads state, so the activity is idempotent. The workflow's
 // StartToClose timeout must leave that slack beyond ReadyTimeout, and its heartbeat timeout must exceed a few
-// seconds (commands heartbeat every 5s).
+// seconds (commands heartbeat every second).
 func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
 	if len(in.Exec.Ready) == 0 {
 		return PlatformResult{}, nil
@@ -217,6 +223,11 @@ func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformR
 		case <-ctx.Done():
 			wait.Stop()
 			return PlatformResult{}, ctx.Err()
+		case <-activity.GetWorkerStopChannel(ctx):
+			// A stopping worker waits for its running activities; a wait that can last minutes is better
+			// resumed by the next worker, from the heartbeat.
+			wait.Stop()
+			return PlatformResult{}, fmt.Errorf("%s: the worker is stopping; a retry resumes the wait", opReady.field)
 		case <-wait.C:
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/ferryhq/ferry/internal/execrun"
@@ -343,6 +344,30 @@ func TestWaitReadyTimesOut(t *testing.T) {
 	if polls := len(readLog(t, dir, "ops.log")); polls < 2 || !strings.HasSuffix(appErr.Message(), fmt.Sprintf("(%d attempts): exit status 1: warming up (%d)", polls, polls)) {
 		t.Errorf("got message %q after %d polls, want the attempt count and the last poll's output", appErr.Message(), polls)
 	}
+}
+
+// A stopping worker waits for its activities; the readiness wait hands over to the next worker after the poll
+// that runs, instead of polling on for up to ReadyTimeout.
+func TestWaitReadyEndsWhenWorkerStops(t *testing.T) {
+	dir := t.TempDir()
+	exectest.Script(t, dir, "ready.sh", readyScript(1000))
+	p := &Platform{Runner: execrun.Runner{}, ReadyInterval: 10 * time.Millisecond}
+	env := newActivityEnv(p)
+	stopping := make(chan struct{})
+	close(stopping)
+	env.SetWorkerStopChannel(stopping)
+	start := time.Now()
+	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
+		Dir: dir, Ready: []string{"./ready.sh"}, ReadyTimeout: spec.Duration(10 * time.Second),
+	}})
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %s, want the wait to end after one poll", elapsed)
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || !strings.Contains(err.Error(), "the worker is stopping") {
+		t.Errorf("got error %v, want a retryable failure saying the worker is stopping", err)
+	}
+	assertLines(t, "log", readLog(t, dir, "ops.log"), []string{"ready 1"})
 }
 
 func TestWaitReadyResumesFromHeartbeat(t *testing.T) {

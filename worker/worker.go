@@ -4,8 +4,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -21,6 +24,21 @@ import (
 // DefaultTaskQueue is the task queue of Options.TaskQueue when it is empty, and the CLI's default.
 const DefaultTaskQueue = "ferry"
 
+// DefaultWorkerStopTimeout is Options.WorkerStopTimeout when it is zero: the default timeout of one platform
+// command, so that a command within its default limit always gets to finish.
+const DefaultWorkerStopTimeout = 5 * time.Minute
+
+// heartbeatThrottle caps how long the SDK holds back an activity's heartbeats. A cancellation reaches a running
+// command only in the answer to a heartbeat, so this (with the activities' own heartbeat interval) bounds how
+// long a cancelled command runs on; the SDK's default would be most of the heartbeat timeout.
+const heartbeatThrottle = time.Second
+
+// checkStopGrace is the stop grace period of exec checks.
+const checkStopGrace = 2 * time.Second
+
+// ErrInterrupted is the cause with which Interrupt cancels running activities.
+var ErrInterrupted = errors.New("worker interrupted")
+
 // Options configure New.
 type Options struct {
 	// TaskQueue is the queue the worker polls, for workflows and activities alike. Default DefaultTaskQueue.
@@ -28,32 +46,121 @@ type Options struct {
 	// Logger receives the worker's own records. The SDK logs through the client's logger, which Dial sets.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// WorkerStopTimeout bounds a graceful stop: how long Stop lets running activities, and so the platform
+	// commands they run, finish before it cancels them. A process supervisor should allow this plus the
+	// commands' stop grace period (execrun.DefaultStopGrace) between its SIGTERM and its SIGKILL. Default
+	// DefaultWorkerStopTimeout.
+	WorkerStopTimeout time.Duration
+}
+
+// Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
+// running behind it.
+type Worker struct {
+	sdkworker.Worker
+	// interrupt cancels the context every activity's context derives from.
+	interrupt context.CancelCauseFunc
+	commands  *inflight
 }
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
 // and the methods of the Platform, Checks and Temporal activity structs under their method names. The caller
-// starts it (Start or Run) and stops it; Stop lets running activities finish.
-func New(c client.Client, opts Options) sdkworker.Worker {
+// starts it (Start or Run) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
+func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{})
+	if opts.WorkerStopTimeout <= 0 {
+		opts.WorkerStopTimeout = DefaultWorkerStopTimeout
+	}
+	// A stopping SDK worker cancels its activities only once WorkerStopTimeout has passed; this context lets
+	// Interrupt do it sooner.
+	activityCtx, interrupt := context.WithCancelCause(context.Background())
+	w := &Worker{
+		Worker: sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+			WorkerStopTimeout:            opts.WorkerStopTimeout,
+			BackgroundActivityContext:    activityCtx,
+			MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		}),
+		interrupt: interrupt,
+		commands:  newInflight(),
+	}
 
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 
-	runner := execrun.Runner{}
-	w.RegisterActivity(&activities.Platform{Runner: runner})
-	w.RegisterActivity(&activities.Checks{Runner: runner, HTTP: probe.New()})
+	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands}})
+	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
+	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
+	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New()})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue)
 	return w
+}
+
+// Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or
+// until Interrupt). Then it cancels those still running, which stops their commands (SIGTERM, then SIGKILL
+// after the grace period), and returns once every command has exited. An activity that finished is reported to
+// the server; one that was cancelled is retried by another worker.
+func (w *Worker) Stop() {
+	w.Worker.Stop()
+	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
+	w.commands.wait()
+}
+
+// Interrupt cancels every running activity at once, as a second Ctrl-C asks: their commands are stopped
+// (SIGTERM, then SIGKILL after the grace period). A Stop in progress returns as soon as they have exited.
+// Call it only while stopping: the worker runs no activity to completion afterwards.
+func (w *Worker) Interrupt() {
+	w.interrupt(ErrInterrupted)
+}
+
+// trackedRunner counts the commands that run, so that Stop can wait for them.
+type trackedRunner struct {
+	runner   activities.CommandRunner
+	commands *inflight
+}
+
+func (t trackedRunner) Run(ctx context.Context, cmd execrun.Command) (execrun.Result, error) {
+	t.commands.add(1)
+	defer t.commands.add(-1)
+	return t.runner.Run(ctx, cmd)
+}
+
+// inflight counts running commands. Unlike a sync.WaitGroup it allows a command to start while someone waits.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle sync.Cond // signalled when n drops to zero
+}
+
+func newInflight() *inflight {
+	f := &inflight{}
+	f.idle.L = &f.mu
+	return f
+}
+
+func (f *inflight) add(delta int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n += delta
+	if f.n == 0 {
+		f.idle.Broadcast()
+	}
+}
+
+// wait returns once no command runs.
+func (f *inflight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.n > 0 {
+		f.idle.Wait()
+	}
 }
 
 // DialOptions configure Dial.

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/ferryhq/ferry/internal/devserver"
+	"github.com/ferryhq/ferry/internal/execrun"
 )
 
 func quietLogger() *slog.Logger {
@@ -63,5 +64,39 @@ func TestDialUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), addr) {
 		t.Errorf("Dial error %q does not name the address %s", err, addr)
+	}
+}
+
+// blockingRunner runs no command: each Run reports on started and returns when release is closed.
+type blockingRunner struct{ started, release chan struct{} }
+
+func (b blockingRunner) Run(context.Context, execrun.Command) (execrun.Result, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return execrun.Result{}, nil
+}
+
+// Stop returns only once every command has exited: the commands it counts are those of activities.
+func TestStopWaitsForRunningCommands(t *testing.T) {
+	f := newInflight()
+	b := blockingRunner{started: make(chan struct{}), release: make(chan struct{})}
+	r := trackedRunner{runner: b, commands: f}
+	go func() { _, _ = r.Run(context.Background(), execrun.Command{}) }()
+	<-b.started
+	waited := make(chan struct{})
+	go func() {
+		f.wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		t.Fatal("wait returned while a command ran")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(b.release)
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not return within 5s of the command's end")
 	}
 }

@@ -12,9 +12,17 @@ import (
 
 // Activity option presets. Activities hold no retry loops: these policies are the only retries.
 
-// commandHeartbeat bounds the silence of a running command activity (they heartbeat every few seconds), so
-// a lost worker is noticed and a cancellation reaches the command quickly.
-const commandHeartbeat = 30 * time.Second
+// commandHeartbeat bounds the silence of a running command activity (they heartbeat every second), so a lost
+// worker is noticed and its command retried soon.
+const commandHeartbeat = 15 * time.Second
+
+// legacyCommandHeartbeat is commandHeartbeat for releases begun before waitForCancelChange.
+const legacyCommandHeartbeat = 30 * time.Second
+
+// waitForCancelChange is the GetVersion change ID under which a cancelled platform activity is waited for: an
+// abort must not start the rollback while the cancelled command still runs (a deploy landing after the rollback
+// would undo it). The change also shortened commandHeartbeat.
+const waitForCancelChange = "platform-activity-wait-for-cancellation"
 
 // nonRetryable are error types that no retry can fix.
 var nonRetryable = []string{ErrTypeInvalid, activities.ErrTypeReadinessTimeout}
@@ -45,24 +53,37 @@ func withOptions(ctx workflow.Context, summary string, startToClose, heartbeat t
 	})
 }
 
-// commandTimeout is one platform command's own timeout plus slack for the activity around it.
+// commandTimeout is one platform command's own timeout plus slack for the activity around it, which covers the
+// grace period a command that timed out gets to exit (execrun.DefaultStopGrace).
 func commandTimeout(p spec.ExecPlatform) time.Duration {
 	return orDefault(p.Timeout.D(), 5*time.Minute) + 30*time.Second
 }
 
 // platformOptions run one platform command.
 func platformOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
-	return withOptions(ctx, summary, commandTimeout(p), commandHeartbeat, deployRetry)
+	return commandOptions(ctx, summary, commandTimeout(p), deployRetry)
 }
 
 // rollbackOptions run a platform command that undoes a release.
 func rollbackOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
-	return withOptions(ctx, summary, commandTimeout(p), commandHeartbeat, rollbackRetry)
+	return commandOptions(ctx, summary, commandTimeout(p), rollbackRetry)
 }
 
 // readyOptions wait for readiness: the activity polls and heartbeats, and resumes from its heartbeat.
 func readyOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
-	return withOptions(ctx, summary, orDefault(p.ReadyTimeout.D(), 10*time.Minute)+time.Minute, commandHeartbeat, readyRetry)
+	return commandOptions(ctx, summary, orDefault(p.ReadyTimeout.D(), 10*time.Minute)+time.Minute, readyRetry)
+}
+
+// commandOptions run a platform activity. When ctx is cancelled, the activity's result arrives only once the
+// activity has ended (it stops its command first), so nothing the workflow does next races the command.
+func commandOptions(ctx workflow.Context, summary string, startToClose time.Duration, retry temporal.RetryPolicy) workflow.Context {
+	if workflow.GetVersion(ctx, waitForCancelChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return withOptions(ctx, summary, startToClose, legacyCommandHeartbeat, retry)
+	}
+	ctx = withOptions(ctx, summary, startToClose, commandHeartbeat, retry)
+	opts := workflow.GetActivityOptions(ctx)
+	opts.WaitForCancellation = true
+	return workflow.WithActivityOptions(ctx, opts)
 }
 
 // checkOptions run one probe.

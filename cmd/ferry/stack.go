@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/worker"
@@ -20,7 +19,7 @@ import (
 type stack struct {
 	server *devserver.Server
 	client client.Client
-	worker sdkworker.Worker
+	worker *worker.Worker
 	// g is the caller's options, pointed at the embedded server.
 	g GlobalOptions
 }
@@ -51,10 +50,11 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	return s, nil
 }
 
-// stop stops the worker (letting running activities finish), the client and the server.
+// stop stops the worker (letting running activities finish, unless interrupted again), the client and the
+// server.
 func (s *stack) stop() error {
 	if s.worker != nil {
-		s.worker.Stop()
+		stopWorker(s.worker, s.g.logger)
 	}
 	s.client.Close()
 	return s.server.Stop()

@@ -1,6 +1,9 @@
 // Package execrun runs one external command to completion: argv only (no shell), bounded by a timeout, in its
-// own process group so that a timeout or cancellation kills everything the command started, and keeping only the
+// own process group so that a timeout or cancellation stops everything the command started, and keeping only the
 // tail of its combined output.
+//
+// A command is stopped politely: SIGTERM to its process group, then SIGKILL to whatever still runs after a grace
+// period. Run returns only once the command has exited, so that whoever cancelled it can rely on it being over.
 //
 // The exec platform and exec checks in package activities run their commands through it.
 package execrun
@@ -21,6 +24,9 @@ import (
 // OutputTail is how many bytes of combined output a Result keeps: the end of the output, where errors are.
 const OutputTail = 4 << 10
 
+// DefaultStopGrace is Runner.StopGrace when it is zero.
+const DefaultStopGrace = 10 * time.Second
+
 // pipeGrace bounds how long Run waits for the output pipe to close once the command has exited (or was killed).
 // A background process the command leaves running keeps the pipe open; it must redirect its own output.
 const pipeGrace = 2 * time.Second
@@ -29,7 +35,7 @@ var (
 	// ErrNotRunnable means the command cannot start: the executable or the directory does not exist, or the
 	// file is not executable. Running it again will not help.
 	ErrNotRunnable = errors.New("cannot run command")
-	// ErrTimeout means the command ran longer than Command.Timeout and was killed with its process group.
+	// ErrTimeout means the command ran longer than Command.Timeout and was stopped with its process group.
 	ErrTimeout = errors.New("command timed out")
 )
 
@@ -57,13 +63,22 @@ type Result struct {
 }
 
 // Runner runs commands on the local machine. The zero value is ready to use and safe for concurrent use.
-type Runner struct{}
+type Runner struct {
+	// StopGrace is how long a command's process group may take to exit after SIGTERM, on a timeout or a
+	// cancellation, before SIGKILL ends what is left. Zero means DefaultStopGrace.
+	StopGrace time.Duration
+}
 
 // Run starts cmd and waits for it. A command that ran returns its Result and a nil error whatever its exit code;
 // the caller decides what a non-zero exit means. The error is non-nil when the command could not start
 // (ErrNotRunnable), ran past cmd.Timeout (ErrTimeout, with the output so far in the Result), or ctx ended first
-// (ctx's error). After a timeout or cancellation the whole process group is killed.
-func (Runner) Run(ctx context.Context, cmd Command) (Result, error) {
+// (ctx's error, or its cause when it has one).
+//
+// After a timeout or cancellation the whole process group gets SIGTERM, and SIGKILL once StopGrace has passed
+// with any of it still running. Run returns after the command itself has exited, at most about StopGrace (plus
+// the time to close its output) after the timeout or cancellation. On Linux the command also gets SIGKILL if the
+// calling process dies first, so that a crashed worker leaves no command running beside the retry.
+func (r Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	if len(cmd.Argv) == 0 || cmd.Argv[0] == "" {
 		return Result{}, fmt.Errorf("%w: empty argv", ErrNotRunnable)
 	}
@@ -77,7 +92,8 @@ func (Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	if cmd.Dir != "" && strings.ContainsRune(name, '/') && !filepath.IsAbs(name) {
 		name = filepath.Join(cmd.Dir, name)
 	}
-	c := exec.CommandContext(ctx, name, cmd.Argv[1:]...)
+	// Not CommandContext: its cancellation would kill the process at once, where a command gets a grace period.
+	c := exec.Command(name, cmd.Argv[1:]...)
 	c.Dir = cmd.Dir
 	c.Env = append(c.Environ(), cmd.Env...)
 	out := &tail{max: OutputTail}
@@ -85,19 +101,31 @@ func (Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	ownProcessGroup(c)
 	c.WaitDelay = pipeGrace
 
+	if ctx.Err() != nil {
+		return Result{}, context.Cause(ctx) // nothing started, nothing to stop
+	}
 	if err := c.Start(); err != nil {
 		if notRunnable(err) {
 			return Result{}, fmt.Errorf("%w %q: %w", ErrNotRunnable, cmd.Argv[0], err)
 		}
 		return Result{}, fmt.Errorf("start %q: %w", cmd.Argv[0], err)
 	}
-	err := c.Wait()
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait() }()
+	var err error
+	stopped := false
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		err, stopped = r.stop(c, waited), true
+	}
+	// out is complete: Wait has returned, so nothing writes to it any more.
 	res := Result{Output: out.String()}
 	if c.ProcessState != nil {
 		res.ExitCode = c.ProcessState.ExitCode()
 		res.Status = c.ProcessState.String()
 	}
-	if ctx.Err() != nil {
+	if stopped {
 		if cause := context.Cause(ctx); errors.Is(cause, ErrTimeout) {
 			return res, fmt.Errorf("%w after %s", ErrTimeout, cmd.Timeout)
 		}
@@ -110,6 +138,40 @@ func (Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 		return res, nil
 	}
 	return res, fmt.Errorf("wait for %q: %w", cmd.Argv[0], err)
+}
+
+// stop ends a started command whose context is done: SIGTERM to its process group, SIGKILL to the group once the
+// grace period has passed with any of it still running. It returns Wait's error, from waited.
+func (r Runner) stop(c *exec.Cmd, waited <-chan error) error {
+	grace := r.StopGrace
+	if grace <= 0 {
+		grace = DefaultStopGrace
+	}
+	terminate(c)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	var err error
+	exited := false
+	for {
+		select {
+		case err = <-waited:
+			exited = true
+		case <-poll.C:
+		case <-deadline.C:
+			kill(c)
+			if !exited {
+				err = <-waited
+			}
+			return err
+		}
+		// Children the command started may still be winding down after it exited: they get the rest of the
+		// grace period too.
+		if exited && !groupAlive(c) {
+			return err
+		}
+	}
 }
 
 // notRunnable tells start failures that a retry cannot fix from transient ones (such as EAGAIN from fork).

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -121,6 +123,94 @@ func TestRunCancelKillsProcessGroup(t *testing.T) {
 		t.Fatal("run did not return within 5s of the cancellation")
 	}
 	exectest.AssertGone(t, child)
+}
+
+// A cancelled command gets SIGTERM and time to wind down, and Run returns only once it has: whoever cancelled it
+// may rely on it being over.
+func TestRunCancelLetsCommandWindDown(t *testing.T) {
+	dir := t.TempDir()
+	exectest.Script(t, dir, "graceful.sh", "trap 'sleep 0.5; echo cleaned up; exit 143' TERM\necho $$ > leader.pid\n"+
+		"while :; do sleep 0.1; done\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Runner{StopGrace: 10 * time.Second}.Run(ctx, Command{Argv: []string{"./graceful.sh"}, Dir: dir})
+		done <- outcome{res, err}
+	}()
+	leader := exectest.WaitForPid(t, filepath.Join(dir, "leader.pid"))
+	cancel()
+	select {
+	case o := <-done:
+		if !errors.Is(o.err, context.Canceled) {
+			t.Errorf("got error %v, want context.Canceled", o.err)
+		}
+		if !strings.HasSuffix(o.res.Output, "cleaned up\n") || o.res.ExitCode != 143 {
+			t.Errorf("got %+v, want exit 143 and the output of the TERM trap", o.res)
+		}
+		if exectest.Alive(leader) {
+			t.Error("Run returned while the command still ran")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5s of the cancellation")
+	}
+}
+
+// A command that ignores SIGTERM is killed once the grace period is over.
+func TestRunCancelKillsAfterGrace(t *testing.T) {
+	dir := t.TempDir()
+	exectest.Script(t, dir, "stubborn.sh", "trap '' TERM\necho $$ > leader.pid\nwhile :; do sleep 0.1; done\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Runner{StopGrace: 500 * time.Millisecond}.Run(ctx, Command{Argv: []string{"./stubborn.sh"}, Dir: dir})
+		done <- err
+	}()
+	leader := exectest.WaitForPid(t, filepath.Join(dir, "leader.pid"))
+	time.Sleep(100 * time.Millisecond) // let the trap be set
+	cancel()
+	start := time.Now()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got error %v, want context.Canceled", err)
+		}
+		if elapsed := time.Since(start); elapsed < 400*time.Millisecond {
+			t.Errorf("returned %s after the cancellation, want the 500ms grace period first", elapsed)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5s of the cancellation")
+	}
+	exectest.AssertGone(t, leader)
+}
+
+// TestRunCommandDiesWithCaller kills, as a crash would, a process that runs a command: the command must not
+// outlive it. The test runs itself as that process.
+func TestRunCommandDiesWithCaller(t *testing.T) {
+	if dir := os.Getenv("EXECRUN_TEST_CALLER_DIR"); dir != "" {
+		_, _ = Runner{}.Run(context.Background(), Command{Argv: []string{"./leader.sh"}, Dir: dir})
+		return
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux ties a command's life to its parent's")
+	}
+	dir := t.TempDir()
+	exectest.Script(t, dir, "leader.sh", "echo $$ > leader.pid\nwhile :; do sleep 0.1; done\n")
+	caller := exec.Command(os.Args[0], "-test.run=^TestRunCommandDiesWithCaller$")
+	caller.Env = append(os.Environ(), "EXECRUN_TEST_CALLER_DIR="+dir)
+	if err := caller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	leader := exectest.WaitForPid(t, filepath.Join(dir, "leader.pid"))
+	defer syscall.Kill(leader, syscall.SIGKILL)
+	_ = caller.Process.Kill()
+	_ = caller.Wait()
+	exectest.AssertGone(t, leader)
 }
 
 func TestRunBackgroundChildHoldingOutput(t *testing.T) {

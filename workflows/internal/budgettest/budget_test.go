@@ -237,7 +237,7 @@ func pausedRelease(ctx context.Context, t *testing.T, c client.Client) {
 		t.Fatal(err)
 	}
 	estimate := spec.EstimateHistory(&s.Environments[0], "environments[0]").Events
-	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: workflows.ReleaseInput{Spec: *s, Version: "1.0.0"}})
+	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc1234"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func roundCost(ctx context.Context, t *testing.T, c client.Client) {
 	env := spec.Environment{Name: "production", Strategy: spec.Strategy{Type: spec.StrategyRecreate},
 		Verify: &spec.Verify{Window: spec.Duration(3 * time.Second), Interval: spec.Duration(100 * time.Millisecond), Checks: checkList(1)}}
 	s := newSpec("rounds", env)
-	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: workflows.ReleaseInput{Spec: *s, Version: "1.0.0"}})
+	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc1234"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -41,7 +42,15 @@ func fatalf(format string, args ...any) {
 // activities, so only their names and results matter. Checks fail for versions ending in "-bad" at 10 %.
 type recPlatform struct{}
 
-func (*recPlatform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+// Deploy of a "-slow" version to production runs until it is cancelled, as a long command would.
+func (*recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	if strings.HasSuffix(in.Vars.Version, "-slow") && in.Vars.Env == "production" {
+		for ctx.Err() == nil {
+			activity.RecordHeartbeat(ctx, nil)
+			time.Sleep(100 * time.Millisecond)
+		}
+		return activities.PlatformResult{}, ctx.Err()
+	}
 	return activities.PlatformResult{Output: "deployed"}, nil
 }
 func (*recPlatform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
@@ -125,7 +134,7 @@ func record() {
 	}
 	defer c.Close()
 	const queue = "ferry-record"
-	w := worker.New(c, queue, worker.Options{})
+	w := worker.New(c, queue, worker.Options{MaxHeartbeatThrottleInterval: time.Second})
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
@@ -178,6 +187,11 @@ func record() {
 			time.Sleep(3 * time.Second) // analysis keeps running, every second, in a child workflow
 			update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
 			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
+		}},
+		{name: "abort-during-deploy", version: "1.5.0-slow", prod: paused, act: func(ctx context.Context, c client.Client, id string) {
+			// The abort cancels the running deploy; the rollback waits for the cancellation to complete.
+			awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Env == "production" && s.Stage == workflows.StageDeploy })
+			update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
 		}},
 		{name: "blue-green", version: "1.4.0", prod: spec.Environment{Gate: spec.Gate{Auto: true},
 			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1)}}},
