@@ -174,7 +174,7 @@ func record() {
 			update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
 		}},
 		{name: "pause-resume-promote", version: "1.3.0", prod: paused, act: func(ctx context.Context, c client.Client, id string) {
-			awaitStage(ctx, c, id, workflows.StageCanary)
+			awaitBaking(ctx, c, id)
 			update(ctx, c, id, workflows.UpdatePause, workflows.PauseInput{Identity: "alice", Reason: "look"})
 			update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
 			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice"}) // ends the 10% bake
@@ -182,7 +182,7 @@ func record() {
 			update(ctx, c, id, workflows.UpdatePromote, workflows.PromoteInput{Identity: "alice", Full: true})
 		}},
 		{name: "paused-analysis", version: "1.5.0", prod: paused, act: func(ctx context.Context, c client.Client, id string) {
-			awaitStage(ctx, c, id, workflows.StageCanary)
+			awaitBaking(ctx, c, id)
 			update(ctx, c, id, workflows.UpdatePause, workflows.PauseInput{Identity: "alice", Reason: "weekend"})
 			time.Sleep(3 * time.Second) // analysis keeps running, every second, in a child workflow
 			update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
@@ -238,6 +238,7 @@ func record() {
 	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
 	recordLockContinueAsNew(ctx, c, queue)
+	writeHistoryIDs()
 }
 
 // recordLockContinueAsNew records the first run of an EnvLock that continues as new after five signals, the
@@ -289,6 +290,11 @@ func awaitStage(ctx context.Context, c client.Client, id, stage string) {
 	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Stage == stage })
 }
 
+// awaitBaking waits until a bake is the active wait, the only time pause and promote are accepted.
+func awaitBaking(ctx context.Context, c client.Client, id string) {
+	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return !s.BakeUntil.IsZero() })
+}
+
 func awaitPaused(ctx context.Context, c client.Client, id string) {
 	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Paused })
 }
@@ -317,6 +323,20 @@ func update(ctx context.Context, c client.Client, id, name string, arg any) {
 	}
 }
 
+// recordedIDs are the lines of historyIDs: a history's file and its workflow ID.
+var recordedIDs []string
+
+// historyIDs names the workflow ID of each recorded history, so that replay runs it under the ID it had: a
+// workflow that derives a child's ID from its own would otherwise replay differently.
+const historyIDs = "workflow-ids.tsv"
+
+func writeHistoryIDs() {
+	data := []byte(strings.Join(recordedIDs, ""))
+	if err := os.WriteFile(filepath.Join(historyDir, historyIDs), data, 0o644); err != nil {
+		fatalf("%v", err)
+	}
+}
+
 func writeHistory(ctx context.Context, c client.Client, id, runID, name string) {
 	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var h historypb.History
@@ -335,5 +355,6 @@ func writeHistory(ctx context.Context, c client.Client, id, runID, name string) 
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		fatalf("%v", err)
 	}
+	recordedIDs = append(recordedIDs, name+".json\t"+id+"\n")
 	fmt.Printf("recorded %s (%d events)\n", path, len(h.Events))
 }
