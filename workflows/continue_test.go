@@ -74,16 +74,7 @@ func TestReleaseContinuesAsNewBetweenEnvironments(t *testing.T) {
 		}
 	}
 	// The second run deployed production only, and kept what the first run recorded.
-	h.wantCalls(
-		"deploy production canary 1.4.2 0",
-		"ready production canary 1.4.2 0",
-		"set-weight production canary 1.4.2 10",
-		"set-weight production canary 1.4.2 50",
-		"set-weight production canary 1.4.2 100",
-		"promote production canary 1.4.2 100",
-		"set-weight production canary 1.4.2 0",
-		"remove production canary 1.4.2 0",
-	)
+	h.wantCalls(productionCanary...)
 	st := h.status()
 	if st.State != StateSucceeded || st.Stage != StageDone {
 		t.Errorf("status: got state %q stage %q, want succeeded done", st.State, st.Stage)

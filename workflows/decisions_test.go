@@ -75,16 +75,7 @@ func (h *harness) wantFullProductionCanary() {
 			prod = append(prod, c)
 		}
 	}
-	want := []string{
-		"deploy production canary 1.4.2 0",
-		"ready production canary 1.4.2 0",
-		"set-weight production canary 1.4.2 10",
-		"set-weight production canary 1.4.2 50",
-		"set-weight production canary 1.4.2 100",
-		"promote production canary 1.4.2 100",
-		"set-weight production canary 1.4.2 0",
-		"remove production canary 1.4.2 0",
-	}
+	want := productionCanary
 	if got, w := strings.Join(prod, "\n"), strings.Join(want, "\n"); got != w {
 		h.t.Fatalf("production calls:\ngot:\n%s\n\nwant:\n%s", got, w)
 	}

@@ -30,17 +30,7 @@ func TestReleaseHappyPath(t *testing.T) {
 		t.Errorf("approve: got %+v", approved)
 	}
 	h.wantCalls(
-		"deploy staging stable 1.4.2 0",
-		"ready staging stable 1.4.2 0",
-		"deploy production canary 1.4.2 0",
-		"ready production canary 1.4.2 0",
-		"set-weight production canary 1.4.2 10",
-		"set-weight production canary 1.4.2 50",
-		"set-weight production canary 1.4.2 100",
-		"promote production canary 1.4.2 100",
-		"set-weight production canary 1.4.2 0",
-		"remove production canary 1.4.2 0",
-	)
+		append([]string{"deploy staging stable 1.4.2 0", "ready staging stable 1.4.2 0"}, productionCanary...)...)
 	// Bakes are durable timers of the declared length.
 	if got := h.callTime("set-weight production canary 1.4.2 50").Sub(h.callTime("set-weight production canary 1.4.2 10")); got != 10*time.Minute {
 		t.Errorf("bake at 10%%: got %v, want 10m", got)
@@ -510,4 +500,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// productionCanary is what the platform runs for production's 10 → 50 → 100 canary of 1.4.2.
+var productionCanary = []string{
+	"deploy production canary 1.4.2 0",
+	"ready production canary 1.4.2 0",
+	"set-weight production canary 1.4.2 10",
+	"set-weight production canary 1.4.2 50",
+	"set-weight production canary 1.4.2 100",
+	"promote production canary 1.4.2 100",
+	"set-weight production canary 1.4.2 0",
+	"remove production canary 1.4.2 0",
 }

@@ -53,20 +53,7 @@ func TestHostileSpecs(t *testing.T) {
 			if len(got) > 4000 {
 				t.Errorf("got %d bytes of problems, want long values truncated", len(got))
 			}
-			golden := strings.TrimSuffix(file, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if got != string(want) {
-				t.Errorf("got:\n%s\nwant:\n%s", got, want)
-			}
+			checkGolden(t, strings.TrimSuffix(file, ".yaml")+".err", got)
 		})
 	}
 }
