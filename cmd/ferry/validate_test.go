@@ -107,6 +107,7 @@ func TestValidateWarnsMissingProgram(t *testing.T) {
 	want := []string{
 		"warning: " + path + `: platform.exec.deploy[0]: program "./platform.sh" does not exist in ` + dir + "\n",
 		"warning: " + path + `: platform.exec.rollback[0]: program "./platform.sh" does not exist in ` + dir + "\n",
+		"warning: " + path + `: platform.exec.remove[0]: program "./platform.sh" does not exist in ` + dir + "\n",
 		"warning: " + path + `: environments[0].checks.smoke[0].exec[0]: program "scripts/smoke.sh" does not exist in ` + dir + "\n",
 	}
 	if code != exitOK || stdout != path+": ok\n" || stderr != strings.Join(want, "") {
@@ -114,8 +115,8 @@ func TestValidateWarnsMissingProgram(t *testing.T) {
 	}
 	stdout, _, code = ferry(t, "validate", path, "-o", "json")
 	var doc validateDoc
-	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != exitOK || !doc.OK || len(doc.Warnings) != 3 {
-		t.Errorf("json: got code %d doc %+v (%v), want ok with 3 warnings", code, doc, err)
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != exitOK || !doc.OK || len(doc.Warnings) != 4 {
+		t.Errorf("json: got code %d doc %+v (%v), want ok with 4 warnings", code, doc, err)
 	}
 	writeProgram(t, filepath.Join(dir, "platform.sh"))
 	if err := os.Mkdir(filepath.Join(dir, "scripts"), 0o755); err != nil {
