@@ -195,13 +195,7 @@ func TestAbortWaitsForCancelledCommand(t *testing.T) {
 // SIGTERM to the worker while a platform command runs: the worker waits for the command to finish, exits,
 // and the next worker carries on without running the command again.
 func TestWorkerStopLetsCommandFinish(t *testing.T) {
-	a := newHeldApp(t, "profile", rollingStrategy)
-	a.hold("deploy")
-	done := startWaiting(a, "10.0.0")
-	deploy := "deploy production stable 10.0.0 0"
-	a.awaitCalls(deploy, 1, time.Minute)
-	exit := stoppingWorker(t)
-	signalWorker(t, syscall.SIGTERM)
+	a, done, deploy, exit := stopDuringDeploy(t, "profile", "10.0.0")
 	select {
 	case <-exit:
 		t.Fatalf("the worker exited while its command ran; calls:\n%s", strings.Join(a.calls(), "\n"))
@@ -227,13 +221,7 @@ func TestWorkerStopLetsCommandFinish(t *testing.T) {
 // A second SIGTERM stops the running command (SIGTERM first, so it winds down) and the worker exits; the
 // next worker runs the command again.
 func TestWorkerSecondSignalStopsCommand(t *testing.T) {
-	a := newHeldApp(t, "avatar", rollingStrategy)
-	a.hold("deploy")
-	done := startWaiting(a, "12.0.0")
-	deploy := "deploy production stable 12.0.0 0"
-	a.awaitCalls(deploy, 1, time.Minute)
-	exit := stoppingWorker(t)
-	signalWorker(t, syscall.SIGTERM)
+	a, done, deploy, exit := stopDuringDeploy(t, "avatar", "12.0.0")
 	time.Sleep(time.Second)
 	signalWorker(t, syscall.SIGTERM)
 	select {
@@ -287,4 +275,19 @@ func TestWorkerKilledDuringRollback(t *testing.T) {
 	if s := status(t, "shipping", "11.0.0"); s.State != workflows.StateAborted || s.Environments[0].State != workflows.StateRolledBack {
 		t.Errorf("got state %s, production %s; want aborted, rolled back", s.State, s.Environments[0].State)
 	}
+}
+
+// stopDuringDeploy starts a rolling release of version whose deploy command is held, and sends the worker
+// SIGTERM once that command runs. It returns the app, the release's result, the deploy's call line and the
+// worker's exit.
+func stopDuringDeploy(t *testing.T, service, version string) (*app, <-chan result, string, <-chan struct{}) {
+	t.Helper()
+	a := newHeldApp(t, service, rollingStrategy)
+	a.hold("deploy")
+	done := startWaiting(a, version)
+	deploy := "deploy production stable " + version + " 0"
+	a.awaitCalls(deploy, 1, time.Minute)
+	exit := stoppingWorker(t)
+	signalWorker(t, syscall.SIGTERM)
+	return a, done, deploy, exit
 }

@@ -198,13 +198,7 @@ func TestCancelDuringScaleDownDelay(t *testing.T) {
 				h.env.CancelWorkflow()
 			})
 			h.run(releaseInput(prod))
-			h.wantCalls(
-				"deploy production preview 1.4.2 0",
-				"ready production preview 1.4.2 0",
-				"set-weight production preview 1.4.2 100",
-				"promote production preview 1.4.2 100",
-				"remove production previous 1.4.1 0",
-			)
+			h.wantCalls(productionBlueGreen...)
 			if got := h.callTime("remove production previous 1.4.1 0").Sub(h.callTime("promote production preview 1.4.2 100")); got != 10*time.Minute {
 				t.Errorf("scale-down came %v after promotion, want 10m (at the cancel)", got)
 			}

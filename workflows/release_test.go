@@ -424,13 +424,7 @@ func TestBlueGreen(t *testing.T) {
 			Analysis: &spec.Analysis{Interval: spec.Duration(time.Minute), Checks: []spec.Check{httpOK}}},
 	}
 	h.run(releaseInput(prod))
-	h.wantCalls(
-		"deploy production preview 1.4.2 0",
-		"ready production preview 1.4.2 0",
-		"set-weight production preview 1.4.2 100",
-		"promote production preview 1.4.2 100",
-		"remove production previous 1.4.1 0",
-	)
+	h.wantCalls(productionBlueGreen...)
 	if got := h.callTime("remove production previous 1.4.1 0").Sub(h.callTime("promote production preview 1.4.2 100")); got != time.Minute {
 		t.Errorf("scale-down delay: got %v, want 1m", got)
 	}
@@ -512,4 +506,13 @@ var productionCanary = []string{
 	"promote production canary 1.4.2 100",
 	"set-weight production canary 1.4.2 0",
 	"remove production canary 1.4.2 0",
+}
+
+// productionBlueGreen is what the platform runs for production's blue-green of 1.4.2 over 1.4.1.
+var productionBlueGreen = []string{
+	"deploy production preview 1.4.2 0",
+	"ready production preview 1.4.2 0",
+	"set-weight production preview 1.4.2 100",
+	"promote production preview 1.4.2 100",
+	"remove production previous 1.4.1 0",
 }

@@ -93,7 +93,7 @@ func TestValidateStopsOnSignal(t *testing.T) {
 // for testdata, and bounds its wall time and maximum RSS.
 func TestValidateHostileProcess(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a process per spec")
+		t.Skip("-short: runs a process per spec")
 	}
 	const (
 		maxWall = 2 * time.Second // process start included; the parse itself is bounded at 1s in internal/spec
