@@ -27,17 +27,19 @@ type harness struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	mu       sync.Mutex
-	calls    []string
-	times    []time.Time
-	stable   map[string]*Artifact // env -> stable version handed out with the lock
-	noGrant  map[string]bool      // envs whose lock is never granted
-	failOps  map[string]error     // "op env" -> error
-	checkFn  func(kind string, in activities.CheckRequest) bool
-	checks   []string
-	signals  []string // signals sent to EnvLock workflows: "name env"
-	released map[string]*Artifact
-	updates  int
+	mu      sync.Mutex
+	calls   []string
+	times   []time.Time
+	stable  map[string]*Artifact // env -> stable version handed out with the lock
+	noGrant map[string]bool      // envs whose lock is never granted
+	failOps map[string]error     // "op env" -> error
+	checkFn func(kind string, in activities.CheckRequest) bool
+	checks  []string
+	// checkTimes are the workflow times the checks ran at, in the order of checks.
+	checkTimes []time.Time
+	signals    []string // signals sent to EnvLock workflows: "name env"
+	released   map[string]*Artifact
+	updates    int
 	// signalTime is how long each signal to an EnvLock takes to deliver, on the workflow clock.
 	signalTime time.Duration
 	// checkTime is how long each check takes, on the workflow clock; checkFn runs when it ends.
@@ -80,6 +82,7 @@ func newHarness(t *testing.T) *harness {
 			kind := in.Check.Name
 			h.mu.Lock()
 			h.checks = append(h.checks, fmt.Sprintf("%s %s %d", in.Check.Name, in.Vars.Env, in.Vars.Weight))
+			h.checkTimes = append(h.checkTimes, h.env.Now())
 			fn := h.checkFn
 			h.mu.Unlock()
 			if fn(kind, in) {

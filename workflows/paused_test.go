@@ -13,13 +13,14 @@ import (
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
-// countChecks counts the analysis runs of production in h, at the given weight.
-func countChecks(h *harness, prefix string) int {
+// countChecks counts the checks in h logged as check ("name env weight") that ran at a workflow time in
+// [from, to).
+func countChecks(h *harness, check string, from, to time.Time) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, c := range h.checks {
-		if strings.HasPrefix(c, prefix) {
+	for i, c := range h.checks {
+		if at := h.checkTimes[i]; c == check && !at.Before(from) && at.Before(to) {
 			n++
 		}
 	}
@@ -27,38 +28,44 @@ func countChecks(h *harness, prefix string) int {
 }
 
 // A release paused for a weekend keeps its analysis running every interval, in a child workflow, and goes on
-// where it stopped when resumed.
+// where it stopped when resumed. The rounds are counted by the workflow time they ran at: a count taken in a
+// callback would race the activities that run at the callback's instant.
 func TestWeekendPauseKeepsAnalysisRunning(t *testing.T) {
 	h := newHarness(t)
+	start := h.env.Now()
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	pause, resume := 5*time.Minute, 5*time.Minute+64*time.Hour
 	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
-	h.after(5*time.Minute, func() { h.update(UpdatePause, PauseInput{Identity: "alice", Reason: "friday"}) })
-	var during, atResume int
-	h.after(5*time.Minute+30*time.Hour, func() {
-		during = countChecks(h, "error-rate production 10")
+	h.after(pause, func() { h.update(UpdatePause, PauseInput{Identity: "alice", Reason: "friday"}) })
+	h.after(pause+30*time.Hour, func() {
 		if s := h.status(); !s.Paused {
 			t.Errorf("after 30h: got paused=%v, want paused", s.Paused)
 		}
 	})
-	h.after(5*time.Minute+64*time.Hour, func() {
-		atResume = countChecks(h, "error-rate production 10")
-		h.update(UpdateResume, ResumeInput{Identity: "alice"})
-	})
+	h.after(resume, func() { h.update(UpdateResume, ResumeInput{Identity: "alice"}) })
 	h.run(releaseInput(staging(), production()))
 
 	if res, _ := h.result(); res.State != StateSucceeded {
 		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
 	}
-	// Weight 10 from about t=1m: 4 rounds before the pause, then one a minute while paused.
-	if want := 4 + 30*60; during < want-2 || during > want+2 {
-		t.Errorf("analysis runs after 30h paused: got %d, want about %d", during, want)
+	const weight10 = "error-rate production 10"
+	// Weight 10 from t=1m: a round a minute at 2m..4m before the pause, then one a minute while paused.
+	if got := countChecks(h, weight10, start, at(pause)); got != 3 {
+		t.Errorf("analysis runs before the pause: got %d, want 3", got)
 	}
-	if want := 4 + 64*60; atResume < want-2 || atResume > want+2 {
-		t.Errorf("analysis runs at resume after 64h: got %d, want about %d", atResume, want)
+	if got, want := countChecks(h, weight10, at(pause), at(pause+30*time.Hour)), 30*60; got != want {
+		t.Errorf("analysis runs in the first 30h paused: got %d, want %d", got, want)
 	}
-	// The bake then runs its remaining 6 minutes with its analysis: a round per minute on the cadence, the
-	// slot that fell due while the resume was delivered, and the round that ends the bake.
-	if got := countChecks(h, "error-rate production 10") - atResume; got < 6 || got > 8 {
-		t.Errorf("analysis runs after resume: got %d, want about 7", got)
+	if got, want := countChecks(h, weight10, at(pause), at(resume)), 64*60; got != want {
+		t.Errorf("analysis runs while paused for 64h: got %d, want %d", got, want)
+	}
+	// At the resume's instant the child's round and the release's slot that fell due may both run.
+	if got := countChecks(h, weight10, at(resume), at(resume+time.Second)); got < 1 || got > 2 {
+		t.Errorf("analysis runs at the resume: got %d, want 1 or 2", got)
+	}
+	// The bake then runs its remaining 6 minutes on the same cadence; its last round ends the bake.
+	if got := countChecks(h, weight10, at(resume+time.Second), at(resume+time.Hour)); got != 6 {
+		t.Errorf("analysis runs after resume: got %d, want 6", got)
 	}
 }
 
