@@ -85,8 +85,13 @@ type ReleaseInput struct {
 	Spec    spec.Spec `json:"spec"`
 	Version string    `json:"version"`
 	GitSHA  string    `json:"gitSha"`
-	// CommitTime is when the change was committed, for lead-time metrics. Optional.
+	// CommitTime is when the change was committed. Optional. It orders releases at the environment locks (a
+	// release committed earlier never supersedes one committed later), serves as the downgrade check's
+	// fallback when versions are not semver, and feeds lead-time metrics.
 	CommitTime time.Time `json:"commitTime,omitzero"`
+	// AllowDowngrade lets the release deploy to an environment whose stable version is newer than Version
+	// (see checkDowngrade). Without it such an environment fails the release before anything runs there.
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
 	// Image is the artifact reference. Empty means Spec.Image.Repository:Version.
 	Image string `json:"image,omitempty"`
 	// StartedBy is the identity that started the release.
@@ -216,6 +221,8 @@ type UpdateResult struct {
 type Artifact struct {
 	Version string `json:"version"`
 	Image   string `json:"image"`
+	// CommitTime is the version's commit time, when its release knew it.
+	CommitTime time.Time `json:"commitTime,omitzero"`
 }
 
 // LockInput starts (or continues) an EnvLock workflow.
@@ -245,8 +252,11 @@ type LockRequest struct {
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
 	Version    string `json:"version"`
-	// StartedAt orders releases: a later start is the newer release.
+	// StartedAt orders releases: a later start is the newer release, unless both know their commit time.
 	StartedAt time.Time `json:"startedAt"`
+	// CommitTime, when both releases compared have one, orders them instead of StartedAt: a release
+	// committed later is the newer one, however late an older one was started (see EnvLock).
+	CommitTime time.Time `json:"commitTime,omitzero"`
 }
 
 // LockStageSignal is SignalLockStage: the holder reports whether it waits at the gate (and may be superseded).
@@ -280,6 +290,8 @@ type LockAdoptSignal struct {
 // SupersededSignal is SignalSuperseded, sent to a release that a newer one replaced.
 type SupersededSignal struct {
 	By string `json:"by"`
+	// Reason says why By counts as newer, when that is not plain start order.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ReleaseWorkflowID is the ID of the release of a service version: one workflow per version.

@@ -74,7 +74,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		if err == nil || errors.As(err, &cleanupFailed) {
 			// A promoted version serves the environment even when its cleanup failed: the next release must
 			// roll back to it, not to the version it replaced.
-			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image}
+			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image, CommitTime: r.in.CommitTime}
 		}
 		r.releaseLock(cleanup, env.Name, deployed)
 		es.Finished = workflow.Now(cleanup)
@@ -85,11 +85,22 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if e.stable, err = r.acquireLock(ctx, env.Name); err != nil {
 		return err
 	}
+	// A downgrade is refused before the gate, so nobody approves what cannot run.
+	if err = r.checkDowngrade(ctx, e); err != nil {
+		return err
+	}
 	if err = r.gate(ctx, env); err != nil {
 		return err
 	}
+	lockKnew := e.stable != nil
 	if err = r.askCurrent(ctx, e); err != nil {
 		return err
+	}
+	if !lockKnew {
+		// The platform named what runs: check against that.
+		if err = r.checkDowngrade(ctx, e); err != nil {
+			return err
+		}
 	}
 	err = r.deploy(ctx, e)
 	switch {
@@ -158,7 +169,7 @@ func (r *release) envOutcome(root workflow.Context, err error) (state, reason st
 	case rb != nil:
 		return StateRolledBack, rb.reason
 	case state == StateSuperseded:
-		return state, "superseded by " + r.supersededBy
+		return state, r.supersededText()
 	case state == StateFailed:
 		return state, errorMessage(err)
 	}

@@ -28,7 +28,8 @@ func (r *release) acquireLock(ctx workflow.Context, env string) (*Artifact, erro
 			RunID:      info.WorkflowExecution.RunID,
 			Version:    r.in.Version,
 			// The release's own start, not this run's: a release that continued as new is no newer.
-			StartedAt: r.status.StartedAt,
+			StartedAt:  r.status.StartedAt,
+			CommitTime: r.in.CommitTime,
 		},
 		WorkflowArg: LockInput{Service: r.in.Spec.Service, Env: env},
 	}
@@ -104,7 +105,7 @@ func (r *release) watchSupersede(ctx workflow.Context) {
 			var s SupersededSignal
 			ch.Receive(ctx, &s)
 			if r.supersedable && r.supersededBy == "" && r.abort == nil {
-				r.supersededBy = s.By
+				r.supersededBy, r.supersedeWhy = s.By, s.Reason
 				r.cancelWork()
 			}
 		}

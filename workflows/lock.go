@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -27,6 +28,10 @@ const (
 	// server drops a signal whose sender has closed. Asked when a run is about to continue as new with
 	// signals in flight, so a run that started before the change adopts it at once.
 	awaitSignalsChange = "lock-await-signals-before-continue-as-new"
+	// commitOrderChange: two releases that both know their commit time are ordered by it, not by when they
+	// started. Asked the first time such a comparison comes up (no earlier request carried commit times), so a
+	// running lock adopts it at once and a replayed one keeps start order.
+	commitOrderChange = "lock-order-by-commit-time"
 )
 
 // EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
@@ -35,7 +40,9 @@ const (
 //
 // Supersede: when a newer release asks, older releases still queued, and the holder if it waits at its
 // gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
-// waits for it. The lock also remembers the last version that completed in the environment (the stable
+// waits for it. An older release that asks while a newer one holds or waits is superseded at once. "Newer"
+// is the later commit time when both releases have one (LockRequest.CommitTime), so a re-run of an old CI
+// job never replaces a later commit; otherwise it is the later start. The lock also remembers the last version that completed in the environment (the stable
 // one), which it hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
 //
 // A release is known by its workflow ID: the lock signals its current run, and counts it as running while
@@ -230,14 +237,14 @@ func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
 		}
 	}
 	// An older release arriving after a newer one has nothing left to do here.
-	if newest := l.newest(); newest != nil && newest.StartedAt.After(req.StartedAt) {
-		l.supersede(ctx, req, newest.Version)
+	if newest := l.newest(ctx); newest != nil && l.newer(ctx, newest, req) {
+		l.supersede(ctx, req, newest)
 		return
 	}
 	kept := st.Queue[:0]
 	for _, q := range st.Queue {
-		if q.StartedAt.Before(req.StartedAt) {
-			l.supersede(ctx, q, req.Version)
+		if l.newer(ctx, req, q) {
+			l.supersede(ctx, q, req)
 			continue
 		}
 		kept = append(kept, q)
@@ -294,8 +301,8 @@ func (l *envLock) supersedeHolderAtGate(ctx workflow.Context) {
 		return
 	}
 	for _, q := range l.st.Queue {
-		if q.StartedAt.After(h.StartedAt) {
-			l.supersede(ctx, h, q.Version)
+		if l.newer(ctx, q, h) {
+			l.supersede(ctx, h, q)
 			l.st.AtGate = false // signalled once; the holder releases when it leaves
 			return
 		}
@@ -312,19 +319,48 @@ func (l *envLock) grant(ctx workflow.Context) {
 	l.signal(ctx, st.Holder, SignalLockGranted, LockGrantedSignal{Env: l.env, Stable: st.Stable})
 }
 
-// newest is the latest-started release holding or waiting for the lock.
-func (l *envLock) newest() *LockRequest {
+// newest is the newest release (see newer) holding or waiting for the lock.
+func (l *envLock) newest(ctx workflow.Context) *LockRequest {
 	n := l.st.Holder
 	for _, q := range l.st.Queue {
-		if n == nil || q.StartedAt.After(n.StartedAt) {
+		if n == nil || l.newer(ctx, q, n) {
 			n = q
 		}
 	}
 	return n
 }
 
-func (l *envLock) supersede(ctx workflow.Context, req *LockRequest, by string) {
-	l.signal(ctx, req, SignalSuperseded, SupersededSignal{By: by})
+// newer reports whether release a is newer than release b: committed later when both know their commit
+// time and the times differ (since commitOrderChange), otherwise started later.
+func (l *envLock) newer(ctx workflow.Context, a, b *LockRequest) bool {
+	if l.byCommitTime(ctx, a, b) {
+		return a.CommitTime.After(b.CommitTime)
+	}
+	return a.StartedAt.After(b.StartedAt)
+}
+
+// byCommitTime reports whether a and b are ordered by commit time. The GetVersion call happens only when
+// both carry distinct commit times: requests from before the change carry none, so replaying their history
+// never asks, and a run that decided by start order before keeps doing so.
+func (l *envLock) byCommitTime(ctx workflow.Context, a, b *LockRequest) bool {
+	if a.CommitTime.IsZero() || b.CommitTime.IsZero() || a.CommitTime.Equal(b.CommitTime) {
+		return false
+	}
+	return workflow.GetVersion(ctx, commitOrderChange, workflow.DefaultVersion, 1) == 1
+}
+
+// supersede tells req that the newer release by replaces it, and why by counts as newer when commit times
+// decided it.
+func (l *envLock) supersede(ctx workflow.Context, req, by *LockRequest) {
+	sig := SupersededSignal{By: by.Version}
+	if l.byCommitTime(ctx, by, req) {
+		sig.Reason = fmt.Sprintf("%s was committed later (%s) than %s (%s)", by.Version,
+			by.CommitTime.UTC().Format(time.RFC3339), req.Version, req.CommitTime.UTC().Format(time.RFC3339))
+		if by.StartedAt.Before(req.StartedAt) {
+			sig.Reason += ", though " + req.Version + " started later"
+		}
+	}
+	l.signal(ctx, req, SignalSuperseded, sig)
 }
 
 // signal tells a release something, without waiting for it in the selector loop: a release that has closed

@@ -30,6 +30,7 @@ type release struct {
 
 	abort        *Decision // set by an accepted abort
 	supersededBy string    // set when a newer release replaced this one at a gate
+	supersedeWhy string    // the lock's reason for it, when it gave one
 	supersedable bool      // true while waiting for the env lock or at a gate
 	finishing    bool      // the last environment's work is done: only its lock release and completion remain
 
@@ -170,7 +171,7 @@ func (r *release) outcome(ctx workflow.Context, err error) (state, reason string
 	case StateSucceeded:
 		return state, ""
 	case StateSuperseded:
-		return state, "superseded by " + r.supersededBy
+		return state, r.supersededText()
 	case StateAborted:
 		reason = r.interruption()
 		if rb != nil {
@@ -283,3 +284,12 @@ var stageWords = map[string]string{
 
 // envStatus returns the status entry of environment i.
 func (r *release) envStatus(i int) *EnvStatus { return &r.status.Environments[i] }
+
+// supersededText is the reason of a superseded release: "superseded by 1.4.4", and why 1.4.4 counts as newer
+// when the lock said so.
+func (r *release) supersededText() string {
+	if r.supersedeWhy != "" {
+		return "superseded by " + r.supersededBy + ": " + r.supersedeWhy
+	}
+	return "superseded by " + r.supersededBy
+}
