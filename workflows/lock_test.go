@@ -57,6 +57,9 @@ func newLockHarness(t *testing.T) *lockHarness {
 				}
 			case SupersededSignal:
 				detail = " by=" + a.By
+				if a.Reason != "" {
+					detail += " (" + a.Reason + ")"
+				}
 			}
 			h.sent = append(h.sent, signal+" "+workflowID+detail)
 			return nil
@@ -334,5 +337,131 @@ func TestEnvLockSignalsReleasesByWorkflowID(t *testing.T) {
 	}
 	if st.Holder == nil || st.Holder.RunID != "run-2" {
 		t.Errorf("holder: got %+v, want r-1.0 with run ID run-2", st.Holder)
+	}
+}
+
+// commitReq is a release of version v started minute m after the base time and committed hour c after it.
+func (h *lockHarness) commitReq(v string, m, c int) LockRequest {
+	r := h.req(v, m)
+	r.CommitTime = h.base.Add(time.Duration(c) * time.Hour)
+	return r
+}
+
+// Releases that know their commit time are ordered by it: a re-run of an old CI job, started last, never
+// replaces a release committed later; it is superseded itself, with the reason. Without both commit times
+// the start order still decides.
+func TestEnvLockOrdersByCommitTime(t *testing.T) {
+	const later = "1.4.4 was committed later (2026-11-26T12:00:00Z) than 1.4.1 (2026-11-26T11:00:00Z), though 1.4.1 started later"
+	tests := []struct {
+		name   string
+		send   func(h *lockHarness)
+		want   []string
+		holder string
+		queue  []string
+	}{
+		{
+			name: "an older commit asks while a newer one waits at its gate",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
+				h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.1", 5, 1))
+			},
+			want:   []string{"lock-granted r-1.4.4", "superseded r-1.4.1 by=1.4.4 (" + later + ")"},
+			holder: "1.4.4",
+		},
+		{
+			name: "an older commit asks while a newer one deploys",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: false})
+				h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.1", 5, 1))
+			},
+			want:   []string{"lock-granted r-1.4.4", "superseded r-1.4.1 by=1.4.4 (" + later + ")"},
+			holder: "1.4.4",
+		},
+		{
+			name: "a newer commit that started earlier replaces an older one at the gate",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.1", 5, 1))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.1", AtGate: true})
+				h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+			},
+			want:   []string{"lock-granted r-1.4.1", "superseded r-1.4.1 by=1.4.4 (" + later + ")"},
+			holder: "1.4.1", // until it leaves the gate and releases
+			queue:  []string{"1.4.4"},
+		},
+		{
+			name: "queued: the older commit leaves, whichever asked first",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.0.0", 0, 0))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0.0", AtGate: false})
+				h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 1, 2))
+				h.at(4*time.Second, SignalLockAcquire, h.commitReq("1.4.1", 5, 1))
+			},
+			want:   []string{"lock-granted r-1.0.0", "superseded r-1.4.1 by=1.4.4 (" + later + ")"},
+			holder: "1.0.0",
+			queue:  []string{"1.4.4"},
+		},
+		{
+			name: "one commit time missing: start order",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
+				h.at(3*time.Second, SignalLockAcquire, h.req("1.4.1", 5))
+			},
+			want:   []string{"lock-granted r-1.4.4", "superseded r-1.4.4 by=1.4.1"},
+			holder: "1.4.4",
+			queue:  []string{"1.4.1"},
+		},
+		{
+			name: "equal commit times: start order",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
+				h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.4-rebuild", 5, 2))
+			},
+			want:   []string{"lock-granted r-1.4.4", "superseded r-1.4.4 by=1.4.4-rebuild"},
+			holder: "1.4.4",
+			queue:  []string{"1.4.4-rebuild"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLockHarness(t)
+			tt.send(h)
+			st := h.run(time.Minute)
+			h.want(tt.want...)
+			var queue []string
+			for _, q := range st.Queue {
+				queue = append(queue, q.Version)
+			}
+			if st.Holder == nil || st.Holder.Version != tt.holder || strings.Join(queue, " ") != strings.Join(tt.queue, " ") {
+				t.Errorf("state: got holder %+v queue %q, want %s and %q", st.Holder, queue, tt.holder, tt.queue)
+			}
+		})
+	}
+}
+
+// A lock run from before commitOrderChange keeps ordering by start, commit times or not.
+func TestEnvLockBeforeCommitOrderKeepsStartOrder(t *testing.T) {
+	h := newLockHarness(t)
+	h.env.OnGetVersion(commitOrderChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
+	h.at(3*time.Second, SignalLockAcquire, h.commitReq("1.4.1", 5, 1))
+	h.run(time.Minute)
+	h.want("lock-granted r-1.4.4", "superseded r-1.4.4 by=1.4.1")
+}
+
+// A release from before downgradeChange deploys over a newer stable version, as it did.
+func TestDowngradeCheckBeforeTheChange(t *testing.T) {
+	h := newHarness(t)
+	h.env.OnGetVersion(downgradeChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.stable["staging"] = &Artifact{Version: "1.4.4"}
+	in := releaseInput(staging())
+	in.Version = "1.4.1"
+	h.run(in)
+	if res, _ := h.result(); res.State != StateSucceeded {
+		t.Fatalf("got %s: %s, want succeeded", res.State, res.Reason)
 	}
 }
