@@ -48,14 +48,24 @@ type StartOptions struct {
 
 // Start starts the Release workflow of Input.Spec.Service at Input.Version.
 //
-// Start is idempotent, so CI can retry it: if the version's release is running, or ran before, it returns that
-// run with existed true and no error. A version is released at most once; a new attempt needs a new version.
+// Start is idempotent for the same inputs, so CI can retry it: if the version's release is running, or ran
+// before, with the same git sha, image, spec (by SpecDigest) and AllowDowngrade, it returns that run with
+// existed true and no error. A version is released at most once, whatever its outcome: a release that ended
+// (succeeded, failed, aborted) is reported, never run again. If the existing release was started with other
+// inputs, Start returns a *ConflictError naming each that differs and changes nothing; a new attempt needs a
+// new version. The inputs are compared from the memo the release was started with (see memo); a release
+// started before the memo held one of them is not compared on it. The commit time is not compared: the git
+// sha identifies the commit.
 //
 // It refuses release coordinates that break their rules (see spec.CheckCoordinates) with the joined
 // *spec.CoordinateError of each, before it contacts Temporal.
 func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, error) {
 	in := opts.Input
 	if err := spec.CheckCoordinates(in.Version, in.GitSHA, in.Image); err != nil {
+		return Run{}, false, err
+	}
+	want, err := memoOf(in)
+	if err != nil {
 		return Run{}, false, err
 	}
 	run := ReleaseRun(in.Spec.Service, in.Version)
@@ -74,13 +84,16 @@ func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, 
 			keyState.ValueSet(workflows.StateRunning),
 			keyStage.ValueSet(workflows.StageBuild),
 		),
-		Memo:          map[string]any{"gitSha": in.GitSHA, "image": in.Image},
+		Memo:          want.fields(),
 		StaticSummary: fmt.Sprintf("release %s %s", in.Spec.Service, in.Version),
 	}
 	wr, err := c.ExecuteWorkflow(ctx, wopts, workflows.ReleaseWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		run.RunID = started.RunId
+		if err := checkSameInputs(ctx, c, run, want); err != nil {
+			return Run{}, false, err
+		}
 		return run, true, nil
 	}
 	if err != nil {

@@ -120,6 +120,7 @@ func describe(err error) report {
 		nsNotFound  *serviceerror.NamespaceNotFound
 		coordinate  *spec.CoordinateError
 		inUse       *portInUseError
+		conflict    *starter.ConflictError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -157,6 +158,9 @@ func describe(err error) report {
 
 	case errors.As(err, &badSpec):
 		return report{message: oneLine(badSpec.Error()), hint: "pass the path of the service's ferry.yaml", code: exitRejected}
+
+	case errors.As(err, &conflict):
+		return report{message: conflict.Error(), hint: "a version is released once, with one set of inputs: release the change as a new version, or retry with the same --git-sha, --image and spec", code: exitRejected}
 
 	case errors.As(err, &rejected):
 		return report{message: oneLine(rejected.Reason), hint: "`ferry status SERVICE` shows where the release is and what it waits for", code: exitRejected}
