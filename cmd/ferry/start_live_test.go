@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -43,7 +46,7 @@ func TestLiveStartInputs(t *testing.T) {
 	)
 	expect := func(name string, args []string, code int, stdout, stderr string) {
 		t.Helper()
-		gotOut, gotErr, gotCode := ferry(t, args...)
+		gotOut, gotErr, gotCode := ferryWithin(t, 2*time.Minute, args...)
 		if gotCode != code || !strings.Contains(gotOut, stdout) || !strings.HasPrefix(gotErr, stderr) {
 			t.Errorf("%s: got %d %q %q, want %d, stdout with %q, stderr from %q", name, gotCode, gotOut, gotErr, code, stdout, stderr)
 		}
@@ -66,7 +69,7 @@ func TestLiveStartInputs(t *testing.T) {
 		"ferry: edge 1.4.4 was already started with a different image: it has image registry.example.com/edge:1.4.4, not registry.example.com/edge:other\n")
 	other := []string{"start", "--spec", otherSpec, "--version", "1.4.4", "--git-sha", "aaa4444", "--wait"}
 	expect("start 1.4.4 with another spec", other, exitRejected, "", "ferry: edge 1.4.4 was already started with a different spec: it has spec sha256:")
-	_, stderr, _ := ferry(t, other...)
+	_, stderr, _ := ferryWithin(t, 2*time.Minute, other...)
 	if !strings.Contains(stderr, ", not sha256:") || strings.Contains(stderr, "succeeded") {
 		t.Errorf("start with another spec: got %q, want both digests and no outcome", stderr)
 	}
@@ -98,4 +101,18 @@ func TestLiveStartInputs(t *testing.T) {
 	expect("start 1.4.4 with another sha after the end", start("1.4.4", "ccc4444"), exitRejected, "",
 		"ferry: edge 1.4.4 was already started with a different git sha: it has git sha aaa4444, not ccc4444\n")
 
+}
+
+// ferryWithin runs ferry like ferry() but interrupts it after d, so a --wait that would follow a release
+// forever fails the test instead of hanging it.
+func ferryWithin(t *testing.T, d time.Duration, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = run(ctx, append([]string{"ferry"}, args...), &out, &errOut)
+	if ctx.Err() != nil {
+		t.Errorf("ferry %v: still running after %s", args, d)
+	}
+	return out.String(), errOut.String(), code
 }
