@@ -86,8 +86,8 @@ type ReleaseInput struct {
 	Version string    `json:"version"`
 	GitSHA  string    `json:"gitSha"`
 	// CommitTime is when the change was committed. Optional. It orders releases at the environment locks (a
-	// release committed earlier never supersedes one committed later), serves as the downgrade check's
-	// fallback when versions are not semver, and feeds lead-time metrics.
+	// release committed earlier never supersedes one committed later), and the downgrade check falls back to
+	// it when versions are not semver.
 	CommitTime time.Time `json:"commitTime,omitzero"`
 	// AllowDowngrade lets the release deploy to an environment whose stable version is newer than Version
 	// (see checkDowngrade). Without it such an environment fails the release before anything runs there.

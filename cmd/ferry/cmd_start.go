@@ -33,13 +33,14 @@ func newStartCommand(g *GlobalOptions) *cli.Command {
 		Name:  "start",
 		Usage: "start the release of a version (idempotent: safe to retry from CI)",
 		Description: "Starts the Release workflow ferry-release/SERVICE/VERSION. If that release is running or ran\n" +
-			"before with the same git sha, image and spec, reports it and changes nothing; with other inputs, refuses\n" +
-			"(exit 2) and names what differs. With --wait, follows the release and exits with its outcome.",
+			"before with the same git sha, image, spec and --allow-downgrade, reports it and changes nothing; with\n" +
+			"other inputs, refuses (exit 2) and names what differs. With --wait, follows the release and exits with\n" +
+			"its outcome.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "the service's ferry.yaml `FILE` (required)", EnvVars: []string{"FERRY_SPEC"}, Destination: &opts.Spec},
 			&cli.StringFlag{Name: "version", Usage: "`VERSION` to release (required)", EnvVars: []string{"FERRY_VERSION"}, Destination: &opts.Version},
 			&cli.StringFlag{Name: "git-sha", Usage: "git commit `SHA` of the version (required)", EnvVars: []string{"FERRY_GIT_SHA"}, Destination: &opts.GitSHA},
-			&cli.StringFlag{Name: "commit-time", Usage: "commit `TIME` (RFC 3339): a release committed earlier never supersedes one committed later; also for lead-time metrics", EnvVars: []string{"FERRY_COMMIT_TIME"}, Destination: &opts.CommitTime},
+			&cli.StringFlag{Name: "commit-time", Usage: "commit `TIME` (RFC 3339): a release committed earlier never supersedes one committed later", EnvVars: []string{"FERRY_COMMIT_TIME"}, Destination: &opts.CommitTime},
 			&cli.BoolFlag{Name: "allow-downgrade", Usage: "deploy even where a newer version is stable (by semver, else by commit time)", EnvVars: []string{"FERRY_ALLOW_DOWNGRADE"}, Destination: &opts.Downgrade},
 			&cli.StringFlag{Name: "image", Usage: "artifact `REF` (default: the spec's image repository:VERSION)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
 			&cli.BoolFlag{Name: "wait", Usage: "follow the release and exit with its outcome's code", EnvVars: []string{"FERRY_WAIT"}, Destination: &opts.Wait},
