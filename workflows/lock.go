@@ -29,8 +29,9 @@ const (
 	// signals in flight, so a run that started before the change adopts it at once.
 	awaitSignalsChange = "lock-await-signals-before-continue-as-new"
 	// commitOrderChange: two releases that both know their commit time are ordered by it, not by when they
-	// started. Asked the first time such a comparison comes up (no earlier request carried commit times), so a
-	// running lock adopts it at once and a replayed one keeps start order.
+	// started. Asked the first time two requests with distinct commit times are compared, so a running lock
+	// adopts it at once, and a run whose history compared such requests by start (on an older worker) keeps
+	// doing so.
 	commitOrderChange = "lock-order-by-commit-time"
 )
 
@@ -42,8 +43,10 @@ const (
 // gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
 // waits for it. An older release that asks while a newer one holds or waits is superseded at once. "Newer"
 // is the later commit time when both releases have one (LockRequest.CommitTime), so a re-run of an old CI
-// job never replaces a later commit; otherwise it is the later start. The lock also remembers the last version that completed in the environment (the stable
-// one), which it hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
+// job never replaces a later commit; otherwise it is the later start.
+//
+// The lock also remembers the last version that completed in the environment (the stable one), which it
+// hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
 //
 // A release is known by its workflow ID: the lock signals its current run, and counts it as running while
 // any run of that ID is open (a release ID is never reused, so a later run is the same release continued).
