@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -70,10 +71,14 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Addr: listen, Handler: demoapp.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: demoapp.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Printf("demoapp %s listening on %s", cfg.Version, listen)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Printf("demoapp %s listening on %s", cfg.Version, ln.Addr())
 	select {
 	case err := <-errc:
 		return err
