@@ -39,7 +39,9 @@ func (e *APIError) Error() string {
 // Retryable reports whether the same call may succeed later: a backend not yet healthy (503), or a fault of
 // the router (5xx). A refused routing (400), a wrong token (401), a missing route (404) or a host conflict
 // (409) stays refused.
-func (e *APIError) Retryable() bool { return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests }
+func (e *APIError) Retryable() bool {
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
+}
 
 // SetWeights replaces the whole routing of routing.Service in routing.Env: tracks, backends, versions and
 // weights at once. It validates locally first (returning an *InvalidError), then waits for the router,

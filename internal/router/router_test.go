@@ -296,7 +296,9 @@ func TestPauseHold(t *testing.T) {
 	h.set(t, route(old, "1"))
 
 	held := func(n int) func() bool {
-		return func() bool { return gaugeValue(t, h, `ferry_router_requests_held{env="prod",service="shop"}`) == float64(n) }
+		return func() bool {
+			return gaugeValue(t, h, `ferry_router_requests_held{env="prod",service="shop"}`) == float64(n)
+		}
 	}
 	type answer struct {
 		code int
