@@ -88,8 +88,8 @@ func TestMetrics(t *testing.T) {
 // two demo app versions while the weights move step by step and back, and expects none to fail.
 func TestLoadDuringWeightChanges(t *testing.T) {
 	n := 20000
-	if testing.Short() {
-		n = 2000
+	if testing.Short() || raceEnabled {
+		n = 4000
 	}
 	h := newHarness(t, Options{})
 	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")
