@@ -25,7 +25,8 @@ func newMetrics(r *Router) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_router_requests_total",
 			Help: "Requests the router answered, by service, environment, version, track and status code. " +
-				"Requests refused before a track was chosen (held past a pause, no healthy backend) have empty version and track.",
+				"Requests refused before a track was chosen (held past a pause, no healthy backend) have empty version and track; " +
+				"a request whose client left before the backend answered has code 499.",
 		}, append(trackLabels, "code")),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ferry_router_request_duration_seconds",

@@ -143,14 +143,21 @@ func New(opts Options) (*Router, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			b := pr.In.Context().Value(backendKey{}).(*backend)
-			pr.SetURL(b.target)
+			c := pr.In.Context().Value(choiceKey{}).(choice)
+			pr.SetURL(c.backend.target)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			pr.Out.Header.Set(HeaderTrack, c.track.name)
+			pr.Out.Header.Set(HeaderVersion, c.track.version)
 		},
 		Transport: opts.Transport,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			r.logger.Warn("backend failed", "backend", req.Context().Value(backendKey{}).(*backend).raw, "err", err)
+			if req.Context().Err() != nil {
+				// The client left; its request is not the backend's failure, and no one reads the answer.
+				w.WriteHeader(statusClientClosed)
+				return
+			}
+			r.logger.Warn("backend failed", "backend", req.Context().Value(choiceKey{}).(choice).backend.raw, "err", err)
 			http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
 		},
 	}
@@ -167,7 +174,17 @@ func New(opts Options) (*Router, error) {
 	return r, nil
 }
 
-type backendKey struct{}
+// choiceKey carries the choice of a request to the proxy's Rewrite.
+type choiceKey struct{}
+
+type choice struct {
+	track   *track
+	backend *backend
+}
+
+// statusClientClosed is the code a request is counted with when its client left before the backend answered,
+// so that error-rate queries on 5xx do not count it.
+const statusClientClosed = 499
 
 // Registry is the router's Prometheus registry: its own collectors and the Go and process collectors.
 func (r *Router) Registry() *prometheus.Registry { return r.metrics.registry }
@@ -315,10 +332,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		be.inFlight.Add(-1)
 	}()
 	rec := &statusRecorder{ResponseWriter: w}
-	out := req.WithContext(context.WithValue(req.Context(), backendKey{}, be))
-	out.Header.Set(HeaderTrack, tk.name)
-	out.Header.Set(HeaderVersion, tk.version)
-	r.proxy.ServeHTTP(rec, out)
+	r.proxy.ServeHTTP(rec, req.WithContext(context.WithValue(req.Context(), choiceKey{}, choice{tk, be})))
 	if rec.code == 0 {
 		rec.code = http.StatusOK
 	}

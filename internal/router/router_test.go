@@ -555,6 +555,13 @@ func TestUnroutedAndConflicts(t *testing.T) {
 	if code, body := h.get(t, "SHOP.test:8080", nil); code != http.StatusOK || body != "s stable 1.0.0" {
 		t.Errorf("host with port and capitals: got %d %q, want 200 from stable", code, body)
 	}
+	// A backend that does not answer gives 502.
+	gone := startBackend(t, "gone")
+	gone.Close()
+	h.set(t, Routing{Service: "gone", Env: "prod", Hosts: []string{"gone.test"}, Tracks: []Track{{Name: "stable", Version: "1", Weight: 100, Backends: []Backend{{URL: gone.URL}}}}})
+	if code, _ := h.get(t, "gone.test", nil); code != http.StatusBadGateway {
+		t.Errorf("backend down: got %d, want 502", code)
+	}
 	clash := twoTracks(100, stable, canary)
 	clash.Service = "shop2"
 	var apiErr *APIError
