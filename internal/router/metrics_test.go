@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,9 +52,8 @@ func TestMetrics(t *testing.T) {
 	counts := h.spread(t, 400, 4, nil)
 	h.get(t, "nowhere.test", nil)
 
-	text := scrape(t, h)
 	stable, canary := counts["s stable 1.0.0"], 400-counts["s stable 1.0.0"]
-	for _, want := range []string{
+	wants := []string{
 		"# HELP ferry_router_requests_total ",
 		"# TYPE ferry_router_request_duration_seconds histogram",
 		"# HELP ferry_router_requests_in_flight ",
@@ -67,7 +67,15 @@ func TestMetrics(t *testing.T) {
 		"ferry_router_unrouted_requests_total 1",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
-	} {
+	}
+	// The router counts a request just after its client has the answer: poll until the counts settle.
+	var text string
+	deadline := time.Now().Add(20 * time.Second)
+	for missing := wants; len(missing) > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		text = scrape(t, h)
+		missing = slices.DeleteFunc(slices.Clone(wants), func(w string) bool { return strings.Contains(text, w) })
+	}
+	for _, want := range wants {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -220,15 +220,18 @@ func TestSticky(t *testing.T) {
 	}
 }
 
-// slowBackend answers once release is closed, and tells on started when a request arrived.
-func slowBackend(t *testing.T) (url string, started chan struct{}, release chan struct{}) {
-	started, release = make(chan struct{}, 10), make(chan struct{})
+// slowBackend answers once release is called, and tells on started when a request arrived. The test's end
+// releases it too, so that a failing test does not leave its servers waiting.
+func slowBackend(t *testing.T) (url string, started chan struct{}, release func()) {
+	started, released := make(chan struct{}, 10), make(chan struct{})
 	b := startBackend(t, "unused")
 	b.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		started <- struct{}{}
-		<-release
+		<-released
 		fmt.Fprint(w, "slow done")
 	})
+	release = sync.OnceFunc(func() { close(released) })
+	t.Cleanup(release)
 	return b.URL, started, release
 }
 
@@ -262,16 +265,19 @@ func TestDrain(t *testing.T) {
 		}
 		switched <- st
 	}()
-	eventually(t, "the new routing to take new requests", func() bool {
-		_, body := h.get(t, "shop.test", nil)
-		return body == "next stable 1"
+	eventually(t, "the switch", func() bool {
+		st, err := h.r.Status("shop", "prod")
+		return err == nil && st.Routing.Tracks[0].Backends[0].URL == next.URL
 	})
+	if code, body := h.get(t, "shop.test", nil); body != "next stable 1" {
+		t.Errorf("after the switch: got %d %q, want the new backend", code, body)
+	}
 	select {
 	case st := <-switched:
 		t.Fatalf("the switch returned %+v while a request was in flight on the removed backend, want it to wait", st)
 	default:
 	}
-	close(release)
+	release()
 	if a := <-inflight; a.err != nil || a.code != http.StatusOK || a.body != "slow done" {
 		t.Errorf("in-flight request: got %d %q %v, want 200 %q", a.code, a.body, a.err, "slow done")
 	}
@@ -291,7 +297,7 @@ func TestDrain(t *testing.T) {
 	if st := h.set(t, route(next.URL)); st.Drained == nil || *st.Drained {
 		t.Errorf("got drained %v, want false while a request is held on the removed backend", st.Drained)
 	}
-	close(release2)
+	release2()
 	if a := <-inflight; a.err != nil || a.code != http.StatusOK {
 		t.Errorf("in-flight request after the drain timeout: got %d %v, want 200", a.code, a.err)
 	}
@@ -512,6 +518,7 @@ func TestHealthGating(t *testing.T) {
 
 	// Once it passes, the same change goes through and the backend takes traffic.
 	canary2.setHealthy(true)
+	h.client.HealthWait = 0 // the router's default: generous on a loaded machine
 	if st := h.set(t, r); !st.Backends[1].Healthy {
 		t.Errorf("got %+v, want the new backend healthy", st.Backends)
 	}
