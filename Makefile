@@ -2,11 +2,11 @@
 GO ?= go
 
 # Packages whose tests run under the race detector: everything that does not link the Temporal server.
-RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/execrun/... ./internal/probe
+RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/execrun/... ./internal/probe ./internal/router ./internal/demoapp
 # Packages that start real servers (embedded Temporal, the ferry binary) and run without -race.
 SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest
 
-.PHONY: test vet race server demo bench record build
+.PHONY: test vet race server demo bench bench-router record build
 
 test: vet race server
 
@@ -27,6 +27,9 @@ build:
 
 bench:
 	$(GO) run ./bench/overhead
+
+bench-router:
+	$(GO) run ./bench/router
 
 # Re-record the workflow histories that the replay tests replay (see workflows/replay_test.go).
 record:

@@ -130,6 +130,7 @@ func newApp(g *GlobalOptions) *cli.App {
 		Commands: []*cli.Command{
 			newDevCommand(g),
 			newWorkerCommand(g),
+			newRouterCommand(g),
 			newValidateCommand(g),
 			newStartCommand(g),
 			newStatusCommand(g),

@@ -1,0 +1,480 @@
+// Package router is Ferry's traffic router: a reverse proxy that splits each service's traffic between
+// tracks (stable and canary, blue and green) by weight, and an admin API through which a release sets those
+// weights atomically.
+//
+// A request selects a route by its Host header. The route picks a track by weight (or by a hash of a sticky
+// header or cookie), then a healthy backend of that track in turn. The routing table is an immutable
+// snapshot that a change replaces whole, so a request sees either the old routing or the new one. A request
+// already forwarded finishes on its backend whatever changes meanwhile, and a change that removes backends
+// can wait until their in-flight requests are done. A paused route holds its requests until it resumes or
+// their hold runs out. With a state file, routes and pauses survive a restart.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Options.
+const (
+	DefaultHealthInterval = 2 * time.Second
+	DefaultHealthTimeout  = 2 * time.Second
+)
+
+// Headers the router adds to each forwarded request, so that a backend (and a test) can tell which track and
+// version the router chose for it.
+const (
+	HeaderTrack   = "X-Ferry-Track"
+	HeaderVersion = "X-Ferry-Version"
+)
+
+// Options configure a Router.
+type Options struct {
+	// StatePath is the file that keeps routes and pauses across restarts; empty keeps them in memory only.
+	StatePath string
+	// HealthInterval is how often backends with a health path are checked (DefaultHealthInterval if 0).
+	HealthInterval time.Duration
+	// HealthTimeout bounds one health check (DefaultHealthTimeout if 0).
+	HealthTimeout time.Duration
+	// Transport forwards requests and health checks; nil means a clone of http.DefaultTransport that keeps
+	// more idle connections per backend.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Router routes traffic by the routing table. Its zero value is not usable; call New. All methods are safe
+// for concurrent use.
+type Router struct {
+	opts    Options
+	logger  *slog.Logger
+	proxy   *httputil.ReverseProxy
+	checker *http.Client
+	metrics *metrics
+
+	table atomic.Pointer[table]
+	// mu serializes changes: each builds the next table from the current one, writes the state file, then
+	// swaps the table in.
+	mu sync.Mutex
+	// backends are those of the current table, by key; guarded by mu. A backend keeps its health and its
+	// in-flight count across changes that keep it.
+	backends map[string]*backend
+}
+
+// table is an immutable snapshot of every route. Requests read it without locks.
+type table struct {
+	routes map[routeKey]*route
+	byHost map[string]*route
+}
+
+type routeKey struct{ service, env string }
+
+// route is one Routing, ready to serve.
+type route struct {
+	routing Routing
+	tracks  []*track
+	// pause is non-nil while the route is paused.
+	pause *pause
+}
+
+// pause holds a paused route's requests until released is closed, each for at most maxHold.
+type pause struct {
+	maxHold  time.Duration
+	since    time.Time
+	released chan struct{}
+}
+
+type track struct {
+	name, version string
+	weight        int
+	backends      []*backend
+	next          *atomic.Uint64
+	// labels are the values of trackLabels; the observers are curried with them.
+	labels   []string
+	requests *prometheus.CounterVec
+	duration prometheus.Observer
+	inFlight prometheus.Gauge
+}
+
+type backend struct {
+	key        string
+	raw        string
+	target     *url.URL
+	healthURL  string
+	healthy    atomic.Bool
+	inFlight   atomic.Int64
+	checkFails int // consecutive failed background checks; only the health loop touches it
+}
+
+// New returns a router with the routes and pauses of opts.StatePath, if that file exists. Backends from the
+// state file take traffic at once; the first health check, when Run starts, takes out those that fail it.
+func New(opts Options) (*Router, error) {
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = DefaultHealthInterval
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = DefaultHealthTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 1024
+		t.MaxIdleConnsPerHost = 256
+		opts.Transport = t
+	}
+	r := &Router{opts: opts, logger: opts.Logger, backends: map[string]*backend{}}
+	r.checker = &http.Client{Transport: opts.Transport, Timeout: opts.HealthTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			c := pr.In.Context().Value(choiceKey{}).(choice)
+			pr.SetURL(c.backend.target)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+			pr.Out.Header.Set(HeaderTrack, c.track.name)
+			pr.Out.Header.Set(HeaderVersion, c.track.version)
+		},
+		Transport: opts.Transport,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if req.Context().Err() != nil {
+				// The client left; its request is not the backend's failure, and no one reads the answer.
+				w.WriteHeader(statusClientClosed)
+				return
+			}
+			r.logger.Warn("backend failed", "backend", req.Context().Value(choiceKey{}).(choice).backend.raw, "err", err)
+			http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
+		},
+	}
+	r.metrics = newMetrics(r)
+	st, err := loadState(opts.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	next, err := r.build(st.Routes, func(*backend) bool { return true })
+	if err != nil {
+		return nil, fmt.Errorf("load state %s: %w", opts.StatePath, err)
+	}
+	r.commit(next)
+	return r, nil
+}
+
+// choiceKey carries the choice of a request to the proxy's Rewrite.
+type choiceKey struct{}
+
+type choice struct {
+	track   *track
+	backend *backend
+}
+
+// statusClientClosed is the code a request is counted with when its client left before the backend answered,
+// so that error-rate queries on 5xx do not count it.
+const statusClientClosed = 499
+
+// Registry is the router's Prometheus registry: its own collectors and the Go and process collectors.
+func (r *Router) Registry() *prometheus.Registry { return r.metrics.registry }
+
+// build makes a table from stored routes. Backends already in the current table are reused; newHealthy
+// decides whether a new backend starts healthy. It does not change r; the caller holds mu (or owns r).
+func (r *Router) build(routes []storedRoute, newHealthy func(*backend) bool) (*table, error) {
+	t := &table{routes: map[routeKey]*route{}, byHost: map[string]*route{}}
+	made := map[string]*backend{}
+	for _, sr := range routes {
+		rt := &route{routing: sr.Routing.clone()}
+		if p := sr.Paused; p != nil {
+			rt.pause = &pause{maxHold: time.Duration(p.MaxHold), since: p.Since, released: make(chan struct{})}
+			// An unchanged pause stays the same, so that its held requests are not woken for nothing.
+			if cur := r.table.Load(); cur != nil {
+				if old := cur.routes[sr.key()]; old != nil && old.pause != nil && old.pause.maxHold == rt.pause.maxHold && old.pause.since.Equal(p.Since) {
+					rt.pause = old.pause
+				}
+			}
+		}
+		for _, tr := range rt.routing.Tracks {
+			labels := []string{rt.routing.Service, rt.routing.Env, tr.Version, tr.Name}
+			tk := &track{
+				name: tr.Name, version: tr.Version, weight: tr.Weight, next: new(atomic.Uint64), labels: labels,
+				requests: r.metrics.requests.MustCurryWith(labelsOf(labels)),
+				duration: r.metrics.duration.WithLabelValues(labels...),
+				inFlight: r.metrics.inFlight.WithLabelValues(labels...),
+			}
+			for _, b := range tr.Backends {
+				key := b.URL + " " + b.HealthPath
+				be := made[key]
+				if be == nil {
+					be = r.backends[key]
+				}
+				if be == nil {
+					var err error
+					if be, err = newBackend(b); err != nil {
+						return nil, err
+					}
+					be.healthy.Store(newHealthy(be))
+				}
+				made[key] = be
+				tk.backends = append(tk.backends, be)
+			}
+			rt.tracks = append(rt.tracks, tk)
+		}
+		k := routeKey{rt.routing.Service, rt.routing.Env}
+		if _, dup := t.routes[k]; dup {
+			return nil, fmt.Errorf("route %s/%s: stored twice", k.service, k.env)
+		}
+		t.routes[k] = rt
+		for _, h := range rt.routing.Hosts {
+			if other := t.byHost[h]; other != nil {
+				return nil, &ConflictError{Host: h, Service: other.routing.Service, Env: other.routing.Env}
+			}
+			t.byHost[h] = rt
+		}
+	}
+	return t, nil
+}
+
+// commit swaps next in and returns the backends that the previous table had and next has not. The caller
+// holds mu (or owns r).
+func (r *Router) commit(next *table) []*backend {
+	live := map[string]*backend{}
+	for _, rt := range next.routes {
+		for _, tk := range rt.tracks {
+			for _, b := range tk.backends {
+				live[b.key] = b
+			}
+		}
+	}
+	var gone []*backend
+	for k, b := range r.backends {
+		if live[k] == nil {
+			gone = append(gone, b)
+		}
+	}
+	r.backends = live
+	r.table.Store(next)
+	return gone
+}
+
+func labelsOf(values []string) prometheus.Labels {
+	l := prometheus.Labels{}
+	for i, name := range trackLabels {
+		l[name] = values[i]
+	}
+	return l
+}
+
+func newBackend(b Backend) (*backend, error) {
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: %w", b.URL, err)
+	}
+	be := &backend{key: b.URL + " " + b.HealthPath, raw: b.URL, target: u}
+	if b.HealthPath != "" {
+		h := *u
+		h.Path, h.RawPath = b.HealthPath, ""
+		be.healthURL = h.String()
+	}
+	return be, nil
+}
+
+// ServeHTTP is the data plane: it routes the request by its Host header, holds it while its route is paused,
+// and forwards it to a healthy backend of a track chosen by weight.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	host := strings.ToLower(req.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	rt := r.table.Load().byHost[host]
+	if rt == nil {
+		r.metrics.unrouted.Inc()
+		http.Error(w, "no route for host "+strconv.Quote(host), http.StatusNotFound)
+		return
+	}
+	if rt.pause != nil {
+		paused := rt
+		var err error
+		rt, err = r.hold(req.Context(), rt, host, start)
+		switch {
+		case errors.Is(err, errHeldTooLong):
+			r.refuse(w, paused, start, http.StatusServiceUnavailable, paused.routing.Service+" is paused: held too long")
+			return
+		case err != nil:
+			return // the client left; nobody reads an answer
+		case rt == nil:
+			r.metrics.unrouted.Inc()
+			http.Error(w, "no route for host "+strconv.Quote(host), http.StatusNotFound)
+			return
+		}
+	}
+	tk, be := rt.pick(req)
+	if be == nil {
+		r.refuse(w, rt, start, http.StatusServiceUnavailable, "no healthy backend for "+rt.routing.Service)
+		return
+	}
+	be.inFlight.Add(1)
+	tk.inFlight.Inc()
+	defer func() {
+		tk.inFlight.Dec()
+		be.inFlight.Add(-1)
+	}()
+	rec := &statusRecorder{ResponseWriter: w}
+	r.proxy.ServeHTTP(rec, req.WithContext(context.WithValue(req.Context(), choiceKey{}, choice{tk, be})))
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	tk.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+	tk.duration.Observe(time.Since(start).Seconds())
+}
+
+// errHeldTooLong ends a hold that outlasted the pause's maxHold.
+var errHeldTooLong = errors.New("held too long")
+
+// hold waits while rt is paused, at most its maxHold from the request's arrival. It returns the route that
+// serves the request once the pause ends (nil if the route was removed meanwhile), errHeldTooLong, or the
+// context's error when the client left.
+func (r *Router) hold(ctx context.Context, rt *route, host string, start time.Time) (*route, error) {
+	held := r.metrics.held.WithLabelValues(rt.routing.Service, rt.routing.Env)
+	held.Inc()
+	defer held.Dec()
+	deadline := time.NewTimer(rt.pause.maxHold - time.Since(start))
+	defer deadline.Stop()
+	for rt != nil && rt.pause != nil {
+		select {
+		case <-rt.pause.released:
+			rt = r.table.Load().byHost[host]
+		case <-deadline.C:
+			return nil, errHeldTooLong
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return rt, nil
+}
+
+// refuse answers a request of rt that no backend took.
+func (r *Router) refuse(w http.ResponseWriter, rt *route, start time.Time, code int, msg string) {
+	labels := []string{rt.routing.Service, rt.routing.Env, "", ""}
+	r.metrics.requests.WithLabelValues(append(labels, strconv.Itoa(code))...).Inc()
+	r.metrics.duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, msg, code)
+}
+
+// pick chooses a track among those with a healthy backend, by weight, and a healthy backend of it in turn.
+// A track without a healthy backend gets no traffic: its share goes to the others in proportion to their
+// weights. It returns a nil backend when no track with a weight above 0 has a healthy backend.
+func (rt *route) pick(req *http.Request) (*track, *backend) {
+	total := 0
+	for _, tk := range rt.tracks {
+		if tk.weight > 0 && tk.anyHealthy() {
+			total += tk.weight
+		}
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	var n int
+	if key, ok := rt.stickyKey(req); ok {
+		h := fnv.New64a()
+		h.Write([]byte(key))
+		n = int(h.Sum64() % uint64(total))
+	} else {
+		n = rand.IntN(total)
+	}
+	for _, tk := range rt.tracks {
+		if tk.weight == 0 || !tk.anyHealthy() {
+			continue
+		}
+		if n < tk.weight {
+			return tk, tk.nextHealthy()
+		}
+		n -= tk.weight
+	}
+	return nil, nil // unreachable unless health changed between the two loops
+}
+
+func (rt *route) stickyKey(req *http.Request) (string, bool) {
+	s := rt.routing.Sticky
+	switch {
+	case s == nil:
+		return "", false
+	case s.Header != "":
+		v := req.Header.Get(s.Header)
+		return v, v != ""
+	default:
+		c, err := req.Cookie(s.Cookie)
+		if err != nil || c.Value == "" {
+			return "", false
+		}
+		return c.Value, true
+	}
+}
+
+func (tk *track) anyHealthy() bool {
+	for _, b := range tk.backends {
+		if b.healthy.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+func (tk *track) nextHealthy() *backend {
+	n := uint64(len(tk.backends))
+	start := tk.next.Add(1)
+	for i := range n {
+		if b := tk.backends[(start+i)%n]; b.healthy.Load() {
+			return b
+		}
+	}
+	return nil
+}
+
+// statusRecorder keeps the status code of a response for the metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 && code >= 200 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (the proxy flushes through it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ConflictError is a routing whose host already belongs to another route.
+type ConflictError struct{ Host, Service, Env string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("host %q already routes to %s/%s", e.Host, e.Service, e.Env)
+}
+
+// ErrNotFound is returned for a route that does not exist.
+var ErrNotFound = errors.New("no such route")
