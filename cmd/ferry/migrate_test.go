@@ -116,7 +116,7 @@ func TestMigrateLintSyntaxError(t *testing.T) {
 	clearEnv(t)
 	p := writeMigrations(t, "006_expand.sql", "SET lock_timeout = '5s';\nALTER TABLE users ADD COLUMN note text DEFAUL '';\n")
 	_, stderr, code := ferry(t, "migrate", "lint", p[0])
-	want := p[0] + `:2:44: syntax: syntax error at or near "''" (` + hintOf(migrate.RuleSyntax) + ")\nferry: 1 lint error in 1 file\n"
+	want := p[0] + `:2:40: syntax: syntax error at or near "DEFAUL" (` + hintOf(migrate.RuleSyntax) + ")\nferry: 1 lint error in 1 file\n"
 	if code != exitRejected || !strings.HasPrefix(stderr, want) {
 		t.Errorf("got code %d stderr:\n%s\nwant 2 and:\n%s", code, stderr, want)
 	}
