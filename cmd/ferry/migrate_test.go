@@ -170,3 +170,11 @@ func hintOf(rule string) string {
 	}
 	return ""
 }
+
+// A build without cgo has no parser: lint says so and how to get one, with exit 1.
+func TestMigrateNoParserError(t *testing.T) {
+	r := describe(&commandError{err: migrate.ErrNoParser})
+	if r.code != exitError || !strings.Contains(r.message, "no PostgreSQL parser") || !strings.Contains(r.hint, "cgo") {
+		t.Errorf("got %+v, want exit 1 naming the missing parser, with a hint about cgo", r)
+	}
+}

@@ -202,7 +202,12 @@ func (l *linter) addConstraint(at int, table string, fresh bool, con *pg.Constra
 }
 
 func (l *linter) drop(at int, s *pg.DropStmt) {
-	l.locks(at)
+	for _, obj := range s.Objects {
+		if s.RemoveType != pg.ObjectType_OBJECT_TABLE || !l.created[qualified(obj)] {
+			l.locks(at)
+			break
+		}
+	}
 	for _, obj := range s.Objects {
 		name := qualified(obj)
 		switch s.RemoveType {
