@@ -151,8 +151,18 @@ func (l *linter) alterTable(at int, s *pg.AlterTableStmt) {
 				l.add(at, RuleIrreversible, "changes the type of column %s.%s", table, cmd.Name)
 			}
 		case pg.AlterTableType_AT_AddColumn:
-			if def := cmd.Def.GetColumnDef(); def != nil && !fresh && notNullWithoutDefault(def) {
+			def := cmd.Def.GetColumnDef()
+			if def == nil || fresh {
+				continue
+			}
+			if notNullWithoutDefault(def) {
 				l.add(at, RuleAddColumnNotNull, "adds column %s.%s NOT NULL without a default", table, def.Colname)
+			}
+			for _, c := range def.Constraints {
+				switch c.GetConstraint().GetContype() {
+				case pg.ConstrType_CONSTR_UNIQUE, pg.ConstrType_CONSTR_PRIMARY:
+					l.add(at, RuleUniqueUsingIndex, "adds column %s.%s with an inline UNIQUE or PRIMARY KEY constraint", table, def.Colname)
+				}
 			}
 		case pg.AlterTableType_AT_SetNotNull:
 			if !fresh && !l.notNull[table][cmd.Name] {
