@@ -134,6 +134,7 @@ func TestMigrateLintUsage(t *testing.T) {
 		{"unknown phase", []string{"migrate", "lint", "a_expand.sql", "--phase", "both"}, `ferry: --phase is "both", want expand or contract` + "\n"},
 		{"no phase", []string{"migrate", "lint", "003.sql"}, "ferry: cannot tell the phase of 003.sql: name it *_expand.sql or *_contract.sql, or pass --phase\n"},
 		{"missing file", []string{"migrate", "lint", filepath.Join(dir, "003_expand.sql")}, "ferry: " + filepath.Join(dir, "003_expand.sql") + ": no such file\n"},
+		{"unknown flag", []string{"migrate", "lint", "--bogus", "a_expand.sql"}, "ferry: flag provided but not defined: -bogus\n"},
 		{"unknown command", []string{"migrate", "frobnicate"}, `ferry: unknown migrate command "frobnicate", want lint` + "\n"},
 	}
 	for _, tt := range tests {

@@ -12,8 +12,8 @@ import (
 type linter struct {
 	res Result
 	sql string
-	// created holds the tables this file created. No running version uses them, so only the syntax and
-	// lock_timeout rules apply to statements about them.
+	// created holds the tables this file created. No running version uses them, so no expand or lock rule
+	// applies to statements about them.
 	created map[string]bool
 	// sessionTimeout is a non-zero lock_timeout set for the session; localTimeout one set with SET LOCAL in the
 	// open transaction block, which ends with it.
