@@ -142,6 +142,7 @@ func newApp(g *GlobalOptions) *cli.App {
 			newPromoteCommand(g),
 			newAdoptCommand(g),
 			newHistoryCommand(g),
+			newMigrateCommand(g),
 			newDemoCommand(g),
 			newVersionCommand(g),
 			newCompletionCommand(g),

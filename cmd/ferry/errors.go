@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferryhq/ferry/internal/migrate"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
 	"github.com/ferryhq/ferry/workflows"
@@ -121,6 +122,8 @@ func describe(err error) report {
 		coordinate  *spec.CoordinateError
 		inUse       *portInUseError
 		conflict    *starter.ConflictError
+		lint        *lintError
+		sqlFile     *migrationFileError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -161,6 +164,21 @@ func describe(err error) report {
 
 	case errors.As(err, &conflict):
 		return report{message: conflict.Error(), hint: "a version is released once, with one set of inputs: release the change as a new version, or retry with the same --git-sha, --image and spec", code: exitRejected}
+	case errors.As(err, &lint):
+		details := make([]string, len(lint.errors))
+		for i, f := range lint.errors {
+			details[i] = f.String()
+		}
+		return report{message: lint.Error(), hint: "fix each statement as its hint says; destructive steps belong in the contract migration", code: exitRejected, details: details}
+
+	case errors.As(err, &sqlFile) && errors.Is(err, fs.ErrNotExist):
+		return report{message: sqlFile.path + ": no such file", hint: "pass the paths of migration SQL files", code: exitRejected}
+
+	case errors.As(err, &sqlFile):
+		return report{message: oneLine(sqlFile.Error()), hint: "pass the paths of readable migration SQL files", code: exitRejected}
+
+	case errors.Is(err, migrate.ErrNoParser):
+		return report{message: "migrate lint: " + err.Error(), hint: "build ferry with cgo enabled (CGO_ENABLED=1 and a C compiler), which links PostgreSQL's parser", code: exitError}
 
 	case errors.As(err, &rejected):
 		return report{message: oneLine(rejected.Reason), hint: "`ferry status SERVICE` shows where the release is and what it waits for", code: exitRejected}

@@ -1,0 +1,2 @@
+SET lock_timeout = '5s';
+ALTER TABLE orders ADD COLUMN amount_exact numeric(12, 2);

@@ -1,0 +1,10 @@
+/* Statements that lock no table the service uses may come first. */
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE audit_log (id bigserial PRIMARY KEY, entry text NOT NULL);
+SET lock_timeout TO '3s';
+ALTER TABLE users ADD COLUMN nickname text;
+BEGIN;
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE users ADD COLUMN locale text;
+COMMIT;
+ALTER TABLE users ADD COLUMN timezone text;

@@ -1,0 +1,3 @@
+SET lock_timeout = '5s';
+ALTER TABLE users ADD COLUMN nickname text;
+ALTER TABLE users ADD COLUMN email_verified boolean DEFAULT false;
