@@ -120,6 +120,7 @@ func describe(err error) report {
 		nsNotFound  *serviceerror.NamespaceNotFound
 		coordinate  *spec.CoordinateError
 		inUse       *portInUseError
+		credential  *credentialError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -131,6 +132,9 @@ func describe(err error) report {
 
 	case errors.As(err, &inUse):
 		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}
+
+	case errors.As(err, &credential):
+		return report{message: credential.Error(), hint: "pass a readable PEM file, or the PEM itself with the matching --tls-*-data flag", code: exitRejected}
 
 	case errors.As(err, &coordinate):
 		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
@@ -200,6 +204,9 @@ func describe(err error) report {
 		msg := "cannot reach Temporal"
 		if unreachable != nil {
 			msg += " at " + unreachable.address
+		}
+		if r, ok := describeConnFailure(err, unreachable); ok {
+			return r
 		}
 		return report{message: fmt.Sprintf("%s (%s)", msg, causeText(err)), hint: "start `ferry dev`, or point --address (TEMPORAL_ADDRESS) at a running server", code: exitUnreachable}
 
