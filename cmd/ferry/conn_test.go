@@ -280,3 +280,33 @@ func TestAPIKeyIsSent(t *testing.T) {
 		t.Errorf("wrong key: the server got %q, want the wrong key", got[len(got)-1])
 	}
 }
+
+// `ferry dev` checks its TLS files before it starts anything, and with mutual TLS on, its in-process worker
+// connects with the process's own client certificate.
+func TestDevTLSFlags(t *testing.T) {
+	clearEnv(t)
+	pki := newPKI(t)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-client-ca", pki.CA.CertFile}, "ferry: --tls-client-ca needs --tls-server-cert and --tls-server-key"},
+		{[]string{"--tls-server-cert", pki.Server.CertFile}, "ferry: --tls-server-cert and --tls-server-key go together"},
+		{[]string{"--tls-server-cert", missing, "--tls-server-key", pki.Server.KeyFile}, "ferry: --tls-server-cert " + missing + ": no such file"},
+		{[]string{"--tls-server-cert", pki.Server.CertFile, "--tls-server-key", pki.Client.KeyFile}, "ferry: --tls-server-cert and --tls-server-key: "},
+		{[]string{"--tls-server-cert", pki.Server.CertFile, "--tls-server-key", pki.Server.KeyFile, "--tls-client-ca", pki.Server.KeyFile}, "ferry: --tls-client-ca " + pki.Server.KeyFile + ": holds no PEM certificate"},
+	} {
+		args := append([]string{"dev", "--port", "0", "--ui-port", "-1", "--no-worker"}, tc.args...)
+		_, stderr, code := ferryCtx(t, 30*time.Second, args...)
+		if code != exitRejected || !strings.HasPrefix(stderr, tc.want) {
+			t.Errorf("%v: got exit %d %q, want %d and %q", tc.args, code, stderr, exitRejected, tc.want)
+		}
+	}
+
+	stdout, stderr, code := ferryCtx(t, 20*time.Second, "dev", "--port", "0", "--ui-port", "-1",
+		"--tls-server-cert", pki.Server.CertFile, "--tls-server-key", pki.Server.KeyFile, "--tls-client-ca", pki.CA.CertFile)
+	if !strings.Contains(stdout, ", mutual TLS)") || !strings.Contains(stdout, "Worker    task queue ferry") || !strings.Contains(stdout, "Ready.") {
+		t.Errorf("ferry dev with mutual TLS: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
