@@ -64,6 +64,21 @@ func TestConnCheck(t *testing.T) {
 	}
 }
 
+// The parsed command line sets tlsSet for --tls=false, whether given as a flag or by TEMPORAL_TLS.
+func TestTLSFalseConflicts(t *testing.T) {
+	clearEnv(t)
+	_, stderr, code := ferryCtx(t, 10*time.Second, "--tls=false", "--tls-ca-path", "ca.pem", "list")
+	if want := "ferry: --tls=false conflicts with --tls-ca-path\n"; code != exitRejected || !strings.HasPrefix(stderr, want) {
+		t.Errorf("flag: got exit %d %q, want %d and %q", code, stderr, exitRejected, want)
+	}
+	t.Setenv("TEMPORAL_TLS", "false")
+	t.Setenv("TEMPORAL_TLS_SERVER_NAME", "temporal.example.com")
+	_, stderr, code = ferryCtx(t, 10*time.Second, "list")
+	if want := "ferry: --tls=false conflicts with --tls-server-name\n"; code != exitRejected || !strings.HasPrefix(stderr, want) {
+		t.Errorf("env: got exit %d %q, want %d and %q", code, stderr, exitRejected, want)
+	}
+}
+
 // TLS is on with any TLS flag or an API key, unless --tls=false; an API key alone implies it, as in the
 // temporal CLI.
 func TestConnEnabled(t *testing.T) {
