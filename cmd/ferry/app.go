@@ -56,7 +56,7 @@ func (g GlobalOptions) dial(ctx context.Context) (client.Client, error) {
 	}
 	c, err := worker.Dial(ctx, opts)
 	if err != nil {
-		return nil, &unreachableError{address: g.Address, err: err}
+		return nil, &unreachableError{address: g.Address, err: err, tls: opts.TLS != nil, clientCert: opts.TLS != nil && len(opts.TLS.Certificates) > 0}
 	}
 	return c, nil
 }

@@ -265,6 +265,13 @@ func describeConnFailure(err error, unreachable *unreachableError) (report, bool
 		return tlsReport("the server does not speak TLS: drop the TLS flags, or pass --tls=false")
 	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls:"):
 		return tlsReport("check --tls-ca-path and --tls-server-name against the server's certificate")
+	case unreachable != nil && unreachable.tls && (strings.Contains(msg, "server preface") || strings.Contains(msg, "connection reset by peer")):
+		// A server that refuses the client's certificate may only close the connection: the client's
+		// handshake had already succeeded.
+		if !unreachable.clientCert {
+			return tlsReport("the server may want a client certificate: pass --tls-cert-path and --tls-key-path")
+		}
+		return tlsReport("the server may not trust the client certificate: check --tls-cert-path against its client CA")
 	case strings.Contains(msg, "server preface"):
 		// A TLS server closes a plaintext connection without a word.
 		return report{

@@ -325,3 +325,43 @@ func TestDevTLSFlags(t *testing.T) {
 		t.Errorf("ferry dev with mutual TLS: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// A refused handshake reads differently by timing and TLS version; each form gets a hint that says what to pass.
+func TestDescribeConnFailure(t *testing.T) {
+	unavailable := func(msg string) error { return status.Error(codes.Unavailable, msg) }
+	const addr = "127.0.0.1:7233"
+	for _, tc := range []struct {
+		name      string
+		err       error
+		tls, cert bool
+		message   string
+		hint      string
+	}{
+		{"unknown CA", unavailable(`connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`), true, false,
+			"TLS handshake with Temporal at " + addr + " failed (certificate signed by unknown authority)", "--tls-ca-path"},
+		{"other name", unavailable(`connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate is valid for localhost, not temporal.example.com"`), true, false,
+			"TLS handshake", "--tls-server-name"},
+		{"certificate required", unavailable(`connection error: desc = "error reading server preface: remote error: tls: certificate required"`), true, false,
+			"TLS handshake", "pass --tls-cert-path and --tls-key-path"},
+		{"reset without a certificate", unavailable(`connection error: desc = "error reading server preface: read tcp 127.0.0.1:5->127.0.0.1:7233: read: connection reset by peer"`), true, false,
+			"TLS handshake", "the server may want a client certificate"},
+		{"reset with a certificate", unavailable(`connection error: desc = "error reading server preface: read tcp 127.0.0.1:5->127.0.0.1:7233: read: connection reset by peer"`), true, true,
+			"TLS handshake", "may not trust the client certificate"},
+		{"plaintext to a TLS server", unavailable(`connection error: desc = "error reading server preface: EOF"`), false, false,
+			"Temporal at " + addr + " closed the connection (EOF)", "the server may require TLS"},
+		{"TLS to a plaintext server", unavailable(`connection error: desc = "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"`), true, false,
+			"TLS handshake", "does not speak TLS"},
+		{"refused key", status.Error(codes.Unauthenticated, "Request unauthorized."), true, false,
+			"Temporal at " + addr + " refused the credentials (Request unauthorized.)", "--api-key"},
+	} {
+		r := describe(&unreachableError{address: addr, err: tc.err, tls: tc.tls, clientCert: tc.cert})
+		if r.code != exitUnreachable || !strings.HasPrefix(r.message, tc.message) || !strings.Contains(r.hint, tc.hint) {
+			t.Errorf("%s: got %d %q, hint %q; want %d, %q and a hint with %q", tc.name, r.code, r.message, r.hint, exitUnreachable, tc.message, tc.hint)
+		}
+	}
+	// A plain refusal keeps the general hint.
+	r := describe(&unreachableError{address: addr, err: unavailable(`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:7233: connect: connection refused"`), tls: true})
+	if !strings.Contains(r.hint, "start `ferry dev`") {
+		t.Errorf("connection refused: got hint %q, want the general one", r.hint)
+	}
+}

@@ -89,6 +89,8 @@ func (e *specError) Unwrap() error { return e.err }
 type unreachableError struct {
 	address string
 	err     error
+	// tls and clientCert say whether the client used TLS, and presented a certificate.
+	tls, clientCert bool
 }
 
 func (e *unreachableError) Error() string {
