@@ -265,14 +265,14 @@ func describeConnFailure(err error, unreachable *unreachableError) (report, bool
 		return tlsReport("the server does not speak TLS: drop the TLS flags, or pass --tls=false")
 	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls:"):
 		return tlsReport("check --tls-ca-path and --tls-server-name against the server's certificate")
-	case unreachable != nil && unreachable.tls && (strings.Contains(msg, "server preface") || strings.Contains(msg, "connection reset by peer")):
-		// A server that refuses the client's certificate may only close the connection: the client's
-		// handshake had already succeeded.
+	case unreachable != nil && unreachable.tls && closedEarly(msg):
+		// A server that refuses the client's certificate may only close the connection: with TLS 1.3 the
+		// client's side of the handshake has already succeeded, and its next read or write finds it closed.
 		if !unreachable.clientCert {
 			return tlsReport("the server may want a client certificate: pass --tls-cert-path and --tls-key-path")
 		}
 		return tlsReport("the server may not trust the client certificate: check --tls-cert-path against its client CA")
-	case strings.Contains(msg, "server preface"):
+	case closedEarly(msg):
 		// A TLS server closes a plaintext connection without a word.
 		return report{
 			message: fmt.Sprintf("%s closed the connection (%s)", where, causeText(err)),
@@ -281,4 +281,14 @@ func describeConnFailure(err error, unreachable *unreachableError) (report, bool
 		}, true
 	}
 	return report{}, false
+}
+
+// closedEarly reports a gRPC connection that the server closed before the HTTP/2 prefaces were exchanged.
+func closedEarly(msg string) bool {
+	for _, s := range []string{"server preface", "client preface", "connection reset by peer", "broken pipe"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

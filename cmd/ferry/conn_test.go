@@ -347,6 +347,8 @@ func TestDescribeConnFailure(t *testing.T) {
 			"TLS handshake", "the server may want a client certificate"},
 		{"reset with a certificate", unavailable(`connection error: desc = "error reading server preface: read tcp 127.0.0.1:5->127.0.0.1:7233: read: connection reset by peer"`), true, true,
 			"TLS handshake", "may not trust the client certificate"},
+		{"broken pipe without a certificate", unavailable(`connection error: desc = "transport: failed to write client preface: write tcp 127.0.0.1:5->127.0.0.1:7233: write: broken pipe"`), true, false,
+			"TLS handshake", "the server may want a client certificate"},
 		{"plaintext to a TLS server", unavailable(`connection error: desc = "error reading server preface: EOF"`), false, false,
 			"Temporal at " + addr + " closed the connection (EOF)", "the server may require TLS"},
 		{"TLS to a plaintext server", unavailable(`connection error: desc = "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"`), true, false,
