@@ -179,6 +179,7 @@ func TestMutualTLSRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--log-level", "debug", "status", "vault-door"}, tc.args...)
 			r := ferryEnvArgs(t, s.env(), args...)
+			t.Logf("exit %d, stderr:\n%s", r.code, r.stderr)
 			if r.code != tc.code {
 				t.Errorf("got exit %d, want %d\n%s", r.code, tc.code, r.stderr)
 			}
