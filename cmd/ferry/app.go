@@ -135,12 +135,9 @@ func newApp(g *GlobalOptions) *cli.App {
 		Flags:                globalFlags(g),
 		Writer:               g.stdout,
 		ErrWriter:            g.stderr,
-		Before: func(c *cli.Context) error {
-			g.Conn.tlsSet = c.IsSet("tls")
-			return g.setup()
-		},
-		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to exit codes, not the library
-		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usagef("", "%v", err) },
+		Before:               func(c *cli.Context) error { g.Conn.tlsSet = c.IsSet("tls"); return g.setup() },
+		ExitErrHandler:       func(*cli.Context, error) {}, // run maps errors to exit codes, not the library
+		OnUsageError:         func(_ *cli.Context, err error, _ bool) error { return usagef("", "%v", err) },
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("", "unknown command %q", c.Args().First())

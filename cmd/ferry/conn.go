@@ -232,6 +232,16 @@ func (e *credentialError) Error() string {
 
 func (e *credentialError) Unwrap() error { return e.err }
 
+func (e *credentialError) hint() string {
+	switch {
+	case strings.Contains(e.flag, " and "):
+		return "pass a certificate and the private key it was made with"
+	case strings.HasSuffix(e.flag, "-path"):
+		return "pass a readable PEM file, or the PEM itself with " + strings.TrimSuffix(e.flag, "-path") + "-data"
+	}
+	return "pass a readable PEM file"
+}
+
 // describeConnFailure explains a failed connection whose cause is TLS or credentials, and reports whether it was.
 func describeConnFailure(err error, unreachable *unreachableError) (report, bool) {
 	where := "Temporal"

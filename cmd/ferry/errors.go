@@ -136,7 +136,7 @@ func describe(err error) report {
 		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}
 
 	case errors.As(err, &credential):
-		return report{message: credential.Error(), hint: "pass a readable PEM file, or the PEM itself with the matching --tls-*-data flag", code: exitRejected}
+		return report{message: credential.Error(), hint: credential.hint(), code: exitRejected}
 
 	case errors.As(err, &coordinate):
 		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
