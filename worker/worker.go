@@ -4,6 +4,7 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,14 @@ type DialOptions struct {
 	Namespace string
 	// Logger receives the SDK's logs through its slog adapter. Default slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, secures the connection: the CAs that verify the server, the server name, and for mutual
+	// TLS the client certificate.
+	TLS *tls.Config
+	// TLSDisabled keeps the connection in plaintext even with an APIKey, which otherwise turns TLS on.
+	// It is ignored when TLS is set.
+	TLSDisabled bool
+	// APIKey, when set, goes with every call as the bearer token of the authorization header.
+	APIKey string
 }
 
 // Dial connects to Temporal and checks that the server answers before it returns. ctx bounds the attempt. When
@@ -181,13 +190,26 @@ func Dial(ctx context.Context, opts DialOptions) (client.Client, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  opts.HostPort,
-		Namespace: opts.Namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
-	})
+	c, err := client.DialContext(ctx, clientOptions(opts, logger))
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal at %s: %w", opts.HostPort, err)
 	}
 	return c, nil
+}
+
+// clientOptions are the SDK's options for opts.
+func clientOptions(opts DialOptions, logger *slog.Logger) client.Options {
+	o := client.Options{
+		HostPort:  opts.HostPort,
+		Namespace: opts.Namespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+		ConnectionOptions: client.ConnectionOptions{
+			TLS:         opts.TLS,
+			TLSDisabled: opts.TLSDisabled && opts.TLS == nil,
+		},
+	}
+	if opts.APIKey != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(opts.APIKey)
+	}
+	return o
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,11 @@ type GlobalOptions struct {
 	UIURL    string
 	Output   string
 	LogLevel string
+	// Conn secures the connection: TLS and an API key.
+	Conn ConnOptions
+	// devTLS, when set, is the TLS configuration of a client in the process of an embedded server that has
+	// TLS on; it stands in for Conn when Conn asks for no TLS.
+	devTLS *tls.Config
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
@@ -38,11 +44,19 @@ func (g GlobalOptions) printer() *printer {
 	return p
 }
 
-// dial connects to Temporal. Every failure to connect is an unreachableError (exit code 3).
+// dial connects to Temporal. A TLS credential it cannot read is a credentialError (exit code 2); every failure
+// to connect is an unreachableError (exit code 3).
 func (g GlobalOptions) dial(ctx context.Context) (client.Client, error) {
-	c, err := worker.Dial(ctx, worker.DialOptions{HostPort: g.Address, Namespace: g.Namespace, Logger: g.logger})
+	opts := worker.DialOptions{HostPort: g.Address, Namespace: g.Namespace, Logger: g.logger}
+	if err := g.Conn.apply(&opts); err != nil {
+		return nil, err
+	}
+	if g.devTLS != nil && opts.TLS == nil {
+		opts.TLS, opts.TLSDisabled = g.devTLS, false
+	}
+	c, err := worker.Dial(ctx, opts)
 	if err != nil {
-		return nil, &unreachableError{address: g.Address, err: err}
+		return nil, &unreachableError{address: g.Address, err: err, tls: opts.TLS != nil, clientCert: opts.TLS != nil && len(opts.TLS.Certificates) > 0}
 	}
 	return c, nil
 }
@@ -78,6 +92,9 @@ func (g *GlobalOptions) setup() error {
 	if err := level.UnmarshalText([]byte(g.LogLevel)); err != nil {
 		return usagef("", "--log-level is %q, want debug, info, warn or error", g.LogLevel)
 	}
+	if err := g.Conn.check(); err != nil {
+		return err
+	}
 	g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 	return nil
 }
@@ -90,14 +107,14 @@ const (
 )
 
 func globalFlags(g *GlobalOptions) []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "address", Usage: "Temporal frontend `HOST:PORT`", EnvVars: []string{"TEMPORAL_ADDRESS"}, Value: defaultAddress, Destination: &g.Address},
 		&cli.StringFlag{Name: "namespace", Usage: "Temporal `NAMESPACE`", EnvVars: []string{"TEMPORAL_NAMESPACE"}, Value: defaultNamespace, Destination: &g.Namespace},
 		&cli.StringFlag{Name: "task-queue", Usage: "task `QUEUE` of Ferry's workers", EnvVars: []string{"FERRY_TASK_QUEUE"}, Value: worker.DefaultTaskQueue, Destination: &g.TaskQueue},
 		&cli.StringFlag{Name: "ui-url", Usage: "Temporal Web UI base `URL`, for links (ferry dev prints it)", EnvVars: []string{"FERRY_UI_URL"}, Destination: &g.UIURL},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: text or json", EnvVars: []string{"FERRY_OUTPUT"}, Value: outputText, Destination: &g.Output},
 		&cli.StringFlag{Name: "log-level", Usage: "`LEVEL` of logs on stderr: debug, info, warn, error", EnvVars: []string{"FERRY_LOG_LEVEL"}, Value: defaultLogLevel, Destination: &g.LogLevel},
-	}
+	}, connFlags(&g.Conn)...)
 }
 
 const appDescription = `Ferry moves a release (service, version, git sha, image) through its environments under a
@@ -118,7 +135,7 @@ func newApp(g *GlobalOptions) *cli.App {
 		Flags:                globalFlags(g),
 		Writer:               g.stdout,
 		ErrWriter:            g.stderr,
-		Before:               func(*cli.Context) error { return g.setup() },
+		Before:               func(c *cli.Context) error { g.Conn.tlsSet = c.IsSet("tls"); return g.setup() },
 		ExitErrHandler:       func(*cli.Context, error) {}, // run maps errors to exit codes, not the library
 		OnUsageError:         func(_ *cli.Context, err error, _ bool) error { return usagef("", "%v", err) },
 		Action: func(c *cli.Context) error {

@@ -16,6 +16,8 @@ type DevOptions struct {
 	UIPort   int
 	DBFile   string
 	NoWorker bool
+	// TLSServerCert and TLSServerKey turn TLS on for the frontend; TLSClientCA makes it mutual.
+	TLSServerCert, TLSServerKey, TLSClientCA string
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -36,10 +38,16 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 		Usage: "run an embedded Temporal server with its Web UI and a Ferry worker, until Ctrl-C",
 		Description: "For a laptop: Temporal on SQLite (in memory, or --db-file to keep releases across restarts), the\n" +
 			"Web UI, Ferry's search attributes and an in-process worker. Other ferry commands reach it with their\n" +
-			"defaults.",
+			"defaults.\n\n" +
+			"With --tls-server-cert and --tls-server-key the frontend serves TLS, and with --tls-client-ca mutual TLS.\n" +
+			"The Web UI and the in-process worker still connect: unless the client TLS flags say otherwise, they use\n" +
+			"a client certificate that this process makes and the server trusts.",
 		Flags: append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
 			&cli.StringFlag{Name: "db-file", Usage: "SQLite `FILE` that keeps the server's state (default: in memory)", EnvVars: []string{"FERRY_DEV_DB_FILE"}, Destination: &opts.DBFile},
 			&cli.BoolFlag{Name: "no-worker", Usage: "run no worker (run `ferry worker` yourself)", EnvVars: []string{"FERRY_DEV_NO_WORKER"}, Destination: &opts.NoWorker},
+			&cli.StringFlag{Name: "tls-server-cert", Usage: "serve TLS with this certificate `FILE` (PEM, with its intermediates)", EnvVars: []string{"FERRY_DEV_TLS_SERVER_CERT"}, Destination: &opts.TLSServerCert},
+			&cli.StringFlag{Name: "tls-server-key", Usage: "private key `FILE` (PEM) of --tls-server-cert", EnvVars: []string{"FERRY_DEV_TLS_SERVER_KEY"}, Destination: &opts.TLSServerKey},
+			&cli.StringFlag{Name: "tls-client-ca", Usage: "require client certificates signed by a CA in this `FILE` (PEM): mutual TLS", EnvVars: []string{"FERRY_DEV_TLS_CLIENT_CA"}, Destination: &opts.TLSClientCA},
 		),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
 	}
@@ -51,6 +59,8 @@ type devDoc struct {
 	Namespace string `json:"namespace"`
 	UIURL     string `json:"uiUrl,omitempty"`
 	TaskQueue string `json:"taskQueue,omitempty"`
+	// TLS is "tls" or "mutual" when the frontend serves TLS.
+	TLS string `json:"tls,omitempty"`
 }
 
 func runDev(ctx context.Context, opts DevOptions, g GlobalOptions, args []string) error {
@@ -62,11 +72,24 @@ func runDev(ctx context.Context, opts DevOptions, g GlobalOptions, args []string
 		return err
 	}
 	doc := devDoc{Address: s.g.Address, Namespace: g.Namespace, UIURL: s.g.UIURL}
+	switch {
+	case s.server.MutualTLS():
+		doc.TLS = "mutual"
+	case s.server.ClientTLS() != nil:
+		doc.TLS = "tls"
+	}
 	if !opts.NoWorker {
 		doc.TaskQueue = g.TaskQueue
 	}
 	err = g.printer().emit(doc, func(w io.Writer) {
-		fmt.Fprintf(w, "Temporal  %s (namespace %s)\n", doc.Address, doc.Namespace)
+		security := ""
+		switch doc.TLS {
+		case "mutual":
+			security = ", mutual TLS"
+		case "tls":
+			security = ", TLS"
+		}
+		fmt.Fprintf(w, "Temporal  %s (namespace %s%s)\n", doc.Address, doc.Namespace, security)
 		if doc.UIURL != "" {
 			fmt.Fprintf(w, "Web UI    %s\n", doc.UIURL)
 		}

@@ -90,6 +90,8 @@ func (e *specError) Unwrap() error { return e.err }
 type unreachableError struct {
 	address string
 	err     error
+	// tls and clientCert say whether the client used TLS, and presented a certificate.
+	tls, clientCert bool
 }
 
 func (e *unreachableError) Error() string {
@@ -124,6 +126,7 @@ func describe(err error) report {
 		conflict    *starter.ConflictError
 		lint        *lintError
 		sqlFile     *migrationFileError
+		credential  *credentialError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -135,6 +138,9 @@ func describe(err error) report {
 
 	case errors.As(err, &inUse):
 		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}
+
+	case errors.As(err, &credential):
+		return report{message: credential.Error(), hint: credential.hint(), code: exitRejected}
 
 	case errors.As(err, &coordinate):
 		r := report{message: oneLine(err.Error()), hint: "pass a valid --version, --git-sha and --image", code: exitRejected}
@@ -222,6 +228,9 @@ func describe(err error) report {
 		msg := "cannot reach Temporal"
 		if unreachable != nil {
 			msg += " at " + unreachable.address
+		}
+		if r, ok := describeConnFailure(err, unreachable); ok {
+			return r
 		}
 		return report{message: fmt.Sprintf("%s (%s)", msg, causeText(err)), hint: "start `ferry dev`, or point --address (TEMPORAL_ADDRESS) at a running server", code: exitUnreachable}
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 
@@ -26,8 +29,13 @@ type stack struct {
 
 // startStack starts what o asks for; `ferry demo` uses it too. Stop it with stop.
 func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, error) {
+	serverTLS, err := o.serverTLS()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
+		TLS: serverTLS,
 	})
 	if err != nil {
 		if inUse := portInUse(err); inUse != nil {
@@ -37,6 +45,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	s := &stack{server: srv, g: g}
 	s.g.Address, s.g.UIURL = srv.FrontendHostPort(), srv.UIURL()
+	s.g.devTLS = srv.ClientTLS()
 	if s.client, err = s.g.dial(ctx); err != nil {
 		return nil, errors.Join(err, srv.Stop())
 	}
@@ -48,6 +57,45 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		}
 	}
 	return s, nil
+}
+
+// serverTLS reads the files of the server's TLS flags, or returns nil when TLS is off.
+func (o DevOptions) serverTLS() (*devserver.TLS, error) {
+	if o.TLSServerCert == "" && o.TLSServerKey == "" {
+		if o.TLSClientCA != "" {
+			return nil, usagef("dev", "--tls-client-ca needs --tls-server-cert and --tls-server-key")
+		}
+		return nil, nil
+	}
+	if o.TLSServerCert == "" || o.TLSServerKey == "" {
+		return nil, usagef("dev", "--tls-server-cert and --tls-server-key go together: pass both")
+	}
+	t := &devserver.TLS{}
+	files := []struct {
+		flag, path string
+		dst        *[]byte
+	}{
+		{"--tls-server-cert", o.TLSServerCert, &t.CertPEM},
+		{"--tls-server-key", o.TLSServerKey, &t.KeyPEM},
+		{"--tls-client-ca", o.TLSClientCA, &t.ClientCAPEM},
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, &credentialError{flag: f.flag, path: f.path, err: err}
+		}
+		*f.dst = b
+	}
+	if _, err := tls.X509KeyPair(t.CertPEM, t.KeyPEM); err != nil {
+		return nil, &credentialError{flag: "--tls-server-cert and --tls-server-key", err: err}
+	}
+	if len(t.ClientCAPEM) > 0 && !x509.NewCertPool().AppendCertsFromPEM(t.ClientCAPEM) {
+		return nil, &credentialError{flag: "--tls-client-ca", path: o.TLSClientCA, err: errors.New("holds no PEM certificate")}
+	}
+	return t, nil
 }
 
 // stop stops the worker (letting running activities finish, unless interrupted again), the client and the

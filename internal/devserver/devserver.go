@@ -1,14 +1,17 @@
 // Package devserver runs the Temporal server that `ferry dev` embeds: every Temporal service in this process, on
 // SQLite (in memory, or in a file that survives restarts), with the Temporal Web UI beside it.
 //
-// It is a development server. It has one history shard, no TLS, no authorization, and it binds to loopback by
-// default.
+// It is a development server. It has one history shard and no authorization, and it binds to loopback by
+// default. Its frontend can serve TLS, mutual or not (Options.TLS).
 package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -124,6 +127,9 @@ type Options struct {
 	// 0 means DefaultTimerMaxTimeShift.
 	TimerMaxTimeShift time.Duration
 
+	// TLS, when set, turns TLS on for the frontend. Nil means plaintext.
+	TLS *TLS
+
 	// timerPollRPS is history.timerProcessorMaxPollRPS; 0 means defaultTimerPollRPS. Only BenchmarkTimerShift
 	// varies it.
 	timerPollRPS int
@@ -136,6 +142,7 @@ type Server struct {
 	frontend  string
 	uiURL     string
 	namespace string
+	tls       *tlsSetup // nil: plaintext
 
 	// muted silences the server's logs from Stop on: shutting down, its services log every call that the
 	// shutdown cancels, and some of its goroutines keep retrying connections after Stop returns.
@@ -163,9 +170,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		frontend:  net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(p.frontend)),
 		namespace: opts.Namespace,
 	}
+	if opts.TLS != nil {
+		if s.tls, err = newTLSSetup(opts.TLS, dialIP(opts.IP)); err != nil {
+			return nil, err
+		}
+	}
 	var ui *uiserver.Server
 	if p.ui > 0 {
-		ui = newUI(opts, p.ui, s.frontend)
+		ui = newUI(opts, p.ui, s.frontend, s.tls)
 		s.uiURL = "http://" + net.JoinHostPort(dialIP(opts.IP), strconv.Itoa(p.ui))
 	}
 
@@ -195,7 +207,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	logger := newServerLogger(opts.Logger, opts.LogLevel, &s.muted)
-	srv, err := newTemporal(serverOptions(opts, p, s.frontend, sqlConf, logger))
+	srvOpts := serverOptions(opts, p, s.frontend, sqlConf, logger)
+	if s.tls != nil {
+		srvOpts = append(srvOpts, temporal.WithTLSConfigFactory(tlsProvider{s.tls}))
+	}
+	srv, err := newTemporal(srvOpts)
 	if err != nil {
 		return nil, errors.Join(err, s.Stop())
 	}
@@ -214,6 +230,19 @@ func (s *Server) FrontendHostPort() string { return s.frontend }
 
 // UIURL is the Web UI's base URL, such as "http://127.0.0.1:8233", or "" when the UI is disabled.
 func (s *Server) UIURL() string { return s.uiURL }
+
+// ClientTLS is the TLS configuration for a client in this process, or nil when the frontend serves plaintext.
+// It trusts exactly the server's certificate and presents a client certificate that the frontend accepts, so
+// that it works with mutual TLS too. Each call returns a new copy.
+func (s *Server) ClientTLS() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.client.Clone()
+}
+
+// MutualTLS reports whether the frontend requires client certificates.
+func (s *Server) MutualTLS() bool { return s.tls != nil && s.tls.mutual }
 
 // Namespace is the namespace Start registered.
 func (s *Server) Namespace() string { return s.namespace }
@@ -455,8 +484,8 @@ func newTemporal(opts []temporal.ServerOption) (srv temporal.Server, err error) 
 	return srv, nil
 }
 
-func newUI(opts Options, port int, frontend string) *uiserver.Server {
-	return uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+func newUI(opts Options, port int, frontend string, t *tlsSetup) *uiserver.Server {
+	conf := &uiconfig.Config{
 		Host:                opts.IP,
 		Port:                port,
 		TemporalGRPCAddress: frontend,
@@ -467,16 +496,27 @@ func newUI(opts Options, port int, frontend string) *uiserver.Server {
 		DisableNewsFetch: true,
 		// Plain HTTP on loopback: a Secure CSRF cookie would never come back and every write action would fail.
 		CORS: uiconfig.CORS{CookieInsecure: true},
-	}))
+	}
+	if t == nil {
+		return uiserver.NewServer(uioptions.WithConfigProvider(conf))
+	}
+	conf.TLS = t.ui
+	// NewServer announces each credential it loads on the standard logger, among `ferry dev`'s own lines on
+	// stderr. Start calls newUI before the Temporal server runs, so little else can log there meanwhile.
+	out := log.Writer()
+	log.SetOutput(io.Discard)
+	defer log.SetOutput(out)
+	return uiserver.NewServer(uioptions.WithConfigProvider(conf))
 }
 
 // registerSearchAttributes adds Ferry's search attributes to the namespace when an existing database lacks them,
 // then waits until the services' namespace caches have them.
 func (s *Server) registerSearchAttributes(ctx context.Context, logger *slog.Logger) error {
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  s.frontend,
-		Namespace: s.namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
+		HostPort:          s.frontend,
+		Namespace:         s.namespace,
+		Logger:            sdklog.NewStructuredLogger(logger),
+		ConnectionOptions: client.ConnectionOptions{TLS: s.ClientTLS()},
 	})
 	if err != nil {
 		return fmt.Errorf("dial frontend: %w", err)
