@@ -16,6 +16,9 @@ type DevOptions struct {
 	UIPort   int
 	DBFile   string
 	NoWorker bool
+	// Exec configures the in-process worker's commands. Without --exec-allow it allows every program under
+	// the exec root.
+	Exec ExecOptions
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -36,11 +39,14 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 		Usage: "run an embedded Temporal server with its Web UI and a Ferry worker, until Ctrl-C",
 		Description: "For a laptop: Temporal on SQLite (in memory, or --db-file to keep releases across restarts), the\n" +
 			"Web UI, Ferry's search attributes and an in-process worker. Other ferry commands reach it with their\n" +
-			"defaults.",
-		Flags: append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
+			"defaults.\n\n" +
+			"The worker resolves platform.exec.dir against --exec-root (default: the directory ferry dev runs in),\n" +
+			"so run it where your ferry.yaml is, and runs every program below that root unless --exec-allow says\n" +
+			"otherwise.",
+		Flags: append(append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
 			&cli.StringFlag{Name: "db-file", Usage: "SQLite `FILE` that keeps the server's state (default: in memory)", EnvVars: []string{"FERRY_DEV_DB_FILE"}, Destination: &opts.DBFile},
 			&cli.BoolFlag{Name: "no-worker", Usage: "run no worker (run `ferry worker` yourself)", EnvVars: []string{"FERRY_DEV_NO_WORKER"}, Destination: &opts.NoWorker},
-		),
+		), execFlags(&opts.Exec, "every program under --exec-root")...),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/worker"
 )
@@ -26,6 +27,13 @@ type stack struct {
 
 // startStack starts what o asks for; `ferry demo` uses it too. Stop it with stop.
 func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, error) {
+	var policy activities.ExecPolicy
+	if !o.NoWorker {
+		var err error
+		if policy, err = o.Exec.policy("dev", true); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
 	})
@@ -41,7 +49,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, errors.Join(err, srv.Stop())
 	}
 	if !o.NoWorker {
-		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger})
+		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())
