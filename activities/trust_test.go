@@ -128,7 +128,9 @@ func TestAdmit(t *testing.T) {
 		{"allowed", func(*AdmitRequest) {}, nil},
 		{"platform program outside the allowlist", func(r *AdmitRequest) { r.Spec.Platform.Exec.Deploy = []string{"/bin/sh", "-c", "id"} },
 			[]string{"platform.exec.deploy[0]: program /bin/sh is not allowed: it matches none of the worker's --exec-allow patterns /srv/ferry/**"}},
-		{"check program outside the allowlist", func(r *AdmitRequest) { r.Spec.Environments[1].Checks.E2E[0].Exec = []string{"curl", "-d@/etc/passwd", "x"} },
+		{"check program outside the allowlist", func(r *AdmitRequest) {
+			r.Spec.Environments[1].Checks.E2E[0].Exec = []string{"curl", "-d@/etc/passwd", "x"}
+		},
 			[]string{"environments[1].checks.e2e[0].exec[0]: program curl", "is not allowed"}},
 		{"dir escaping the root", func(r *AdmitRequest) { r.Spec.Platform.Exec.Dir = "../../usr/bin" },
 			[]string{`platform.exec.dir: working directory "../../usr/bin" leaves the worker's exec root /srv/ferry`}},
