@@ -67,8 +67,9 @@ const (
 // string the activities return, passes through Redact.
 //
 // Failures: a bad template, an empty command, a program the policy does not allow, a Dir outside the exec root
-// or an executable that cannot be run is a non-retryable ErrTypeInvalidSpec; a non-zero exit (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout)
-// is retryable, and Temporal retries it under the workflow's retry policy.
+// or an executable that cannot be run is a non-retryable ErrTypeInvalidSpec; a non-zero exit
+// (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout) is retryable, and Temporal retries it under the
+// workflow's retry policy.
 //
 // Cancellation: a cancelled operation stops its command (SIGTERM to its process group, SIGKILL after the
 // runner's grace period) and ends only once the command has exited, so a workflow that waits for the
@@ -156,7 +157,7 @@ func (p *Platform) Current(ctx context.Context, in PlatformRequest) (CurrentResu
 		return CurrentResult{}, err
 	}
 	lines := strings.Split(strings.TrimSpace(output), "\n")
-	return CurrentResult{Known: true, Version: strings.TrimSpace(lines[len(lines)-1])}, nil
+	return CurrentResult{Known: true, Version: redact(p.Redact, strings.TrimSpace(lines[len(lines)-1]))}, nil
 }
 
 // readyProgress is WaitReady's heartbeat detail: a retried attempt of the activity continues the count and the

@@ -55,8 +55,10 @@ func TestWorkerRefusesUntrustedInput(t *testing.T) {
 		{
 			name:    "program outside the allowlist",
 			service: "untrusted-program",
-			edit:    func(x *spec.ExecPlatform, _ *spec.Environment) { x.Deploy = []string{"/bin/sh", "-c", "touch " + marker} },
-			reason:  []string{"platform.exec.deploy[0]: program /bin/sh is not allowed", "--exec-allow"},
+			edit: func(x *spec.ExecPlatform, _ *spec.Environment) {
+				x.Deploy = []string{"/bin/sh", "-c", "touch " + marker}
+			},
+			reason: []string{"platform.exec.deploy[0]: program /bin/sh is not allowed", "--exec-allow"},
 		},
 		{
 			name:    "exec check outside the allowlist",
