@@ -116,6 +116,9 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err != nil {
 		return err
 	}
+	if len(policy.Allow) == 0 {
+		g.logger.Warn("no --exec-allow: the worker refuses every release that runs a command", "execRoot", policy.Root)
+	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy})
 		if err := w.Start(); err != nil {

@@ -101,7 +101,6 @@ func (r Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	c := exec.Command(name, cmd.Argv[1:]...)
 	if cmd.CleanEnv && !strings.ContainsRune(name, '/') {
 		// exec.Command looked the name up in this process's PATH; the command's own PATH decides instead.
-		c = exec.Command(name, cmd.Argv[1:]...)
 		c.Path, c.Err = lookPath(name, cmd.Env)
 	}
 	c.Dir = cmd.Dir
