@@ -74,6 +74,9 @@ func (o ExecOptions) policy(cmd string, allowRoot bool) (activities.ExecPolicy, 
 		if _, err := path.Match(pat, ""); err != nil || strings.TrimSpace(pat) == "" {
 			return activities.ExecPolicy{}, usagef(cmd, "--exec-allow %q is not a glob pattern", pat)
 		}
+		if strings.ContainsRune(pat, '/') && !filepath.IsAbs(pat) {
+			return activities.ExecPolicy{}, usagef(cmd, "--exec-allow %q is neither an absolute path pattern nor a program name", pat)
+		}
 	}
 	names := append([]string{"PATH", "HOME"}, o.Env.Value()...)
 	seen := map[string]bool{}

@@ -42,6 +42,7 @@ func TestExecPolicyFromFlags(t *testing.T) {
 		"bad pattern":   {Root: root, Allow: *cli.NewStringSlice("/srv/[")},
 		"bad env name":  {Root: root, Env: *cli.NewStringSlice("NOT=A NAME")},
 		"empty pattern": {Root: root, Allow: *cli.NewStringSlice(" ")},
+		"relative path": {Root: root, Allow: *cli.NewStringSlice("bin/*")},
 	} {
 		_, err := o.policy("worker", false)
 		var usage *usageError
