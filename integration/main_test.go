@@ -224,7 +224,6 @@ func newApp(t *testing.T, service, specYAML string, scripts map[string]string) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(a.dir); os.Remove(a.spec()) })
-	specYAML = strings.Replace(specYAML, "\n  exec:\n", "\n  exec:\n    dir: SERVICE\n", 1)
 	files := map[string]string{"platform.sh": platformScript, "pass.sh": "#!/bin/sh\nexit 0\n", "fail.sh": "#!/bin/sh\necho 'error rate 7%'\nexit 1\n"}
 	for name, body := range scripts {
 		files[name] = body
@@ -234,10 +233,17 @@ func newApp(t *testing.T, service, specYAML string, scripts map[string]string) *
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(a.spec(), []byte(strings.ReplaceAll(specYAML, "SERVICE", service)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a.writeSpec(specYAML)
 	return a
+}
+
+// writeSpec writes the app's spec: specYAML with SERVICE replaced and the app's directory as platform.exec.dir.
+func (a *app) writeSpec(specYAML string) {
+	a.t.Helper()
+	specYAML = strings.Replace(specYAML, "\n  exec:\n", "\n  exec:\n    dir: SERVICE\n", 1)
+	if err := os.WriteFile(a.spec(), []byte(strings.ReplaceAll(specYAML, "SERVICE", a.service)), 0o644); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 func (a *app) spec() string { return filepath.Join(stack.execRoot, a.service+".yaml") }
