@@ -81,7 +81,7 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 	// The release carries the commands' directory relative to the spec, for the worker's exec root: the
 	// machine that starts a release may delete its files long before the release ends.
 	if err := spec.RelativeDir(s, opts.Spec); err != nil {
-		return err
+		return &specError{path: opts.Spec, err: err}
 	}
 	in.Spec = *s
 	if in.Image == "" {

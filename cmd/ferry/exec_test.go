@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -49,5 +50,16 @@ func TestExecPolicyFromFlags(t *testing.T) {
 		if !errors.As(err, &usage) {
 			t.Errorf("%s: got %v, want a usage error", name, err)
 		}
+	}
+}
+
+// A spec whose platform.exec.dir leaves its directory is refused before anything is sent: no worker could
+// resolve it against its exec root.
+func TestStartRefusesDirOutsideSpec(t *testing.T) {
+	clearEnv(t)
+	path := writeFile(t, "ferry.yaml", strings.Replace(goodSpec, "  exec:\n", "  exec:\n    dir: ../elsewhere\n", 1))
+	_, stderr, code := ferry(t, "start", "--spec", path, "--version", "1.0.0", "--git-sha", "abc1234", "--address", "127.0.0.1:1")
+	if code != exitRejected || !strings.Contains(stderr, "platform.exec.dir: ") || !strings.Contains(stderr, "/elsewhere\" is outside the spec's directory") {
+		t.Errorf("got %d %q, want %d and the problem with platform.exec.dir", code, stderr, exitRejected)
 	}
 }

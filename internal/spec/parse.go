@@ -42,7 +42,7 @@ func Load(path string) (*Spec, error) {
 // RelativeDir rewrites platform.exec.dir of a spec that Load returned (where it is absolute) relative to the
 // directory of the spec file at path. That is the form a release carries: the worker resolves it against its
 // own exec root, never against a path of the machine that started the release. A dir outside the spec's
-// directory is an error, since no worker would resolve it.
+// directory is a *Problems error, since no worker would resolve it.
 func RelativeDir(s *Spec, path string) error {
 	x := s.Platform.Exec
 	if x == nil {
@@ -58,7 +58,8 @@ func RelativeDir(s *Spec, path string) error {
 	}
 	rel, err := filepath.Rel(base, dir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("platform.exec.dir %s is outside the spec's directory %s: the worker resolves it against its exec root", QuoteValue(x.Dir), base)
+		return errOrNil([]Problem{{File: path, Path: "platform.exec.dir", Message: fmt.Sprintf(
+			"%s is outside the spec's directory %s, and the worker resolves it against its exec root", QuoteValue(x.Dir), base)}})
 	}
 	x.Dir = filepath.ToSlash(rel)
 	return nil
