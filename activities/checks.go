@@ -20,7 +20,8 @@ type CheckRequest struct {
 	Check spec.Check `json:"check"`
 	// BaseURL is the environment URL that relative http paths join. Like the path, it is a template over Vars.
 	BaseURL string `json:"baseUrl,omitempty"`
-	// Dir is the working directory of exec checks: absolute, or empty for the worker's.
+	// Dir is the working directory of exec checks, relative to the worker's exec root (ExecPolicy.Root); empty
+	// means the root itself.
 	Dir  string       `json:"dir,omitempty"`
 	Vars TemplateVars `json:"vars"`
 }
@@ -42,12 +43,18 @@ type HTTPProber interface {
 }
 
 // Checks runs smoke, e2e, analysis and verification probes. The worker registers one
-// &Checks{Runner: execrun.Runner{}, HTTP: probe.New()}; the Release workflow calls RunCheck.
+// &Checks{Runner: execrun.Runner{}, HTTP: probe.New(), Exec: policy, Redact: redactor}, with the policy and
+// redactor it gives Platform; the Release workflow calls RunCheck.
 type Checks struct {
 	// Runner runs exec checks, the same way the exec platform runs its commands.
 	Runner CommandRunner
 	// HTTP sends http checks.
 	HTTP HTTPProber
+	// Exec is what the worker allows exec checks to run, as for Platform. Nil allows nothing.
+	Exec *ExecPolicy
+	// Redact sees every string RunCheck returns: the result's name and detail, and error messages. Nil
+	// redacts nothing.
+	Redact Redactor
 }
 
 // RunCheck runs one check and returns its verdict. A probe that fails (wrong status, body mismatch, refused
@@ -55,9 +62,22 @@ type Checks struct {
 // error is a non-retryable ErrTypeInvalidSpec for a check that can never run (bad template, URL or regexp, not
 // exactly one of http and exec, a program that cannot be run), or the context's error on cancellation.
 //
+// An exec check runs only a program the worker's ExecPolicy allows, as platform commands do. URLs in results
+// and errors show no query string (which often holds a token) and no password.
+//
 // Idempotent as far as the check is: Ferry expects probes to only read (an exec check that writes must tolerate
 // running again), and Temporal may retry the activity after a worker crash.
 func (c *Checks) RunCheck(ctx context.Context, in CheckRequest) (CheckResult, error) {
+	res, err := c.runCheck(ctx, in)
+	if err != nil {
+		return CheckResult{}, redactError(c.Redact, err)
+	}
+	res.Name = redact(c.Redact, res.Name)
+	res.Detail = redact(c.Redact, res.Detail)
+	return res, nil
+}
+
+func (c *Checks) runCheck(ctx context.Context, in CheckRequest) (CheckResult, error) {
 	chk := in.Check
 	field := "check"
 	if chk.Name != "" {
@@ -110,7 +130,8 @@ func (c *Checks) runHTTP(ctx context.Context, in CheckRequest, field string, tim
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		verdict = "timed out after " + spec.FormatDuration(timeout)
 	case err != nil:
-		verdict = err.Error()
+		// The prober's error may quote the URL it was asked for, query string included.
+		verdict = strings.ReplaceAll(err.Error(), url, shown)
 	case resp.Status != want:
 		verdict = fmt.Sprintf("status %d, want %d", resp.Status, want)
 	case body != nil && !body.Match(resp.Body):
@@ -125,7 +146,7 @@ func (c *Checks) runHTTP(ctx context.Context, in CheckRequest, field string, tim
 
 // checkURL renders the check's URL, or joins its path to the environment's base URL, and insists on an absolute
 // http(s) URL. It returns the URL to probe and the form to show in results, which go into workflow history: any
-// password in it is masked.
+// password in it is masked, and its query string and fragment are left out.
 func checkURL(in CheckRequest, field string) (url, shown string, err error) {
 	h := in.Check.HTTP
 	var raw string
@@ -162,13 +183,21 @@ func checkURL(in CheckRequest, field string) (url, shown string, err error) {
 		return "", "", invalidSpec(field+": invalid url", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", invalidSpec(fmt.Sprintf("%s: url %q is not an absolute http(s) url", field, u.Redacted()), nil)
+		return "", "", invalidSpec(fmt.Sprintf("%s: url %q is not an absolute http(s) url", field, shownURL(u)), nil)
 	}
-	return raw, u.Redacted(), nil
+	return raw, shownURL(u), nil
+}
+
+// shownURL is u as results, status and errors show it: without its query string or fragment, and with any
+// password masked.
+func shownURL(u *neturl.URL) string {
+	v := *u
+	v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = "", false, "", ""
+	return v.Redacted()
 }
 
 func (c *Checks) runExec(ctx context.Context, in CheckRequest, field string, timeout time.Duration) (CheckResult, error) {
-	cmd, err := command(field+": exec", in.Check.Exec, in.Dir, timeout, "check", in.Vars)
+	cmd, err := command(c.Exec, field+": exec", in.Check.Exec, in.Dir, timeout, "check", in.Vars)
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -182,15 +211,20 @@ func (c *Checks) runExec(ctx context.Context, in CheckRequest, field string, tim
 	switch {
 	case err == nil:
 		res.Passed = out.ExitCode == 0
-		res.Detail = withOutput(out.Status, out.Output, 1)
+		res.Detail = withOutput(out.Status, c.quoted(out.Output), 1)
 	case errors.Is(err, execrun.ErrTimeout):
-		res.Detail = withOutput(err.Error(), out.Output, 1)
+		res.Detail = withOutput(err.Error(), c.quoted(out.Output), 1)
 	case errors.Is(err, execrun.ErrNotRunnable):
 		return CheckResult{}, invalidSpec(field+": exec: the program cannot be run: "+err.Error(), err)
 	default:
 		return CheckResult{}, fmt.Errorf("%s: %w", field, err)
 	}
 	return res, nil
+}
+
+// quoted is the part of an exec check's output its detail may quote: redacted, then cut to its end.
+func (c *Checks) quoted(output string) string {
+	return outputTail(redact(c.Redact, output), failureOutput)
 }
 
 // oneLine folds line breaks (and runs of spaces) so that a detail fits one status line.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +48,10 @@ const commandHeartbeat = time.Second
 // errorLines is how many trailing output lines an error or check detail quotes.
 const errorLines = 5
 
+// failureOutput is how many bytes of a failed command's output (its end) its error carries, in the message and
+// in the details together: enough to see why, little enough to keep history small.
+const failureOutput = 1 << 10
+
 // invalidSpec is the non-retryable failure for input that no retry can fix.
 func invalidSpec(msg string, cause error) error {
 	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidSpec, cause)
@@ -67,14 +70,12 @@ func render(name, text string, vars TemplateVars) (string, error) {
 	return b.String(), nil
 }
 
-// command builds the command for the spec field named field: argv rendered over vars, run in dir with the
-// FERRY_* variables, FERRY_OP set to op. Every problem it finds is an InvalidSpec failure.
-func command(field string, argv []string, dir string, timeout time.Duration, op string, vars TemplateVars) (execrun.Command, error) {
+// command builds the command for the spec field named field: argv rendered over vars, run in dir (resolved
+// against the policy's root) with the policy's environment plus the FERRY_* variables, FERRY_OP set to op. It
+// refuses a program the policy does not allow. Every problem it finds is an InvalidSpec failure.
+func command(pol *ExecPolicy, field string, argv []string, dir string, timeout time.Duration, op string, vars TemplateVars) (execrun.Command, error) {
 	if len(argv) == 0 {
 		return execrun.Command{}, invalidSpec(field+" is empty", nil)
-	}
-	if dir != "" && !filepath.IsAbs(dir) {
-		return execrun.Command{}, invalidSpec(fmt.Sprintf("%s: working directory %q is not absolute", field, dir), nil)
 	}
 	// Coordinates arrive in workflow input, which anyone who can start a workflow writes: check them again
 	// before they reach a command line, whoever started the release.
@@ -93,7 +94,18 @@ func command(field string, argv []string, dir string, timeout time.Duration, op 
 	if rendered[0] == "" {
 		return execrun.Command{}, invalidSpec(field+"[0]: the program name is empty", nil)
 	}
-	return execrun.Command{Argv: rendered, Dir: dir, Env: commandEnv(op, vars), Timeout: timeout}, nil
+	// Admit checked the spec before the release began; checking again here holds whatever path led to this
+	// activity (a release admitted by another worker, or begun before admission existed).
+	resolved, err := pol.checkCommand(field, rendered[0], dir)
+	if err != nil {
+		return execrun.Command{}, err
+	}
+	var env []string
+	if pol != nil {
+		env = append(env, pol.Env...)
+	}
+	env = append(env, commandEnv(op, vars)...)
+	return execrun.Command{Argv: rendered, Dir: resolved, Env: env, CleanEnv: true, Timeout: timeout}, nil
 }
 
 // checkCoordinates checks the release coordinates in vars that are set, with the rules `ferry start` applies.
@@ -178,6 +190,45 @@ func runCommand(ctx context.Context, r CommandRunner, cmd execrun.Command, detai
 		}
 	})
 	return r.Run(ctx, cmd)
+}
+
+// outputTail returns the last n bytes of s, starting at a line when the cut falls mid-line and a later line
+// exists.
+func outputTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := s[len(s)-n:]
+	if i := strings.IndexByte(cut, '\n'); i >= 0 && i < len(cut)-1 {
+		cut = cut[i+1:]
+	}
+	return strings.ToValidUTF8(cut, "")
+}
+
+// redactError passes an activity's error through rd before it leaves the activity: the message and the cause's
+// text of an ApplicationError without details (rebuilt with its type and retryability), or the text of any
+// other error. Errors with details are built redacted where they are made; cancellation passes untouched so
+// that the SDK reports it as such.
+func redactError(rd Redactor, err error) error {
+	if rd == nil || err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) {
+		return errors.New(rd.Redact(err.Error()))
+	}
+	if app.HasDetails() {
+		return err
+	}
+	var cause error
+	if c := errors.Unwrap(app); c != nil {
+		cause = errors.New(rd.Redact(c.Error()))
+	}
+	msg := rd.Redact(app.Message())
+	if app.NonRetryable() {
+		return temporal.NewNonRetryableApplicationError(msg, app.Type(), cause)
+	}
+	return temporal.NewApplicationError(msg, app.Type(), cause)
 }
 
 // withOutput appends the last n non-blank lines of output to head, on one line: "exit status 1: a; b".

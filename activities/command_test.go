@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -154,13 +155,16 @@ func TestCommandInvalidSpec(t *testing.T) {
 		{"bad template", []string{"deploy", "{{.Image"}, "", "platform.exec.deploy[1]: invalid template"},
 		{"missing config key", []string{"deploy", "{{.Config.nope}}"}, "", "platform.exec.deploy[1]: invalid template"},
 		{"empty program", []string{"{{.GitSHA}}"}, "", "platform.exec.deploy[0]: the program name is empty"},
-		{"relative dir", []string{"deploy"}, "deploy/scripts", `working directory "deploy/scripts" is not absolute`},
+		{"dir leaves the root", []string{"deploy"}, "ops/../../etc", `platform.exec.deploy: working directory "ops/../../etc" leaves the worker's exec root /srv/app`},
+		{"absolute dir outside the root", []string{"deploy"}, "/ci/workspace", `working directory "/ci/workspace" leaves the worker's exec root /srv/app`},
+		{"program not allowed", []string{"/bin/sh", "-c", "id"}, "", `platform.exec.deploy[0]: program /bin/sh is not allowed: it matches none of the worker's --exec-allow patterns /srv/app/**, kubectl`},
 	}
 	vars := testVars
 	vars.GitSHA = ""
+	policy := &ExecPolicy{Root: "/srv/app", Allow: []string{"/srv/app/**", "kubectl"}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := command("platform.exec.deploy", tt.argv, tt.dir, 0, "deploy", vars)
+			_, err := command(policy, "platform.exec.deploy", tt.argv, tt.dir, 0, "deploy", vars)
 			assertFailure(t, err, ErrTypeInvalidSpec, false, tt.msg)
 		})
 	}
@@ -202,8 +206,11 @@ func TestCommandRefusesBadCoordinates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			vars := testVars
 			tt.edit(&vars)
-			_, err := command("platform.exec.deploy", []string{"./deploy.sh", "{{.Version}}"}, "", 0, "deploy", vars)
+			_, err := command(testPolicy, "platform.exec.deploy", []string{"./deploy.sh", "{{.Version}}"}, "", 0, "deploy", vars)
 			assertFailure(t, err, ErrTypeInvalidSpec, false, tt.msg)
 		})
 	}
 }
+
+// testPolicy lets tests run any program, anywhere, with the test's own PATH.
+var testPolicy = &ExecPolicy{Root: "/", Allow: []string{"/**", "*"}, Env: []string{"PATH=" + os.Getenv("PATH")}}

@@ -33,16 +33,17 @@ type TemplateVars struct {
 	Config         map[string]string `json:"config,omitempty"`
 }
 
-// PlatformRequest is the input of every platform activity. Exec.Dir must be absolute (the spec's relative dir is
-// resolved before the request is built); empty means the worker's working directory.
+// PlatformRequest is the input of every platform activity. Exec.Dir is relative to the worker's exec root
+// (ExecPolicy.Root); empty means the root itself.
 type PlatformRequest struct {
 	Exec spec.ExecPlatform `json:"exec"`
 	Vars TemplateVars      `json:"vars"`
 }
 
-// PlatformResult is the output of every platform activity.
+// PlatformResult is the output of every platform activity, and the details of a command's failure.
 type PlatformResult struct {
-	// Output is the tail of the command's combined output.
+	// Output is empty when the command succeeded: what it printed goes to the worker's log, not into workflow
+	// history. In a failure's details it is the redacted end of the output, at most failureOutput bytes.
 	Output string `json:"output,omitempty"`
 }
 
@@ -60,19 +61,30 @@ const (
 // user's command is, and the exec platform requires that it is: deploying a version that already runs, setting a
 // weight that is already set or removing what is gone must succeed and change nothing.
 //
-// Failures: a bad template, an empty command, a relative Dir or an executable that cannot be run is a
-// non-retryable ErrTypeInvalidSpec; a non-zero exit (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout)
-// is retryable, and Temporal retries it under the workflow's retry policy.
+// Trust: every command runs only when the worker's ExecPolicy allows its program, in Exec.Dir resolved against
+// the policy's root, with the policy's environment (not the worker's) plus the FERRY_* variables. Output of a
+// command that succeeded is logged, never returned; the output quoted by a failure is cut short and, like every
+// string the activities return, passes through Redact.
+//
+// Failures: a bad template, an empty command, a program the policy does not allow, a Dir outside the exec root
+// or an executable that cannot be run is a non-retryable ErrTypeInvalidSpec; a non-zero exit
+// (ErrTypeCommandFailed) or a timeout (ErrTypeCommandTimeout) is retryable, and Temporal retries it under the
+// workflow's retry policy.
 //
 // Cancellation: a cancelled operation stops its command (SIGTERM to its process group, SIGKILL after the
 // runner's grace period) and ends only once the command has exited, so a workflow that waits for the
 // cancellation to complete knows that nothing of the operation still runs. A stopping worker does not cancel
 // operations: they finish unless the worker's stop grace period ends first.
 //
-// The worker registers one &Platform{Runner: execrun.Runner{}}; the Release workflow calls its methods.
+// The worker registers one &Platform{Runner: execrun.Runner{}, Exec: policy, Redact: redactor}; the Release
+// workflow calls its methods.
 type Platform struct {
 	// Runner runs the commands.
 	Runner CommandRunner
+	// Exec is what the worker allows commands to do. Nil allows nothing.
+	Exec *ExecPolicy
+	// Redact sees every string the activities return. Nil redacts nothing.
+	Redact Redactor
 	// ReadyInterval is the pause between two readiness polls. Zero means one second.
 	ReadyInterval time.Duration
 }
@@ -93,31 +105,36 @@ var (
 // Deploy runs Exec.Deploy: start the version's replica set on Vars.Track. Idempotent and retryable as the type
 // documents.
 func (p *Platform) Deploy(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.run(ctx, in, opDeploy, in.Exec.Deploy)
+	_, err := p.run(ctx, in, opDeploy, in.Exec.Deploy)
+	return PlatformResult{}, err
 }
 
 // SetWeight runs Exec.SetWeight: route Vars.Weight percent of traffic to Vars.Track. Idempotent and retryable
 // as the type documents.
 func (p *Platform) SetWeight(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.run(ctx, in, opSetWeight, in.Exec.SetWeight)
+	_, err := p.run(ctx, in, opSetWeight, in.Exec.SetWeight)
+	return PlatformResult{}, err
 }
 
 // Promote runs Exec.Promote: make the track's version the stable one. Idempotent and retryable as the type
 // documents.
 func (p *Platform) Promote(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.run(ctx, in, opPromote, in.Exec.Promote)
+	_, err := p.run(ctx, in, opPromote, in.Exec.Promote)
+	return PlatformResult{}, err
 }
 
 // Rollback runs Exec.Rollback: restore Vars.StableVersion on the stable track. Idempotent and retryable as the
 // type documents.
 func (p *Platform) Rollback(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.run(ctx, in, opRollback, in.Exec.Rollback)
+	_, err := p.run(ctx, in, opRollback, in.Exec.Rollback)
+	return PlatformResult{}, err
 }
 
 // Remove runs Exec.Remove: delete a version's replica set from Vars.Track. Idempotent and retryable as the type
 // documents.
 func (p *Platform) Remove(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.run(ctx, in, opRemove, in.Exec.Remove)
+	_, err := p.run(ctx, in, opRemove, in.Exec.Remove)
+	return PlatformResult{}, err
 }
 
 // CurrentResult is the output of Current.
@@ -135,12 +152,12 @@ func (p *Platform) Current(ctx context.Context, in PlatformRequest) (CurrentResu
 	if len(in.Exec.Current) == 0 {
 		return CurrentResult{}, nil
 	}
-	res, err := p.run(ctx, in, opCurrent, in.Exec.Current)
+	output, err := p.run(ctx, in, opCurrent, in.Exec.Current)
 	if err != nil {
 		return CurrentResult{}, err
 	}
-	lines := strings.Split(strings.TrimSpace(res.Output), "\n")
-	return CurrentResult{Known: true, Version: strings.TrimSpace(lines[len(lines)-1])}, nil
+	lines := strings.Split(strings.TrimSpace(output), "\n")
+	return CurrentResult{Known: true, Version: redact(p.Redact, strings.TrimSpace(lines[len(lines)-1]))}, nil
 }
 
 // readyProgress is WaitReady's heartbeat detail: a retried attempt of the activity continues the count and the
@@ -166,10 +183,15 @@ const readyPollFloor = 10 * time.Second
 // StartToClose timeout must leave that slack beyond ReadyTimeout, and its heartbeat timeout must exceed a few
 // seconds (commands heartbeat every second).
 func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
+	res, err := p.waitReady(ctx, in)
+	return res, redactError(p.Redact, err)
+}
+
+func (p *Platform) waitReady(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
 	if len(in.Exec.Ready) == 0 {
 		return PlatformResult{}, nil
 	}
-	cmd, err := command(opReady.field, in.Exec.Ready, in.Exec.Dir, commandTimeout(in.Exec), opReady.name, in.Vars)
+	cmd, err := command(p.Exec, opReady.field, in.Exec.Ready, in.Exec.Dir, commandTimeout(in.Exec), opReady.name, in.Vars)
 	if err != nil {
 		return PlatformResult{}, err
 	}
@@ -198,8 +220,8 @@ func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformR
 		if remaining <= 0 {
 			msg := withOutput(fmt.Sprintf("%s: not ready within %s (%d attempts)",
 				opReady.field, spec.FormatDuration(limit), progress.Attempts), progress.Last, 1)
-			return PlatformResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeReadinessTimeout, nil,
-				PlatformResult{Output: output})
+			return PlatformResult{}, temporal.NewNonRetryableApplicationError(redact(p.Redact, msg), ErrTypeReadinessTimeout, nil,
+				PlatformResult{Output: p.failureOutput(output)})
 		}
 		progress.Attempts++
 		activity.RecordHeartbeat(ctx, progress)
@@ -208,13 +230,14 @@ func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformR
 		res, err := runCommand(ctx, p.Runner, poll, progress)
 		switch {
 		case err == nil && res.ExitCode == 0:
-			return PlatformResult{Output: res.Output}, nil
+			p.logOutput(ctx, opReady, cmd, res, err)
+			return PlatformResult{}, nil
 		case err == nil:
-			progress.Last = withOutput(res.Status, res.Output, 1)
+			progress.Last = p.failureLine(withOutput(res.Status, p.failureOutput(res.Output), 1))
 		case errors.Is(err, execrun.ErrTimeout):
-			progress.Last = withOutput(err.Error(), res.Output, 1)
+			progress.Last = p.failureLine(withOutput(err.Error(), p.failureOutput(res.Output), 1))
 		default:
-			return PlatformResult{}, platformError(opReady, res, err)
+			return PlatformResult{}, p.platformError(opReady, res, err)
 		}
 		output = res.Output
 		activity.RecordHeartbeat(ctx, progress)
@@ -233,37 +256,60 @@ func (p *Platform) WaitReady(ctx context.Context, in PlatformRequest) (PlatformR
 	}
 }
 
-// run renders and runs one operation's command and maps its outcome to the activity's result or error.
-func (p *Platform) run(ctx context.Context, in PlatformRequest, op platformOp, argv []string) (PlatformResult, error) {
-	cmd, err := command(op.field, argv, in.Exec.Dir, commandTimeout(in.Exec), op.name, in.Vars)
+// run renders and runs one operation's command and returns its output, or maps its failure to the activity's
+// error. The output stays inside the worker: only Current reads it, for the version it prints.
+func (p *Platform) run(ctx context.Context, in PlatformRequest, op platformOp, argv []string) (string, error) {
+	cmd, err := command(p.Exec, op.field, argv, in.Exec.Dir, commandTimeout(in.Exec), op.name, in.Vars)
 	if err != nil {
-		return PlatformResult{}, err
+		return "", redactError(p.Redact, err)
 	}
 	start := time.Now()
 	res, err := runCommand(ctx, p.Runner, cmd, nil)
-	activity.GetLogger(ctx).Info("platform command finished", "op", op.name, "program", cmd.Argv[0],
+	activity.GetLogger(ctx).Info("platform command finished", "op", op.name, "program", redact(p.Redact, cmd.Argv[0]),
 		"status", res.Status, "duration", time.Since(start), "error", err)
 	if err != nil || res.ExitCode != 0 {
-		return PlatformResult{}, platformError(op, res, err)
+		return "", p.platformError(op, res, err)
 	}
-	return PlatformResult{Output: res.Output}, nil
+	p.logOutput(ctx, op, cmd, res, err)
+	return res.Output, nil
 }
 
+// logOutput writes a command's output to the worker's log, redacted: the place to read what a command that
+// succeeded printed.
+func (p *Platform) logOutput(ctx context.Context, op platformOp, cmd execrun.Command, res execrun.Result, err error) {
+	if res.Output == "" {
+		return
+	}
+	activity.GetLogger(ctx).Info("platform command output", "op", op.name, "program", redact(p.Redact, cmd.Argv[0]),
+		"output", redact(p.Redact, res.Output))
+}
+
+// failureOutput is the part of a failed command's output that its error may carry: redacted first (so that a
+// secret the cut would split is still found), then cut to its last failureOutput bytes.
+func (p *Platform) failureOutput(output string) string {
+	return outputTail(redact(p.Redact, output), failureOutput)
+}
+
+// failureLine redacts a line built from a command's failure (a heartbeat's description of the latest poll).
+func (p *Platform) failureLine(s string) string { return redact(p.Redact, s) }
+
 // platformError turns a command that did not succeed (err from the runner, or nil for a non-zero exit) into the
-// activity's failure. Cancellation passes through untouched so that the SDK reports it as such.
-func platformError(op platformOp, res execrun.Result, err error) error {
-	details := PlatformResult{Output: res.Output}
+// activity's failure, redacted. Cancellation passes through untouched so that the SDK reports it as such.
+func (p *Platform) platformError(op platformOp, res execrun.Result, err error) error {
+	output := p.failureOutput(res.Output)
+	details := PlatformResult{Output: output}
 	switch {
 	case err == nil:
-		msg := withOutput(op.field+": "+res.Status, res.Output, errorLines)
-		return temporal.NewApplicationError(msg, ErrTypeCommandFailed, details)
+		msg := withOutput(op.field+": "+res.Status, output, errorLines)
+		return temporal.NewApplicationError(redact(p.Redact, msg), ErrTypeCommandFailed, details)
 	case errors.Is(err, execrun.ErrNotRunnable):
 		// The runner's error names the program and holds the OS's reason; the message is all a user sees.
-		return invalidSpec(op.field+": the program cannot be run: "+err.Error(), err)
+		return redactError(p.Redact, invalidSpec(op.field+": the program cannot be run: "+err.Error(), err))
 	case errors.Is(err, execrun.ErrTimeout):
-		msg := withOutput(op.field+": "+err.Error(), res.Output, errorLines)
-		return temporal.NewApplicationError(msg, ErrTypeCommandTimeout, details)
+		msg := withOutput(op.field+": "+err.Error(), output, errorLines)
+		return temporal.NewApplicationError(redact(p.Redact, msg), ErrTypeCommandTimeout, details)
 	default:
+		// A cancellation (whose cause may be the worker's own) or a failure to wait: no output in it.
 		return fmt.Errorf("%s: %w", op.field, err)
 	}
 }

@@ -63,7 +63,7 @@ func platformOutput(t *testing.T, env *testsuite.TestActivityEnvironment, fn any
 
 // deploy runs Platform.Deploy with runner in a test activity environment.
 func deploy(runner CommandRunner, exec spec.ExecPlatform) error {
-	p := &Platform{Runner: runner}
+	p := &Platform{Runner: runner, Exec: testPolicy}
 	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy, PlatformRequest{Exec: exec, Vars: testVars})
 	return err
 }
@@ -85,13 +85,14 @@ func TestPlatformOpsBuildTheirCommand(t *testing.T) {
 	for _, tt := range platformOps {
 		t.Run(tt.op, func(t *testing.T) {
 			runner := &fakeRunner{runs: []fakeRun{{res: execrun.Result{Status: "exit status 0", Output: "done\n"}}}}
-			p := &Platform{Runner: runner}
+			p := &Platform{Runner: runner, Exec: testPolicy}
 			env := newActivityEnv(p)
 			exec := spec.ExecPlatform{Dir: "/srv/deploy", Timeout: spec.Duration(90 * time.Second)}
 			tt.set(&exec, []string{"./ops.sh", tt.op, "{{.Image}}", "{{.Config.region}}"})
 
-			if out := platformOutput(t, env, tt.fn(p), PlatformRequest{Exec: exec, Vars: testVars}); out != "done\n" {
-				t.Errorf("got output %q, want %q", out, "done\n")
+			// A command that succeeded leaves its output in the worker's log, not in history.
+			if out := platformOutput(t, env, tt.fn(p), PlatformRequest{Exec: exec, Vars: testVars}); out != "" {
+				t.Errorf("got output %q, want none", out)
 			}
 			if len(runner.got) != 1 {
 				t.Fatalf("got %d commands, want 1", len(runner.got))
@@ -153,7 +154,6 @@ func TestPlatformErrors(t *testing.T) {
 		},
 		{name: "no command", typ: ErrTypeInvalidSpec, msg: "platform.exec.deploy is empty"},
 		{name: "bad template", argv: []string{"deploy", "{{.Imag}}"}, typ: ErrTypeInvalidSpec, msg: "platform.exec.deploy[1]: invalid template"},
-		{name: "relative dir", argv: []string{"deploy"}, dir: "ops", typ: ErrTypeInvalidSpec, msg: "is not absolute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,7 +206,7 @@ func TestPlatformExecRunsScripts(t *testing.T) {
 		Rollback:  []string{"./bin/ops.sh", "{{.StableImage}}"},
 		Remove:    []string{"./bin/ops.sh", "{{.Track}}", "{{.Config.region}}"},
 	}
-	p := &Platform{Runner: execrun.Runner{}}
+	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy}
 	env := newActivityEnv(p)
 	for _, op := range platformOps {
 		if _, err := env.ExecuteActivity(op.fn(p), PlatformRequest{Exec: exec, Vars: testVars}); err != nil {
@@ -223,23 +223,30 @@ func TestPlatformExecRunsScripts(t *testing.T) {
 	assertLines(t, "log", readLog(t, dir, "ops.log"), want)
 }
 
+// A command's environment is built from scratch: the policy's variables (what the worker passes) and the FERRY_*
+// ones, nothing else of the worker's.
 func TestPlatformExecEnvironment(t *testing.T) {
-	t.Setenv("FERRY_TEST_WORKER_VAR", "from-worker")
+	t.Setenv("TEST_WORKER_SECRET", "kept-in-the-worker")
 	dir := t.TempDir()
-	// The fixed variables in commandEnv's order, then the config ones, then one inherited from the worker.
+	// The fixed variables in commandEnv's order, then the config ones, then one the worker passes and one it
+	// does not.
 	exectest.Script(t, dir, "env.sh", `for v in OP SERVICE ENV VERSION GIT_SHA IMAGE TRACK WEIGHT REPLICAS STRATEGY \
 	MAX_UNAVAILABLE MAX_SURGE STABLE_VERSION STABLE_IMAGE; do
 	eval "echo FERRY_$v=\$FERRY_$v"
 done > env.txt
 env | grep '^FERRY_CONFIG_' | sort >> env.txt
-echo "FERRY_TEST_WORKER_VAR=$FERRY_TEST_WORKER_VAR" >> env.txt
+echo "TEST_PASSED=$TEST_PASSED" >> env.txt
+echo "TEST_WORKER_SECRET=${TEST_WORKER_SECRET-unset}" >> env.txt
 `)
-	p := &Platform{Runner: execrun.Runner{}}
+	policy := *testPolicy
+	policy.Env = append(slices.Clone(policy.Env), "TEST_PASSED=passed-by-the-worker")
+	p := &Platform{Runner: execrun.Runner{}, Exec: &policy}
 	env := newActivityEnv(p)
 	if _, err := env.ExecuteActivity(p.SetWeight, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, SetWeight: []string{"./env.sh"}}, Vars: testVars}); err != nil {
 		t.Fatal(err)
 	}
-	assertLines(t, "env", readLog(t, dir, "env.txt"), append(testVarsEnv("set-weight"), "FERRY_TEST_WORKER_VAR=from-worker"))
+	assertLines(t, "env", readLog(t, dir, "env.txt"),
+		append(testVarsEnv("set-weight"), "TEST_PASSED=passed-by-the-worker", "TEST_WORKER_SECRET=unset"))
 }
 
 func TestPlatformExecCommandFails(t *testing.T) {
@@ -280,7 +287,7 @@ echo ready
 
 func TestWaitReadyWithoutCommand(t *testing.T) {
 	runner := &fakeRunner{}
-	p := &Platform{Runner: runner}
+	p := &Platform{Runner: runner, Exec: testPolicy}
 	env := newActivityEnv(p)
 	if _, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{}); err != nil {
 		t.Fatal(err)
@@ -293,10 +300,10 @@ func TestWaitReadyWithoutCommand(t *testing.T) {
 func TestWaitReadyAfterPolls(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(3))
-	p := &Platform{Runner: execrun.Runner{}, ReadyInterval: 10 * time.Millisecond}
+	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
 	env := newActivityEnv(p)
-	if out := platformOutput(t, env, p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}); out != "ready\n" {
-		t.Errorf("got output %q, want %q", out, "ready\n")
+	if out := platformOutput(t, env, p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}); out != "" {
+		t.Errorf("got output %q, want none", out)
 	}
 	assertLines(t, "log", readLog(t, dir, "ops.log"), []string{"ready 1", "ready 2", "ready 3"})
 }
@@ -314,7 +321,7 @@ func TestWaitReadyPollTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			runner := &fakeRunner{runs: []fakeRun{exitOK}}
-			p := &Platform{Runner: runner}
+			p := &Platform{Runner: runner, Exec: testPolicy}
 			_, err := newActivityEnv(p).ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
 				Ready: []string{"ready"}, Timeout: spec.Duration(tt.timeout), ReadyTimeout: spec.Duration(tt.readyTimeout),
 			}})
@@ -331,7 +338,7 @@ func TestWaitReadyPollTimeout(t *testing.T) {
 func TestWaitReadyTimesOut(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(1000))
-	p := &Platform{Runner: execrun.Runner{}, ReadyInterval: 20 * time.Millisecond}
+	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 20 * time.Millisecond}
 	env := newActivityEnv(p)
 	start := time.Now()
 	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
@@ -351,7 +358,7 @@ func TestWaitReadyTimesOut(t *testing.T) {
 func TestWaitReadyEndsWhenWorkerStops(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(1000))
-	p := &Platform{Runner: execrun.Runner{}, ReadyInterval: 10 * time.Millisecond}
+	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
 	env := newActivityEnv(p)
 	stopping := make(chan struct{})
 	close(stopping)
@@ -374,7 +381,7 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 	t.Run("keeps the original deadline", func(t *testing.T) {
 		dir := t.TempDir()
 		exectest.Script(t, dir, "ready.sh", readyScript(1000))
-		p := &Platform{Runner: execrun.Runner{}, ReadyInterval: 10 * time.Millisecond}
+		p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
 		env := newActivityEnv(p)
 		// A previous attempt of the activity polled four times, starting an hour ago.
 		env.SetHeartbeatDetails(readyProgress{Attempts: 4, Since: time.Now().Add(-time.Hour), Last: "exit status 1: warming up (4)"})
@@ -389,7 +396,7 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 	t.Run("continues the count", func(t *testing.T) {
 		dir := t.TempDir()
 		exectest.Script(t, dir, "ready.sh", readyScript(1))
-		p := &Platform{Runner: execrun.Runner{}}
+		p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy}
 		env := newActivityEnv(p)
 		since := time.Now().Add(-time.Minute)
 		env.SetHeartbeatDetails(readyProgress{Attempts: 2, Since: since})

@@ -29,6 +29,9 @@ var stack struct {
 	dev     *exec.Cmd
 	worker  *exec.Cmd
 	logDir  string
+	// execRoot is the worker's --exec-root: each app's scripts live in a directory of it named after the
+	// service, which the app's spec names as platform.exec.dir.
+	execRoot string
 }
 
 func TestMain(m *testing.M) {
@@ -47,6 +50,10 @@ func run(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	stack.logDir = dir
+	stack.execRoot = filepath.Join(dir, "apps")
+	if err := os.Mkdir(stack.execRoot, 0o755); err != nil {
+		return 1, err
+	}
 	stack.bin = filepath.Join(dir, "ferry")
 	build := exec.Command("go", "build", "-o", stack.bin, "../cmd/ferry")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -81,8 +88,9 @@ func background(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startWorker starts the worker with the apps' directory as its exec root; it runs every program below it.
 func startWorker() error {
-	stack.worker = background("worker", "worker")
+	stack.worker = background("worker", "worker", "--exec-root", stack.execRoot, "--exec-allow", stack.execRoot+"/**")
 	return stack.worker.Start()
 }
 
@@ -196,7 +204,8 @@ func awaitStatus(t *testing.T, service, version string, limit time.Duration, ok 
 	return s
 }
 
-// app is one service under test: a spec and platform scripts in a temp dir, and the log of their calls.
+// app is one service under test: platform scripts in the directory <exec root>/<service>, the log of their
+// calls, and a spec beside that directory that names it as platform.exec.dir.
 type app struct {
 	t       *testing.T
 	dir     string
@@ -210,7 +219,11 @@ echo "$FERRY_OP $FERRY_ENV $FERRY_TRACK $FERRY_VERSION $FERRY_WEIGHT" >> "$(dirn
 
 func newApp(t *testing.T, service, specYAML string, scripts map[string]string) *app {
 	t.Helper()
-	a := &app{t: t, dir: t.TempDir(), service: service}
+	a := &app{t: t, dir: filepath.Join(stack.execRoot, service), service: service}
+	if err := os.Mkdir(a.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(a.dir); os.Remove(a.spec()) })
 	files := map[string]string{"platform.sh": platformScript, "pass.sh": "#!/bin/sh\nexit 0\n", "fail.sh": "#!/bin/sh\necho 'error rate 7%'\nexit 1\n"}
 	for name, body := range scripts {
 		files[name] = body
@@ -220,13 +233,20 @@ func newApp(t *testing.T, service, specYAML string, scripts map[string]string) *
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(a.spec(), []byte(strings.ReplaceAll(specYAML, "SERVICE", service)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a.writeSpec(specYAML)
 	return a
 }
 
-func (a *app) spec() string { return filepath.Join(a.dir, "ferry.yaml") }
+// writeSpec writes the app's spec: specYAML with SERVICE replaced and the app's directory as platform.exec.dir.
+func (a *app) writeSpec(specYAML string) {
+	a.t.Helper()
+	specYAML = strings.Replace(specYAML, "\n  exec:\n", "\n  exec:\n    dir: SERVICE\n", 1)
+	if err := os.WriteFile(a.spec(), []byte(strings.ReplaceAll(specYAML, "SERVICE", a.service)), 0o644); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *app) spec() string { return filepath.Join(stack.execRoot, a.service+".yaml") }
 
 // calls returns the platform calls so far, one per line.
 func (a *app) calls() []string {

@@ -273,10 +273,7 @@ func TestTerminatedHolderFreesTheLock(t *testing.T) {
 	a := newApp(t, "ledger", canary("auto", "5m", "pass"), nil)
 	a.start("8.0.0")
 	awaitStatus(t, "ledger", "8.0.0", time.Minute, func(s workflows.Status) bool { return !s.BakeUntil.IsZero() })
-	short := strings.ReplaceAll(canary("auto", "1s", "pass"), "SERVICE", "ledger")
-	if err := os.WriteFile(a.spec(), []byte(short), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a.writeSpec(canary("auto", "1s", "pass"))
 	next := startWaiting(a, "8.0.1")
 	awaitStatus(t, "ledger", "8.0.1", time.Minute, func(s workflows.Status) bool {
 		return s.Env == "production" && s.Stage == workflows.StageLock

@@ -113,7 +113,7 @@ func startSecuredServer(t *testing.T) securedServer {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	launch("worker-mtls", s.mtlsEnv(), "worker")
+	launch("worker-mtls", s.mtlsEnv(), "worker", "--exec-root", stack.execRoot, "--exec-allow", stack.execRoot+"/**")
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,11 @@ type Options struct {
 	// commands' stop grace period (execrun.DefaultStopGrace) between its SIGTERM and its SIGKILL. Default
 	// DefaultWorkerStopTimeout.
 	WorkerStopTimeout time.Duration
+	// Exec is what commands may do: the programs they may run, the root their working directory resolves
+	// against and their environment. The zero value runs nothing: every release is refused at admission.
+	Exec activities.ExecPolicy
+	// Redact is the redaction hook every string leaving an activity passes through. Nil redacts nothing.
+	Redact activities.Redactor
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -65,7 +71,8 @@ type Worker struct {
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
-// and the methods of the Platform, Checks and Temporal activity structs under their method names. The caller
+// and the methods of the Platform, Checks and Temporal activity structs under their method names. Platform and
+// Checks share opts.Exec (copied) and opts.Redact. The caller
 // starts it (Start or Run) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
@@ -94,13 +101,17 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 
-	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands}})
+	policy := opts.Exec
+	policy.Allow = slices.Clone(policy.Allow)
+	policy.Env = slices.Clone(policy.Env)
+	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands},
+		Exec: &policy, Redact: opts.Redact})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
-	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New()})
+	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
-	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue)
+	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow)
 	return w
 }
 

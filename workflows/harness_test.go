@@ -40,6 +40,9 @@ type harness struct {
 	signals    []string // signals sent to EnvLock workflows: "name env"
 	released   map[string]*Artifact
 	updates    int
+	// admitted counts Admit calls; admitErr is what Admit returns.
+	admitted int
+	admitErr error
 	// signalTime is how long each signal to an EnvLock takes to deliver, on the workflow clock.
 	signalTime time.Duration
 	// checkTime is how long each check takes, on the workflow clock; checkFn runs when it ends.
@@ -71,6 +74,13 @@ func newHarness(t *testing.T) *harness {
 			return activities.PlatformResult{}, h.platformCall(name, in.Vars)
 		}
 	}
+	env.OnActivity(platformActs.Admit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AdmitRequest) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.admitted++
+			return h.admitErr
+		})
 	env.OnActivity(platformActs.Deploy, mock.Anything, mock.Anything).Return(op(opDeploy))
 	env.OnActivity(platformActs.WaitReady, mock.Anything, mock.Anything).Return(op(opReady))
 	env.OnActivity(platformActs.SetWeight, mock.Anything, mock.Anything).Return(op(opSetWeight))

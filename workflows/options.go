@@ -91,6 +91,11 @@ func checkOptions(ctx workflow.Context, c spec.Check, summary string) workflow.C
 	return withOptions(ctx, summary, orDefault(c.Timeout.D(), 30*time.Second)+10*time.Second, 0, probeRetry)
 }
 
+// admitOptions run the worker's admission of a release: quick, read-only, retried only for worker trouble.
+func admitOptions(ctx workflow.Context) workflow.Context {
+	return withOptions(ctx, "admit the release", 30*time.Second, 0, probeRetry)
+}
+
 // lockOptions deliver a signal-with-start to an EnvLock workflow.
 func lockOptions(ctx workflow.Context) workflow.Context {
 	return withOptions(ctx, "request the environment lock", 30*time.Second, 0, lockRetry)

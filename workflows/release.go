@@ -64,8 +64,15 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 	}
 	r.watchSupersede(ctx)
 
-	// The spec was validated by `ferry start`; re-validating here would tie replay to the validator's version.
+	// The spec was validated by `ferry start`, but the input may not come from it: the worker admits the
+	// release (validation, coordinates, programs against its allowlist) in an activity, so that replay does not
+	// depend on the validator's version. Every run admits, a continued one too, since its input is as open.
 	var err error
+	if workflow.GetVersion(ctx, admitChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if err = r.admit(workCtx); err != nil {
+			return r.finish(ctx, err)
+		}
+	}
 	first := r.startEnv()
 	for i := first; i < len(in.Spec.Environments); i++ {
 		if i > first {
@@ -78,6 +85,17 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 		}
 	}
 	return r.finish(ctx, err)
+}
+
+// admitChange is the GetVersion change ID under which a release asks the worker to admit it before anything
+// runs (activities.Platform.Admit).
+const admitChange = "worker-admits-spec"
+
+// admit asks the worker whether it runs this release at all. A refusal fails the release before it takes a
+// lock or runs a command.
+func (r *release) admit(ctx workflow.Context) error {
+	req := activities.AdmitRequest{Spec: r.in.Spec, Version: r.in.Version, GitSHA: r.in.GitSHA, Image: r.in.Image}
+	return workflow.ExecuteActivity(admitOptions(ctx), platformActs.Admit, req).Get(ctx, nil)
 }
 
 func newRelease(ctx workflow.Context, in ReleaseInput) *release {

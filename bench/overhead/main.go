@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
@@ -104,16 +105,17 @@ func measure(ctx context.Context, opts options, shift time.Duration) (result, er
 		return res, err
 	}
 	defer c.Close()
-	w := worker.New(c, worker.Options{TaskQueue: queue, Logger: quiet})
-	if err := w.Start(); err != nil {
-		return res, err
-	}
-	defer w.Stop()
-
 	dir, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
 		return res, err
 	}
+	// The worker runs the bench's script, below its exec root, and the `true` of its checks.
+	w := worker.New(c, worker.Options{TaskQueue: queue, Logger: quiet, Exec: activities.ExecPolicy{
+		Root: dir, Allow: []string{filepath.Join(dir, "**"), "true"}, Env: []string{"PATH=" + os.Getenv("PATH")}}})
+	if err := w.Start(); err != nil {
+		return res, err
+	}
+	defer w.Stop()
 	defer os.RemoveAll(dir)
 	if err := os.WriteFile(filepath.Join(dir, "platform.sh"), []byte(platformScript), 0o755); err != nil {
 		return res, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -55,7 +56,13 @@ func runDemo(ctx context.Context, opts DemoOptions, g GlobalOptions, args []stri
 	if opts.ApproveAfter < 0 {
 		return usagef("demo", "--approve-after is %s, want 0 or more", opts.ApproveAfter)
 	}
-	s, err := startStack(ctx, g, DevOptions{IP: opts.IP, Port: opts.Port, UIPort: opts.UIPort})
+	// The example lives in a directory of its own, which is the in-process worker's exec root.
+	dir, err := os.MkdirTemp("", "ferry-demo-")
+	if err != nil {
+		return fmt.Errorf("demo dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := startStack(ctx, g, DevOptions{IP: opts.IP, Port: opts.Port, UIPort: opts.UIPort, Exec: ExecOptions{Root: dir}})
 	if err != nil {
 		return err
 	}
@@ -67,7 +74,7 @@ func runDemo(ctx context.Context, opts DemoOptions, g GlobalOptions, args []stri
 	}
 	res, err := demo.Run(ctx, demo.Options{
 		Client: s.client, TaskQueue: g.TaskQueue, Namespace: g.Namespace, UIURL: s.g.UIURL,
-		Identity: identityOr(opts.As), ApproveAfter: opts.ApproveAfter, Out: progress,
+		Identity: identityOr(opts.As), ApproveAfter: opts.ApproveAfter, Out: progress, Dir: dir,
 	})
 	var outcome *starter.OutcomeError
 	if err == nil || errors.As(err, &outcome) {

@@ -83,6 +83,11 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 	if err != nil {
 		return err
 	}
+	// The release carries the commands' directory relative to the spec, for the worker's exec root: the
+	// machine that starts a release may delete its files long before the release ends.
+	if err := spec.RelativeDir(s, opts.Spec); err != nil {
+		return &specError{path: opts.Spec, err: err}
+	}
 	in.Spec = *s
 	if in.Image == "" {
 		// The default artifact must be a valid reference too; say where it came from.

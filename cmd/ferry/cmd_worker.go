@@ -7,12 +7,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/worker"
 )
 
@@ -20,6 +25,71 @@ import (
 type WorkerOptions struct {
 	// StopTimeout is how long a stopping worker lets running platform commands finish.
 	StopTimeout time.Duration
+	Exec        ExecOptions
+}
+
+// ExecOptions are the flags that say what a worker's commands may do, shared by `ferry worker` and `ferry dev`.
+type ExecOptions struct {
+	// Root is the directory platform.exec.dir resolves against. Default: the working directory.
+	Root string
+	// Allow holds the glob patterns of the programs commands may run.
+	Allow cli.StringSlice
+	// Env names the worker's environment variables that commands get besides PATH and HOME.
+	Env cli.StringSlice
+}
+
+// execFlags are the flags of ExecOptions. allowDefault describes Allow's default in the help.
+func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "exec-root", Usage: "`DIR` that platform.exec.dir resolves against: this machine's copy of the spec's directory",
+			EnvVars: []string{"FERRY_EXEC_ROOT"}, DefaultText: "the working directory", Destination: &o.Root},
+		&cli.StringSliceFlag{Name: "exec-allow", Usage: "glob `PATTERN` of programs commands may run, repeatable: /srv/ferry/** (a path), kubectl (a name looked up in PATH)",
+			EnvVars: []string{"FERRY_EXEC_ALLOW"}, DefaultText: allowDefault, Destination: &o.Allow},
+		&cli.StringSliceFlag{Name: "exec-env", Usage: "`NAME` of an environment variable that commands get, repeatable (they always get PATH, HOME and FERRY_*)",
+			EnvVars: []string{"FERRY_EXEC_ENV"}, Destination: &o.Env},
+	}
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// policy builds the worker's ExecPolicy from the flags and this process's environment. With no --exec-allow,
+// allowRoot allows every program under the exec root (ferry dev) and otherwise none is allowed (ferry worker).
+func (o ExecOptions) policy(cmd string, allowRoot bool) (activities.ExecPolicy, error) {
+	root := o.Root
+	if root == "" {
+		root = "."
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return activities.ExecPolicy{}, fmt.Errorf("resolve --exec-root: %w", err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return activities.ExecPolicy{}, usagef(cmd, "--exec-root %s is not a directory", root)
+	}
+	p := activities.ExecPolicy{Root: root, Allow: o.Allow.Value()}
+	if len(p.Allow) == 0 && allowRoot {
+		p.Allow = []string{filepath.Join(root, "**")}
+	}
+	for _, pat := range p.Allow {
+		if _, err := path.Match(pat, ""); err != nil || strings.TrimSpace(pat) == "" {
+			return activities.ExecPolicy{}, usagef(cmd, "--exec-allow %q is not a glob pattern", pat)
+		}
+		if strings.ContainsRune(pat, '/') && !filepath.IsAbs(pat) {
+			return activities.ExecPolicy{}, usagef(cmd, "--exec-allow %q is neither an absolute path pattern nor a program name", pat)
+		}
+	}
+	names := append([]string{"PATH", "HOME"}, o.Env.Value()...)
+	seen := map[string]bool{}
+	for _, name := range names {
+		if !envNameRE.MatchString(name) {
+			return activities.ExecPolicy{}, usagef(cmd, "--exec-env %q is not an environment variable name", name)
+		}
+		if value, ok := os.LookupEnv(name); ok && !seen[name] {
+			seen[name] = true
+			p.Env = append(p.Env, name+"="+value)
+		}
+	}
+	return p, nil
 }
 
 func newWorkerCommand(g *GlobalOptions) *cli.Command {
@@ -29,11 +99,14 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 		Usage: "run Ferry's workflows and activities until Ctrl-C",
 		Description: "Polls --task-queue on --address. Run as many as you like; Temporal spreads the work.\n\n" +
 			"Ctrl-C (or SIGTERM) stops taking work and lets running platform commands finish for up to\n" +
-			"--stop-timeout; a second one, or the end of the timeout, stops them (SIGTERM, then SIGKILL).",
-		Flags: []cli.Flag{
+			"--stop-timeout; a second one, or the end of the timeout, stops them (SIGTERM, then SIGKILL).\n\n" +
+			"The worker runs only programs that an --exec-allow pattern matches, in platform.exec.dir resolved\n" +
+			"against --exec-root, with PATH, HOME, the FERRY_* variables and the --exec-env variables as their\n" +
+			"whole environment. It checks every release's spec before the release runs anything.",
+		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
-		},
+		}, execFlags(&opts.Exec, "none: nothing runs")...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -42,8 +115,15 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err := requireArgs("worker", args); err != nil {
 		return err
 	}
+	policy, err := opts.Exec.policy("worker", false)
+	if err != nil {
+		return err
+	}
+	if len(policy.Allow) == 0 {
+		g.logger.Warn("no --exec-allow: the worker refuses every release that runs a command", "execRoot", policy.Root)
+	}
 	return g.withClient(ctx, func(c client.Client) error {
-		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout})
+		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

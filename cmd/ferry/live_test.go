@@ -16,9 +16,13 @@ import (
 )
 
 // devServer runs `ferry dev` in-process on free ports, with extra flags such as --no-worker, and returns its
-// address once it is ready. The server stops when the test ends.
+// address once it is ready. Its worker may run `true`, the only program the live tests' specs run. The server
+// stops when the test ends.
 func devServer(t *testing.T, flags ...string) string {
 	t.Helper()
+	if !slices.Contains(flags, "--no-worker") {
+		flags = append(flags, "--exec-allow", "true")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan int, 1)

@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/worker"
 )
@@ -33,6 +34,12 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	if err != nil {
 		return nil, err
 	}
+	var policy activities.ExecPolicy
+	if !o.NoWorker {
+		if policy, err = o.Exec.policy("dev", true); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
 		TLS: serverTLS,
@@ -50,7 +57,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, errors.Join(err, srv.Stop())
 	}
 	if !o.NoWorker {
-		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger})
+		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

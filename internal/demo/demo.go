@@ -58,17 +58,24 @@ type Options struct {
 	ApproveAfter time.Duration
 	// Out receives the progress lines.
 	Out io.Writer
+	// Dir is where Run writes the example: the exec root of the worker that releases it, which must allow
+	// the programs below it. Empty means a new temporary directory, which only a worker whose exec root
+	// encloses it can use.
+	Dir string
 }
 
-// Run writes the example to a temporary directory, serves its HTTP app, releases it and returns the result
+// Run writes the example to opts.Dir (or a temporary directory it removes), serves its HTTP app, releases it and returns the result
 // once the release ends. A release that did not succeed also returns a *starter.OutcomeError. Everything Run
 // started is stopped and removed when it returns; the release's history stays in Temporal.
 func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
-	dir, err := os.MkdirTemp("", "ferry-demo-")
-	if err != nil {
-		return workflows.ReleaseResult{}, fmt.Errorf("demo dir: %w", err)
+	dir := opts.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ferry-demo-"); err != nil {
+			return workflows.ReleaseResult{}, fmt.Errorf("demo dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,6 +91,9 @@ func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
 	}
 	s, err := spec.Load(path)
 	if err != nil {
+		return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
+	}
+	if err := spec.RelativeDir(s, path); err != nil {
 		return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
 	}
 

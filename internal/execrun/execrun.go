@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,11 @@ type Command struct {
 	// Dir is the working directory. Empty means the current directory of the calling process.
 	Dir string
 	// Env holds KEY=value entries added to the calling process's environment; they win over inherited ones.
+	// With CleanEnv they are the whole environment.
 	Env []string
+	// CleanEnv starts the command with Env only, inheriting nothing from the calling process. PATH is then
+	// Env's too, for looking up a bare program name as for the command's own use.
+	CleanEnv bool
 	// Timeout bounds the run. Zero means only ctx bounds it.
 	Timeout time.Duration
 }
@@ -94,8 +99,16 @@ func (r Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	}
 	// Not CommandContext: its cancellation would kill the process at once, where a command gets a grace period.
 	c := exec.Command(name, cmd.Argv[1:]...)
+	if cmd.CleanEnv && !strings.ContainsRune(name, '/') {
+		// exec.Command looked the name up in this process's PATH; the command's own PATH decides instead.
+		c.Path, c.Err = lookPath(name, cmd.Env)
+	}
 	c.Dir = cmd.Dir
-	c.Env = append(c.Environ(), cmd.Env...)
+	if cmd.CleanEnv {
+		c.Env = append([]string{}, cmd.Env...)
+	} else {
+		c.Env = append(c.Environ(), cmd.Env...)
+	}
 	out := &tail{max: OutputTail}
 	c.Stdout, c.Stderr = out, out
 	ownProcessGroup(c)
@@ -172,6 +185,26 @@ func (r Runner) stop(c *exec.Cmd, waited <-chan error) error {
 			return err
 		}
 	}
+}
+
+// lookPath finds name in the PATH of env, the way exec.LookPath does in the process's own PATH.
+func lookPath(name string, env []string) (string, error) {
+	pathList := ""
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == "PATH" {
+			pathList = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // a program found through a relative PATH entry would depend on the working directory
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return name, &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
 
 // notRunnable tells start failures that a retry cannot fix from transient ones (such as EAGAIN from fork).

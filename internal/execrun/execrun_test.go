@@ -43,6 +43,26 @@ func TestRunEnvAndDir(t *testing.T) {
 	}
 }
 
+// With CleanEnv the command gets Env and nothing else, and its bare program name is looked up in Env's PATH.
+func TestRunCleanEnv(t *testing.T) {
+	t.Setenv("FERRY_TEST_INHERITED", "inherited")
+	bin := t.TempDir()
+	exectest.Script(t, bin, "show-env", `echo "passed=$PASSED inherited=${FERRY_TEST_INHERITED-unset}"`)
+	cmd := Command{Argv: []string{"show-env"}, Env: []string{"PATH=" + bin + ":/usr/bin:/bin", "PASSED=yes"}, CleanEnv: true}
+	res, err := Runner{}.Run(context.Background(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "passed=yes inherited=unset\n"; res.Output != want {
+		t.Errorf("got output %q, want %q", res.Output, want)
+	}
+	// The process's own PATH does not find programs for a command with its own environment.
+	cmd = Command{Argv: []string{"sh", "-c", "true"}, Env: []string{"PATH=" + bin}, CleanEnv: true}
+	if _, err := (Runner{}).Run(context.Background(), cmd); !errors.Is(err, ErrNotRunnable) {
+		t.Errorf("got %v, want ErrNotRunnable for a program not in the command's PATH", err)
+	}
+}
+
 func TestRunRelativeProgramResolvesAgainstDir(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "bin/tool.sh", "echo tool \"$@\"\n")

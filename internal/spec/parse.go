@@ -39,6 +39,32 @@ func Load(path string) (*Spec, error) {
 	return s, nil
 }
 
+// RelativeDir rewrites platform.exec.dir of a spec that Load returned (where it is absolute) relative to the
+// directory of the spec file at path. That is the form a release carries: the worker resolves it against its
+// own exec root, never against a path of the machine that started the release. A dir outside the spec's
+// directory is a *Problems error, since no worker would resolve it.
+func RelativeDir(s *Spec, path string) error {
+	x := s.Platform.Exec
+	if x == nil {
+		return nil
+	}
+	base, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("resolve the spec's directory: %w", err)
+	}
+	dir := x.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(base, dir)
+	}
+	rel, err := filepath.Rel(base, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return errOrNil([]Problem{{File: path, Path: "platform.exec.dir", Message: fmt.Sprintf(
+			"%s is outside the spec's directory %s, and the worker resolves it against its exec root", QuoteValue(x.Dir), base)}})
+	}
+	x.Dir = filepath.ToSlash(rel)
+	return nil
+}
+
 // readSpec reads the file at path, up to one byte past MaxFileSize: Parse refuses what is longer.
 func readSpec(path string) ([]byte, error) {
 	f, err := os.Open(path)

@@ -77,7 +77,8 @@ type ExecPlatform struct {
 	// never guesses what to remove.
 	Current []string `yaml:"current,omitempty" json:"current,omitempty"`
 	// Dir is the working directory for commands, relative to the spec file. Default: the spec's directory.
-	// Load turns it into an absolute path.
+	// Load turns it into an absolute path for checks on the machine that reads the spec; RelativeDir turns it
+	// back into the relative form a release carries, which the worker resolves against its exec root.
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
 	// Timeout bounds one command. Default 5m.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`

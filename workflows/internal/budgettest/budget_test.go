@@ -29,6 +29,8 @@ const queue = "ferry-budget"
 // release's history is made of exactly the events its spec asks for.
 type platform struct{}
 
+func (*platform) Admit(context.Context, activities.AdmitRequest) error { return nil }
+
 func (*platform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 	return activities.PlatformResult{}, nil
 }
