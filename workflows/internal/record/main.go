@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -42,8 +43,15 @@ func fatalf(format string, args ...any) {
 // activities, so only their names and results matter. Checks fail for versions ending in "-bad" at 10 %.
 type recPlatform struct{}
 
-// Admit admits every release: recording exercises the workflow, not the worker's policy.
-func (*recPlatform) Admit(context.Context, activities.AdmitRequest) error { return nil }
+// Admit admits every release but those whose version ends in "-untrusted", which it refuses as the worker's
+// policy would refuse a program outside its allowlist.
+func (*recPlatform) Admit(_ context.Context, in activities.AdmitRequest) error {
+	if strings.HasSuffix(in.Version, "-untrusted") {
+		return temporal.NewNonRetryableApplicationError("the worker refuses this release: platform.exec.deploy[0]: program /bin/sh is not allowed",
+			activities.ErrTypeInvalidSpec, nil)
+	}
+	return nil
+}
 
 // Deploy of a "-slow" version to production runs until it is cancelled, as a long command would.
 func (*recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
@@ -215,6 +223,10 @@ func record() {
 					fatalf("%s: cancel: %v", id, err)
 				}
 			}},
+		// The worker refuses the release before anything runs.
+		{name: "admission-refused", version: "1.7.0-untrusted", prod: autoCanary},
+		// The platform says 0.9.0 serves; 0.8.0 is older, so the release is refused as a downgrade.
+		{name: "downgrade-refused", version: "0.8.0", current: true, prod: autoCanary},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
@@ -241,6 +253,7 @@ func record() {
 	// The EnvLock of the first scenario's production, still running: it replays as a partial history.
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
 	recordLockContinueAsNew(ctx, c, queue)
+	recordLockCommitOrder(ctx, c, queue)
 	writeHistoryIDs()
 }
 
@@ -289,6 +302,35 @@ func recordLockContinueAsNew(ctx context.Context, c client.Client, queue string)
 	fatalf("%s: did not continue as new", id)
 }
 
+// recordLockCommitOrder records an EnvLock that orders its waiters by commit time: 1.2 waits behind the
+// holder 1.0, then 1.1 asks with an older commit than 1.2's and is superseded at once. The releases exist
+// only as requests, so the lock's signals to them fail.
+func recordLockCommitOrder(ctx context.Context, c client.Client, queue string) {
+	const service = "rec-envlock-commit-order"
+	id := workflows.EnvLockWorkflowID(service, "production")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.EnvLockWorkflow,
+		workflows.LockInput{Service: service, Env: "production"})
+	if err != nil {
+		fatalf("%s: start: %v", id, err)
+	}
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for _, r := range []struct {
+		version         string
+		started, commit int
+	}{{"1.0", 0, 0}, {"1.2", 1, 2}, {"1.1", 2, 1}} {
+		req := workflows.LockRequest{WorkflowID: workflows.ReleaseWorkflowID(service, r.version), Version: r.version,
+			StartedAt: base.Add(time.Duration(r.started) * time.Minute), CommitTime: base.Add(time.Duration(r.commit) * time.Hour)}
+		if err := c.SignalWorkflow(ctx, id, run.GetRunID(), workflows.SignalLockAcquire, req); err != nil {
+			fatalf("%s: signal: %v", id, err)
+		}
+	}
+	time.Sleep(2 * time.Second) // let the lock handle the three requests and send its signals
+	if err := c.TerminateWorkflow(ctx, id, run.GetRunID(), "recorded"); err != nil {
+		fatalf("%s: terminate: %v", id, err)
+	}
+	writeHistory(ctx, c, id, run.GetRunID(), "envlock-commit-order")
+}
+
 func awaitStage(ctx context.Context, c client.Client, id, stage string) {
 	awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Stage == stage })
 }
@@ -333,11 +375,36 @@ var recordedIDs []string
 // workflow that derives a child's ID from its own would otherwise replay differently.
 const historyIDs = "workflow-ids.tsv"
 
+// writeHistoryIDs writes the IDs of the histories just recorded, and keeps those of archived histories
+// (v0-*, v1-*, ...) that are still in the directory.
 func writeHistoryIDs() {
-	data := []byte(strings.Join(recordedIDs, ""))
+	old, _ := os.ReadFile(filepath.Join(historyDir, historyIDs))
+	var kept []string
+	for _, line := range strings.SplitAfter(string(old), "\n") {
+		file, _, ok := strings.Cut(line, "\t")
+		if _, err := os.Stat(filepath.Join(historyDir, file)); ok && err == nil && isArchived(file) {
+			kept = append(kept, line)
+		}
+	}
+	data := []byte(strings.Join(append(kept, recordedIDs...), ""))
 	if err := os.WriteFile(filepath.Join(historyDir, historyIDs), data, 0o644); err != nil {
 		fatalf("%v", err)
 	}
+}
+
+// isArchived reports whether file is an archived history, such as v2-canary-approved.json, kept to guard the
+// paths of an older version of the workflows.
+func isArchived(file string) bool {
+	prefix, _, ok := strings.Cut(file, "-")
+	if !ok || len(prefix) < 2 || prefix[0] != 'v' {
+		return false
+	}
+	for _, r := range prefix[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func writeHistory(ctx context.Context, c client.Client, id, runID, name string) {
