@@ -29,7 +29,7 @@ const (
 
 // FollowOptions say how Follow follows a release.
 type FollowOptions struct {
-	// Interval is the time between two status polls.
+	// Interval is the time between two status polls; zero means a second.
 	Interval time.Duration
 	// ReconnectTimeout bounds one outage of Temporal: past it the follower gives up with a *LostError. Zero
 	// means DefaultReconnectTimeout.
@@ -117,6 +117,9 @@ type follower struct {
 func newFollower(run Run, opts FollowOptions) *follower {
 	if opts.ReconnectTimeout <= 0 {
 		opts.ReconnectTimeout = DefaultReconnectTimeout
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
 	}
 	return &follower{run: run, opts: opts}
 }

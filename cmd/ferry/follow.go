@@ -87,7 +87,7 @@ func follow(ctx context.Context, c client.Client, run starter.Run, opts FollowOp
 		last = st
 		show(st)
 	})
-	if ctx.Err() == nil && errors.Is(fctx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && errors.Is(fctx.Err(), context.DeadlineExceeded) {
 		return res, &stillRunningError{run: run, timeout: opts.Timeout, last: last}
 	}
 	return res, err
