@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ type ownServer struct {
 	address string
 	cmd     *exec.Cmd
 	starts  int
+	logFile string
 }
 
 func newOwnServer(t *testing.T) *ownServer {
@@ -38,8 +40,9 @@ func newOwnServer(t *testing.T) *ownServer {
 func (s *ownServer) start() {
 	s.t.Helper()
 	s.starts++
-	s.cmd = background(fmt.Sprintf("%s-dev-%d", strings.ReplaceAll(s.t.Name(), "/", "-"), s.starts),
-		"dev", "--port", fmt.Sprint(s.port), "--ui-port", "-1", "--db-file", s.db)
+	name := fmt.Sprintf("%s-dev-%d", strings.ReplaceAll(s.t.Name(), "/", "-"), s.starts)
+	s.logFile = filepath.Join(stack.logDir, name+".log")
+	s.cmd = background(name, "dev", "--port", fmt.Sprint(s.port), "--ui-port", "-1", "--db-file", s.db)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -76,14 +79,16 @@ func (s *ownServer) awaitStatus(service, version string, limit time.Duration, ok
 	s.t.Helper()
 	deadline := time.Now().Add(limit)
 	var st workflows.Status
+	var r result
 	for time.Now().Before(deadline) {
-		r := s.ferry("status", service, "--version", version, "--output", "json")
+		r = s.ferry("status", service, "--version", version, "--output", "json")
 		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && ok(st) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	s.t.Fatalf("%s %s: condition not reached in %v; last status %+v", service, version, limit, st)
+	log, _ := os.ReadFile(s.logFile)
+	s.t.Fatalf("%s %s: condition not reached in %v; last status %+v\nexit %d, stderr %s\nserver log:\n%s", service, version, limit, st, r.code, r.stderr, log)
 }
 
 // The Temporal server is killed (SIGKILL) mid-release and started again a few seconds later on the same port

@@ -128,6 +128,7 @@ func newFollower(run Run, opts FollowOptions) *follower {
 // timeout it returns a *LostError, and once ctx is done ctx's error.
 func (f *follower) do(ctx context.Context, fn func(ctx context.Context) error) error {
 	for {
+		began := time.Now()
 		err := fn(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -136,7 +137,7 @@ func (f *follower) do(ctx context.Context, fn func(ctx context.Context) error) e
 			f.answered()
 			return err
 		}
-		wait, lost := f.failed(err, time.Now())
+		wait, lost := f.failed(err, began, time.Now())
 		if lost != nil {
 			return lost
 		}
@@ -148,11 +149,12 @@ func (f *follower) do(ctx context.Context, fn func(ctx context.Context) error) e
 	}
 }
 
-// failed counts a failed attempt at now and returns the wait before the next one, or a *LostError once the
-// outage has lasted the reconnect timeout.
-func (f *follower) failed(err error, now time.Time) (time.Duration, *LostError) {
+// failed counts an attempt that began at began and failed at now, and returns the wait before the next one, or
+// a *LostError once the outage has lasted the reconnect timeout. An outage begins with its first failed attempt:
+// that one may have waited out most of a read bound.
+func (f *follower) failed(err error, began, now time.Time) (time.Duration, *LostError) {
 	if f.tries == 0 {
-		f.since = now
+		f.since = began
 	}
 	f.tries++
 	gone := now.Sub(f.since)

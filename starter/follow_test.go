@@ -66,7 +66,7 @@ func TestFollowerCountsOutage(t *testing.T) {
 	at := t0
 	var waits []time.Duration
 	for range 5 {
-		wait, lost := f.failed(down, at)
+		wait, lost := f.failed(down, at, at)
 		if lost != nil {
 			t.Fatalf("gave up after %v, want to keep trying for 10s", at.Sub(t0))
 		}
@@ -78,7 +78,7 @@ func TestFollowerCountsOutage(t *testing.T) {
 	if fmt.Sprint(waits) != fmt.Sprint(want) {
 		t.Errorf("waits: got %v, want %v", waits, want)
 	}
-	_, lost := f.failed(down, at)
+	_, lost := f.failed(down, at, at)
 	if lost == nil || lost.For != 10*time.Second || !errors.Is(lost, down) || lost.Last.Env != "production" {
 		t.Fatalf("at the reconnect timeout: got %+v, want a *LostError after 10s with the last status", lost)
 	}
@@ -95,7 +95,7 @@ func TestFollowerCountsOutage(t *testing.T) {
 		t.Errorf("heard %d notices, want 6", len(heard))
 	}
 	later := at.Add(time.Hour)
-	if wait, lost := f.failed(down, later); lost != nil || wait != firstRetry || !heard[len(heard)-1].Since.Equal(later) {
+	if wait, lost := f.failed(down, later.Add(-followRead), later); lost != nil || wait != firstRetry || !heard[len(heard)-1].Since.Equal(later.Add(-followRead)) {
 		t.Errorf("a new outage: got wait %v, %v, want a fresh count", wait, lost)
 	}
 }

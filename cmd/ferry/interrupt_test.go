@@ -35,53 +35,53 @@ func TestLiveInterruptedFromOutside(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	// Terminated at the gate.
+	// Cancelled at the gate: the release winds down as an abort, and frees the lock for the next one.
 	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "2.0.0", "--git-sha", "abc1234"); code != exitOK {
 		t.Fatalf("start 2.0.0: got %d %q", code, stderr)
 	}
 	atGate(t, "2.0.0")
-	watchInNarrowTerminal(t, "2.0.0")
-	if err := c.TerminateWorkflow(ctx, workflows.ReleaseWorkflowID("gated", "2.0.0"), "", "stuck at the gate"); err != nil {
-		t.Fatal(err)
-	}
-	stdout, stderr, code := ferry(t, "status", "gated", "--version", "2.0.0")
-	if want := "gated 2.0.0: failed: terminated by ops@temporal-ui: stuck at the gate\n"; code != exitOK || !strings.HasPrefix(stdout, want) {
-		t.Errorf("status of the terminated release: got %d %q %q, want it to begin with %q", code, stdout, stderr, want)
-	}
-	stdout, _, _ = ferry(t, "history", "gated", "--version", "2.0.0")
-	if want := `release failed: terminated by ops@temporal-ui: "stuck at the gate"`; !strings.Contains(stdout, want) {
-		t.Errorf("history of the terminated release lacks %q:\n%s", want, stdout)
-	}
-	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "2.0.0", "--git-sha", "abc1234", "--wait"); code != exitFailed ||
-		!strings.Contains(stderr, "ferry: gated 2.0.0 failed: terminated by ops@temporal-ui: stuck at the gate\n") {
-		t.Errorf("start --wait of the terminated release: got %d %q", code, stderr)
-	}
-
-	// Cancelled at the gate: the release winds down as an abort.
-	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "2.0.1", "--git-sha", "abc1235"); code != exitOK {
-		t.Fatalf("start 2.0.1: got %d %q", code, stderr)
-	}
-	atGate(t, "2.0.1")
 	_, err = c.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
 		Namespace:         "default",
-		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.ReleaseWorkflowID("gated", "2.0.1")},
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.ReleaseWorkflowID("gated", "2.0.0")},
 		Identity:          ops,
 		Reason:            "wrong build",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "gated 2.0.1: aborted: cancelled by ops@temporal-ui: wrong build\n"
+	want := "gated 2.0.0: aborted: cancelled by ops@temporal-ui: wrong build\n"
 	eventually(t, func() error {
-		stdout, stderr, _ := ferry(t, "status", "gated", "--version", "2.0.1")
+		stdout, stderr, _ := ferry(t, "status", "gated", "--version", "2.0.0")
 		if !strings.HasPrefix(stdout, want) {
 			return errors.New("status of the cancelled release: got " + stdout + stderr)
 		}
 		return nil
 	})
-	stdout, _, _ = ferry(t, "history", "gated", "--version", "2.0.1")
+	stdout, _, _ := ferry(t, "history", "gated", "--version", "2.0.0")
 	if want := `cancel requested by ops@temporal-ui: "wrong build"`; !strings.Contains(stdout, want) {
 		t.Errorf("history of the cancelled release lacks %q:\n%s", want, stdout)
+	}
+
+	// Terminated at the gate.
+	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "2.0.1", "--git-sha", "abc1235"); code != exitOK {
+		t.Fatalf("start 2.0.1: got %d %q", code, stderr)
+	}
+	atGate(t, "2.0.1")
+	watchInNarrowTerminal(t, "2.0.1")
+	if err := c.TerminateWorkflow(ctx, workflows.ReleaseWorkflowID("gated", "2.0.1"), "", "stuck at the gate"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := ferry(t, "status", "gated", "--version", "2.0.1")
+	if want := "gated 2.0.1: failed: terminated by ops@temporal-ui: stuck at the gate\n"; code != exitOK || !strings.HasPrefix(stdout, want) {
+		t.Errorf("status of the terminated release: got %d %q %q, want it to begin with %q", code, stdout, stderr, want)
+	}
+	stdout, _, _ = ferry(t, "history", "gated", "--version", "2.0.1")
+	if want := `release failed: terminated by ops@temporal-ui: "stuck at the gate"`; !strings.Contains(stdout, want) {
+		t.Errorf("history of the terminated release lacks %q:\n%s", want, stdout)
+	}
+	if _, stderr, code := ferry(t, "start", "--spec", spec, "--version", "2.0.1", "--git-sha", "abc1235", "--wait"); code != exitFailed ||
+		!strings.Contains(stderr, "ferry: gated 2.0.1 failed: terminated by ops@temporal-ui: stuck at the gate\n") {
+		t.Errorf("start --wait of the terminated release: got %d %q", code, stderr)
 	}
 }
 
