@@ -33,6 +33,14 @@ func newOwnServer(t *testing.T) *ownServer {
 	s := &ownServer{t: t, port: port, db: filepath.Join(t.TempDir(), "ferry.db"), address: fmt.Sprintf("127.0.0.1:%d", port)}
 	s.start()
 	t.Cleanup(s.kill)
+	// The port opens before the namespace and search attributes are ready.
+	deadline := time.Now().Add(time.Minute)
+	for s.ferry("list").code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ferry dev --db-file not ready after a minute (log in %s)", s.logFile)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	return s
 }
 
