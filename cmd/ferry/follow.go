@@ -30,9 +30,9 @@ type FollowOptions struct {
 // followFlags are --timeout and --reconnect-timeout; with says with which flag they apply.
 func followFlags(opts *FollowOptions, with string) []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: "timeout", Usage: "with " + with + ", stop following after `DURATION` and exit 8 while the release goes on (default: no limit)",
-			EnvVars: []string{"FERRY_FOLLOW_TIMEOUT"}, Destination: &opts.Timeout},
-		&cli.DurationFlag{Name: "reconnect-timeout", Usage: "with " + with + ", how long to keep reconnecting to Temporal after it went away, before exiting 3",
+		&cli.DurationFlag{Name: "timeout", Usage: "with " + with + ", stop following after `DURATION` and exit 8 while the release goes on",
+			EnvVars: []string{"FERRY_FOLLOW_TIMEOUT"}, DefaultText: "no limit", Destination: &opts.Timeout},
+		&cli.DurationFlag{Name: "reconnect-timeout", Usage: "with " + with + ", keep reconnecting to Temporal for up to `DURATION` after it went away, then exit 3",
 			EnvVars: []string{"FERRY_RECONNECT_TIMEOUT"}, Value: starter.DefaultReconnectTimeout, Destination: &opts.ReconnectTimeout},
 	}
 }
