@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -152,5 +155,24 @@ func TestInterruptionReason(t *testing.T) {
 		if got := tt.in.reason(tt.reason); got != tt.want {
 			t.Errorf("%+v on %q: got %q, want %q", tt.in, tt.reason, got, tt.want)
 		}
+	}
+}
+
+func TestTimelineInterruptions(t *testing.T) {
+	events := []*historypb.HistoryEvent{
+		{EventId: 1, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED, Attributes: &historypb.HistoryEvent_WorkflowExecutionCancelRequestedEventAttributes{
+			WorkflowExecutionCancelRequestedEventAttributes: &historypb.WorkflowExecutionCancelRequestedEventAttributes{Identity: "ops@ui", Cause: "wrong build"}}},
+		{EventId: 2, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, Attributes: &historypb.HistoryEvent_WorkflowExecutionTerminatedEventAttributes{
+			WorkflowExecutionTerminatedEventAttributes: &historypb.WorkflowExecutionTerminatedEventAttributes{Identity: "ops@ui", Reason: "stuck"}}},
+	}
+	got := Timeline(events, converter.GetDefaultDataConverter())
+	if len(got) != 2 {
+		t.Fatalf("got %d events, want 2: %+v", len(got), got)
+	}
+	if c := got[0]; c.Kind != EventCancelRequest || c.Identity != "ops@ui" || c.Reason != "wrong build" || c.Text != `cancel requested by ops@ui: "wrong build"` {
+		t.Errorf("cancel request: got %+v", c)
+	}
+	if o := got[1]; o.Kind != EventOutcome || o.Identity != "ops@ui" || o.Reason != "terminated by ops@ui: stuck" || o.Text != `release failed: terminated by ops@ui: "stuck"` {
+		t.Errorf("termination: got %+v", o)
 	}
 }
