@@ -66,7 +66,7 @@ func refuseHeld(ctx context.Context, c client.Client, id string, opts AdoptOptio
 	case desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return nil
 	}
-	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	qctx, cancel := queryContext(ctx, queryTimeout)
 	defer cancel()
 	var st workflows.LockState
 	v, err := c.QueryWorkflow(qctx, id, "", workflows.QueryLock)

@@ -27,6 +27,8 @@ const (
 	EventSignal   = "signal"
 	EventStage    = "stage"
 	EventOutcome  = "outcome"
+	// EventCancelRequest is a request to cancel the release through Temporal (its UI or API), not Ferry's abort.
+	EventCancelRequest = "cancel-request"
 )
 
 // Activity types as the worker registers them: method names of activities.Platform and activities.Checks.
@@ -245,9 +247,18 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 		ev := outcomeEvent(workflows.StateFailed, "terminated by "+a.GetIdentity())
 		if a.GetReason() != "" {
 			ev.Text += fmt.Sprintf(": %q", a.GetReason())
+			ev.Reason += ": " + a.GetReason()
 		}
 		ev.Identity = a.GetIdentity()
 		return ev, true
+
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+		a := e.GetWorkflowExecutionCancelRequestedEventAttributes()
+		text := "cancel requested by " + a.GetIdentity()
+		if a.GetCause() != "" {
+			text += fmt.Sprintf(": %q", a.GetCause())
+		}
+		return Event{Kind: EventCancelRequest, Name: "cancel", Identity: a.GetIdentity(), Reason: a.GetCause(), Text: text}, true
 
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
 		return outcomeEvent(workflows.StateAborted, "canceled"), true

@@ -19,6 +19,13 @@ import (
 // history. Without a worker the final result stands in for the status, so there is no point in waiting long.
 const closedQueryTimeout = 5 * time.Second
 
+// queryContext bounds one query at d. The SDK gives each call half of what is left of its context's deadline
+// (at most 10 s) and does not retry a call that timed out, so the context gets twice d: the query then waits
+// d, as the messages that name d say, not d/2.
+func queryContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 2*d)
+}
+
 // OutcomeError is a release that ended other than succeeded: failed, rolled back, aborted or superseded.
 type OutcomeError struct {
 	Result workflows.ReleaseResult
@@ -48,7 +55,15 @@ func Status(ctx context.Context, c client.Client, service, version string) (work
 // closed one the final ReleaseResult is authoritative for state and reason; the query, when a worker answers it,
 // adds the rest.
 func StatusOf(ctx context.Context, c client.Client, run Run) (workflows.Status, error) {
-	desc, err := c.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
+	return statusOf(ctx, c, run, 0)
+}
+
+// statusOf is StatusOf with each read that needs no worker (describe, a closed release's result) bounded at
+// read, so that a follower notices an outage within it; zero leaves them to ctx.
+func statusOf(ctx context.Context, c client.Client, run Run, read time.Duration) (workflows.Status, error) {
+	dctx, cancel := bounded(ctx, read)
+	desc, err := c.DescribeWorkflowExecution(dctx, run.WorkflowID, run.RunID)
+	cancel()
 	if err != nil {
 		return workflows.Status{}, missing(err, run, fmt.Errorf("describe %s: %w", run.WorkflowID, err))
 	}
@@ -56,24 +71,32 @@ func StatusOf(ctx context.Context, c client.Client, run Run) (workflows.Status, 
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW && run.RunID != "" {
 		// The release went on in a new run (between environments): follow it.
 		run.RunID = ""
-		return StatusOf(ctx, c, run)
+		return statusOf(ctx, c, run, read)
 	}
 	run.RunID = info.GetExecution().GetRunId()
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		qctx, cancel := queryContext(ctx, queryTimeout)
 		defer cancel()
 		st, err := query(qctx, c, run)
 		if err != nil && unanswered(ctx, err) {
+			// A query also goes unanswered when Temporal itself went away: that is no missing worker.
+			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+			defer cancel()
+			if _, herr := c.CheckHealth(hctx, &client.CheckHealthRequest{}); herr != nil && ctx.Err() == nil {
+				return st, fmt.Errorf("query status of %s: %w", run.WorkflowID, herr)
+			}
 			return st, &NoWorkerError{What: "status query", Wait: queryTimeout}
 		}
 		return st, err
 	}
-	res, err := Wait(ctx, c, run)
+	wctx, cancel := bounded(ctx, read)
+	res, err := Wait(wctx, c, run)
+	cancel()
 	var outcome *OutcomeError
 	if err != nil && !errors.As(err, &outcome) {
 		return workflows.Status{}, err
 	}
-	qctx, cancel := context.WithTimeout(ctx, closedQueryTimeout)
+	qctx, cancel := queryContext(ctx, closedQueryTimeout)
 	defer cancel()
 	st, err := query(qctx, c, run)
 	if err != nil {
@@ -86,6 +109,17 @@ func StatusOf(ctx context.Context, c client.Client, run Run) (workflows.Status, 
 		st.Environments = res.Environments
 	}
 	return st, nil
+}
+
+// healthTimeout bounds the health check that tells an unanswered query from an unreachable Temporal.
+const healthTimeout = 5 * time.Second
+
+// bounded is ctx with a timeout of d, or ctx itself for a zero d.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func query(ctx context.Context, c client.Client, run Run) (workflows.Status, error) {
@@ -121,7 +155,70 @@ func Wait(ctx context.Context, c client.Client, run Run) (workflows.ReleaseResul
 	if outcome == nil {
 		return res, fmt.Errorf("wait for %s: %w", run.WorkflowID, err)
 	}
+	var (
+		terminated *temporal.TerminatedError
+		canceled   *temporal.CanceledError
+	)
+	if errors.As(err, &terminated) || errors.As(err, &canceled) {
+		// Someone ended the release from outside (the Temporal UI or API): the SDK's error does not say who.
+		// Without history the generic reason stands.
+		if by, ok := interruptionOf(ctx, c, run.WorkflowID, terminated != nil); ok {
+			outcome.Result.Reason = by.reason(outcome.Result.Reason)
+		}
+	}
 	return outcome.Result, outcome
+}
+
+// interruption is who ended a release from outside, and why: a termination, or the request to cancel it.
+type interruption struct {
+	terminated bool
+	identity   string
+	why        string
+}
+
+// reason is the release's reason (workflowReason) with who interrupted it: "terminated by ops@example: stuck" or, for the
+// workflow's own "cancelled; rolled back production", "cancelled by ops@example: wrong build; rolled back
+// production".
+func (in interruption) reason(workflowReason string) string {
+	by := "by " + in.identity
+	if in.identity == "" {
+		by = "by an unknown identity"
+	}
+	if in.why != "" {
+		by += ": " + in.why
+	}
+	if in.terminated {
+		return "terminated " + by
+	}
+	for _, word := range []string{"cancelled", "canceled"} {
+		if rest, ok := strings.CutPrefix(workflowReason, word); ok {
+			return "cancelled " + by + rest
+		}
+	}
+	return strings.Join(nonEmpty(workflowReason, "cancel requested "+by), "; ")
+}
+
+// interruptionOf reads who terminated the latest run of workflowID (its close event), or who requested that it
+// be cancelled (the cancel request event). ok is false when history does not say.
+func interruptionOf(ctx context.Context, c client.Client, workflowID string, terminated bool) (interruption, bool) {
+	filter := enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT
+	if terminated {
+		filter = enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT
+	}
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, filter)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return interruption{}, false
+		}
+		if a := e.GetWorkflowExecutionTerminatedEventAttributes(); terminated && a != nil {
+			return interruption{terminated: true, identity: a.GetIdentity(), why: a.GetReason()}, true
+		}
+		if a := e.GetWorkflowExecutionCancelRequestedEventAttributes(); !terminated && a != nil {
+			return interruption{identity: a.GetIdentity(), why: a.GetCause()}, true
+		}
+	}
+	return interruption{}, false
 }
 
 // outcomeOf reads the outcome of a workflow that closed with err, or returns nil when err is no workflow outcome.
@@ -174,39 +271,6 @@ func stateOfErrType(t string) string {
 		return workflows.StateAborted
 	default:
 		return workflows.StateFailed
-	}
-}
-
-// Watch polls run every interval and calls fn with each status until the release ends or ctx is done. It returns
-// the last status; on ctx's end also ctx's error. While no worker answers (a worker restart), it keeps watching
-// and reports the last known status with Waiting saying so.
-func Watch(ctx context.Context, c client.Client, run Run, interval time.Duration, fn func(workflows.Status)) (workflows.Status, error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var last workflows.Status
-	for {
-		st, err := StatusOf(ctx, c, run)
-		var noWorker *NoWorkerError
-		switch {
-		case errors.As(err, &noWorker):
-			// The release is durable: a worker restart does not end it, so neither does the watch.
-			st = last
-			st.Service, st.Version, st.State = run.Service, run.Version, workflows.StateRunning
-			st.Waiting = "a worker (" + noWorker.Error() + "; the release resumes when one runs)"
-		case err != nil:
-			return st, err
-		default:
-			last = st
-		}
-		fn(st)
-		if st.State != workflows.StateRunning {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-t.C:
-		}
 	}
 }
 

@@ -24,6 +24,7 @@ type StartOptions struct {
 	Image      string
 	Downgrade  bool // --allow-downgrade
 	Wait       bool
+	Follow     FollowOptions
 	As         string
 }
 
@@ -35,8 +36,9 @@ func newStartCommand(g *GlobalOptions) *cli.Command {
 		Description: "Starts the Release workflow ferry-release/SERVICE/VERSION. If that release is running or ran\n" +
 			"before with the same git sha, image, spec and --allow-downgrade, reports it and changes nothing; with\n" +
 			"other inputs, refuses (exit 2) and names what differs. With --wait, follows the release and exits with\n" +
-			"its outcome.",
-		Flags: []cli.Flag{
+			"its outcome. When Temporal goes away meanwhile, --wait says so and reconnects with backoff; past\n" +
+			"--reconnect-timeout it exits 3. Past --timeout it exits 8. The release goes on either way.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "the service's ferry.yaml `FILE` (required)", EnvVars: []string{"FERRY_SPEC"}, Destination: &opts.Spec},
 			&cli.StringFlag{Name: "version", Usage: "`VERSION` to release (required)", EnvVars: []string{"FERRY_VERSION"}, Destination: &opts.Version},
 			&cli.StringFlag{Name: "git-sha", Usage: "git commit `SHA` of the version (required)", EnvVars: []string{"FERRY_GIT_SHA"}, Destination: &opts.GitSHA},
@@ -45,7 +47,7 @@ func newStartCommand(g *GlobalOptions) *cli.Command {
 			&cli.StringFlag{Name: "image", Usage: "artifact `REF` (default: the spec's image repository:VERSION)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
 			&cli.BoolFlag{Name: "wait", Usage: "follow the release and exit with its outcome's code", EnvVars: []string{"FERRY_WAIT"}, Destination: &opts.Wait},
 			identityFlag(&opts.As),
-		},
+		}, followFlags(&opts.Follow, "--wait")...),
 		Action: action(func(c *cli.Context) error { return runStart(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -66,6 +68,9 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 		if f.value == "" {
 			return usagef("start", "missing --%s", f.name)
 		}
+	}
+	if err := opts.Follow.check("start"); err != nil {
+		return err
 	}
 	in := workflows.ReleaseInput{Version: opts.Version, GitSHA: opts.GitSHA, Image: opts.Image, StartedBy: identityOr(opts.As),
 		AllowDowngrade: opts.Downgrade}
@@ -117,7 +122,7 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 		if !opts.Wait {
 			return nil
 		}
-		res, err := follow(ctx, c, p, run)
+		res, err := followProgress(ctx, c, g, p, run, opts.Follow)
 		var outcome *starter.OutcomeError
 		if err != nil && !errors.As(err, &outcome) {
 			return err // the outcome is unknown
@@ -130,20 +135,22 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 	})
 }
 
-// follow prints a line each time the release moves (text mode) and returns its result once it ends. The error
-// is the release's *starter.OutcomeError when it did not succeed.
-func follow(ctx context.Context, c client.Client, p *printer, run starter.Run) (workflows.ReleaseResult, error) {
+// followProgress prints a line each time the release moves, and each word about the connection to Temporal
+// (text mode; with JSON that goes to stderr), and returns its result once it ends. The error is as follow's.
+func followProgress(ctx context.Context, c client.Client, g GlobalOptions, p *printer, run starter.Run, opts FollowOptions) (workflows.ReleaseResult, error) {
 	var last string
-	_, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
+	return follow(ctx, c, run, opts, func(st workflows.Status) {
 		if key := starter.StatusLine(st, time.Time{}); key != last && st.State == workflows.StateRunning {
 			last = key
 			p.progressf("%s", starter.StatusLine(st, time.Now()))
 		}
+	}, func(notice string) {
+		if p.json {
+			fmt.Fprintln(g.stderr, notice)
+			return
+		}
+		p.progressf("%s", notice)
 	})
-	if err != nil {
-		return workflows.ReleaseResult{}, err
-	}
-	return starter.Wait(ctx, c, run)
 }
 
 // outcomeLine is the final line of a release: "checkout 1.4.2 succeeded" or why it did not.

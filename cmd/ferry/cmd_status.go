@@ -16,13 +16,11 @@ import (
 	"github.com/ferryhq/ferry/workflows"
 )
 
-// watchInterval is how often a watch asks the release for its status.
-const watchInterval = time.Second
-
 // StatusOptions are the flags of `ferry status`.
 type StatusOptions struct {
 	Version string
 	Watch   bool
+	Follow  FollowOptions
 }
 
 func newStatusCommand(g *GlobalOptions) *cli.Command {
@@ -34,12 +32,14 @@ func newStatusCommand(g *GlobalOptions) *cli.Command {
 		Description: "Without --version, shows every running release of the service, the deploying one first (in JSON:\n" +
 			"the first one's status, with the others under alsoRunning), else the newest release.\n" +
 			"With --watch, follows one release (without --version the first of them) until it ends and exits with\n" +
-			"its outcome's code: on a terminal as one line redrawn in place, otherwise (and with --output json)\n" +
-			"one line per change.",
-		Flags: []cli.Flag{
+			"its outcome's code: on a terminal as one line redrawn in place and cut to the terminal's width,\n" +
+			"otherwise (and with --output json) one line per change. When Temporal goes away, the watch says so and\n" +
+			"reconnects with backoff; past --reconnect-timeout it exits 3. Past --timeout it exits 8. The release\n" +
+			"goes on either way.",
+		Flags: append([]cli.Flag{
 			versionFlag(&opts.Version, everyRunning),
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the release until it ends", EnvVars: []string{"FERRY_WATCH"}, Destination: &opts.Watch},
-		},
+		}, followFlags(&opts.Follow, "--watch")...),
 		Action: action(func(c *cli.Context) error { return runStatus(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -56,6 +56,9 @@ type statusDoc struct {
 
 func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []string) error {
 	if err := requireArgs("status", args, "SERVICE"); err != nil {
+		return err
+	}
+	if err := opts.Follow.check("status"); err != nil {
 		return err
 	}
 	return g.withClient(ctx, func(c client.Client) error {
@@ -76,7 +79,7 @@ func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []
 				return err
 			}
 			if opts.Watch {
-				return watchStatus(ctx, c, p, run)
+				return watchStatus(ctx, c, g, opts.Follow, run)
 			}
 			st, err := starter.StatusOf(ctx, c, run)
 			if err != nil {
@@ -85,7 +88,7 @@ func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []
 			return p.emit(statusDoc{Status: st}, func(w io.Writer) { printStatus(w, st, time.Now()) })
 		}
 		if opts.Watch {
-			return watchStatus(ctx, c, p, running[0].Run)
+			return watchStatus(ctx, c, g, opts.Follow, running[0].Run)
 		}
 		doc := statusDoc{Status: running[0].Status}
 		for _, r := range running[1:] {
@@ -105,17 +108,31 @@ func runStatus(ctx context.Context, opts StatusOptions, g GlobalOptions, args []
 
 // watchStatus follows run until it ends and returns its outcome. Interrupting a watch is no error: the release
 // goes on.
-func watchStatus(ctx context.Context, c client.Client, p *printer, run starter.Run) error {
+func watchStatus(ctx context.Context, c client.Client, g GlobalOptions, opts FollowOptions, run starter.Run) error {
+	p := g.printer()
 	tty := p.terminal()
 	var last string
-	st, err := starter.Watch(ctx, c, run, watchInterval, func(st workflows.Status) {
-		key, line := starter.StatusLine(st, time.Time{}), starter.StatusLine(st, time.Now())
-		if tty {
-			fmt.Fprintf(p.w, "\r\033[K%s", line)
-		} else if key != last {
-			_ = p.emitLine(st, line)
+	// draw shows line: in a terminal in place of the one before, cut to the terminal's width as it is now (a
+	// line that wrapped could not be redrawn); otherwise when its key differs from the last one.
+	draw := func(key, line string, doc any) {
+		switch {
+		case tty:
+			fmt.Fprintf(p.w, "\r\033[K%s", fit(line, p.width()-1))
+		case key != last && doc != nil:
+			_ = p.emitLine(doc, line)
+		case key != last:
+			fmt.Fprintln(p.w, line)
 		}
 		last = key
+	}
+	_, err := follow(ctx, c, run, opts, func(st workflows.Status) {
+		draw(starter.StatusLine(st, time.Time{}), starter.StatusLine(st, time.Now()), st)
+	}, func(notice string) {
+		if p.json {
+			fmt.Fprintln(g.stderr, notice)
+			return
+		}
+		draw(notice, notice, nil)
 	})
 	if tty {
 		fmt.Fprintln(p.w)
@@ -123,20 +140,7 @@ func watchStatus(ctx context.Context, c client.Client, p *printer, run starter.R
 	if ctx.Err() != nil {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	return outcomeErr(st)
-}
-
-// outcomeErr is nil for a release that succeeded, else the *starter.OutcomeError that gives its exit code.
-func outcomeErr(st workflows.Status) error {
-	if st.State == workflows.StateSucceeded {
-		return nil
-	}
-	return &starter.OutcomeError{Result: workflows.ReleaseResult{
-		Service: st.Service, Version: st.Version, Image: st.Image, State: st.State, Reason: st.Reason, Environments: st.Environments,
-	}}
+	return err
 }
 
 func printStatus(w io.Writer, st workflows.Status, now time.Time) {

@@ -30,6 +30,8 @@ const (
 	exitRolledBack  = 5
 	exitAborted     = 6
 	exitSuperseded  = 7
+	// exitStillRunning is --timeout of start --wait or status --watch running out: the release goes on.
+	exitStillRunning = 8
 )
 
 // exitCodes documents every exit code, in order, for `ferry help`.
@@ -45,6 +47,7 @@ var exitCodes = []struct {
 	{exitRolledBack, "the release rolled back"},
 	{exitAborted, "the release was aborted"},
 	{exitSuperseded, "the release was superseded by a newer one"},
+	{exitStillRunning, "the release still runs when --timeout of start --wait or status --watch ran out; it goes on"},
 }
 
 func exitCodeHelp() string {
@@ -127,6 +130,8 @@ func describe(err error) report {
 		lint        *lintError
 		sqlFile     *migrationFileError
 		credential  *credentialError
+		stillRuns   *stillRunningError
+		lost        *starter.LostError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -214,6 +219,16 @@ func describe(err error) report {
 			code:    code,
 		}
 
+	case errors.As(err, &stillRuns):
+		return report{message: stillRuns.Error(), hint: "the release goes on: " + followAgain(stillRuns.run), code: exitStillRunning}
+
+	case errors.As(err, &lost):
+		return report{
+			message: fmt.Sprintf("lost Temporal for %s while following %s %s (%s)", spec.FormatDuration(lost.For.Round(time.Second)), lost.Run.Service, lost.Run.Version, outageCause(lost.Err)),
+			hint:    "the release goes on without this command: once Temporal is back, " + followAgain(lost.Run) + "; --reconnect-timeout (FERRY_RECONNECT_TIMEOUT) waits longer",
+			code:    exitUnreachable,
+		}
+
 	case errors.As(err, &noWorker):
 		hint := "run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue"
 		if strings.HasSuffix(noWorker.What, " update") {
@@ -238,6 +253,11 @@ func describe(err error) report {
 		return report{message: "interrupted", hint: "a started release keeps running; `ferry status SERVICE` follows it", code: exitError}
 	}
 	return report{message: oneLine(err.Error()), hint: "this is unexpected: rerun with --log-level debug, and report it if it persists", code: exitError}
+}
+
+// followAgain says how to follow run again.
+func followAgain(run starter.Run) string {
+	return fmt.Sprintf("`ferry status %s --version %s --watch` follows it", run.Service, run.Version)
 }
 
 // printError writes a report to w and returns its exit code.

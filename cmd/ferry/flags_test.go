@@ -119,6 +119,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"approve", "checkout"}, "missing --env", "run `ferry approve --help` for its usage"},
 		{[]string{"abort", "checkout"}, "missing --reason: say why the release stops", "run `ferry abort --help` for its usage"},
 		{[]string{"status"}, "missing SERVICE", "run `ferry status --help` for its usage"},
+		{[]string{"status", "checkout", "--watch", "--timeout=-1m"}, "--timeout is -1m0s, want 0 (no limit) or more", "run `ferry status --help` for its usage"},
+		{[]string{"status", "checkout", "--watch", "--reconnect-timeout", "0s"}, "--reconnect-timeout is 0s, want more than 0", "run `ferry status --help` for its usage"},
+		{[]string{"start", "--spec", "x.yaml", "--version", "1.0.0", "--git-sha", "abc1234", "--reconnect-timeout=-5s"}, "--reconnect-timeout is -5s, want more than 0", "run `ferry start --help` for its usage"},
 		{[]string{"promote", "a", "b"}, `unexpected argument "b"`, "run `ferry promote --help` for its usage"},
 		{[]string{"adopt", "checkout", "--version", "1.4.1"}, "missing --env", "run `ferry adopt --help` for its usage"},
 		{[]string{"adopt", "checkout", "--env", "production"}, "missing --version: the version that serves production now", "run `ferry adopt --help` for its usage"},
@@ -145,7 +148,7 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 			t.Errorf("help lacks exit code %d (%s)", e.code, e.meaning)
 		}
 	}
-	for code := exitOK; code <= exitSuperseded; code++ {
+	for code := exitOK; code <= exitStillRunning; code++ {
 		if exitCodes[code].code != code {
 			t.Errorf("exitCodes[%d] documents code %d, want them in order", code, exitCodes[code].code)
 		}

@@ -121,10 +121,16 @@ func TestLiveCLI(t *testing.T) {
 		t.Errorf("history: got %d %q", code, stdout)
 	}
 
-	// Nothing answers a query without a worker; the CLI says so instead of waiting forever.
+	// Nothing answers a query without a worker; the CLI says so instead of waiting forever, after waiting as long
+	// as it says.
+	asked := time.Now()
 	_, stderr, code = ferry(t, "status", "hello")
+	waited := time.Since(asked)
 	if code != exitUnreachable || !strings.HasPrefix(stderr, "ferry: no worker answered the status query within 10s\nhint: run `ferry worker`") {
 		t.Errorf("status without a worker: got %d %q", code, stderr)
+	}
+	if waited < 10*time.Second {
+		t.Errorf("status without a worker gave up after %v, want the 10s its message names", waited.Round(time.Millisecond))
 	}
 
 	for _, tt := range []struct {

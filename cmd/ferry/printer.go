@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/term"
 )
 
 // Output formats of --output.
@@ -65,4 +67,33 @@ func (p *printer) terminal() bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// fallbackWidth is the width of a terminal that does not tell its own.
+const fallbackWidth = 80
+
+// width returns the width in columns of the terminal text goes to, or 0 when it goes to none.
+func (p *printer) width() int {
+	if !p.terminal() {
+		return 0
+	}
+	w, _, err := term.GetSize(int(p.w.(*os.File).Fd()))
+	if err != nil || w <= 0 {
+		return fallbackWidth
+	}
+	return w
+}
+
+// fit cuts line to at most width characters, ending a cut line with "…", so that a terminal can redraw it in
+// place. Characters are runes: a wide one (most CJK) takes two columns and can still make the line wrap. A
+// width below 1 leaves the line whole.
+func fit(line string, width int) string {
+	if width < 1 {
+		return line
+	}
+	runes := []rune(line)
+	if len(runes) <= width {
+		return line
+	}
+	return string(runes[:width-1]) + "…"
 }
