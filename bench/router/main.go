@@ -144,6 +144,9 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	fmt.Printf("%-5s %-8s %9s %9s %10s %15s %7s\n", "round", "target", "p50", "p99", "req/s", "failed", "canary")
 	for round := range opts.rounds {
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
 		for i := range targets {
 			t := targets[(round+i)%len(targets)]
 			res := t.measure(ctx, opts, nil)
@@ -172,7 +175,7 @@ func run(ctx context.Context, opts options) (err error) {
 
 	var errs []error
 	var flipping result
-	if opts.flip > 0 {
+	if opts.flip > 0 && ctx.Err() == nil {
 		weights := []int{90, 75, 50, 25, 0, 50, 99, 100}
 		flipping = targets[1].measure(ctx, opts, func(ctx context.Context) int {
 			changes := 0
@@ -194,6 +197,9 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	if load, _ := os.ReadFile("/proc/loadavg"); len(load) > 0 {
 		fmt.Printf("load average at end: %s", load)
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
 	}
 	for _, t := range targets {
 		for _, r := range t.rounds {
