@@ -201,8 +201,8 @@ func TestLifecycle(t *testing.T) {
 		if ct.Digest != digest || ct.Version != "1.0.0" || ct.Track != "stable" || !strings.HasPrefix(ct.Addr, "127.0.0.1:") {
 			t.Errorf("got container %+v, want stable 1.0.0 %s on 127.0.0.1", ct, digest)
 		}
-		if res := probe(ctx, httpClient(), "http://"+ct.Addr+"/"); res != "" {
-			t.Errorf("GET / on %s: %s", ct.Name, res)
+		if page := get(t, "http://"+ct.Addr+"/"); !strings.Contains(page, "1.0.0") {
+			t.Errorf("GET / on %s: got %q, want the version 1.0.0", ct.Name, page)
 		}
 	}
 
@@ -240,12 +240,45 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("changed config: got containers %v, want one new container replacing %v", ids(can2), ids(can))
 	}
 
+	// A new digest for a track replaces its containers.
+	imageID2, err := c.Build(ctx, BuildRequest{
+		ContextDir: buildContext(t, demoDockerfile+"LABEL build=2\n"),
+		Labels:     map[string]string{"ferry.test": id},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest2, err := c.TagAndPush(ctx, imageID2, Tags(repo, "1.0.2", ""), nil)
+	if err != nil || digest2 == digest {
+		t.Fatalf("push a second image: got %s, %v; want a digest other than %s", digest2, err, digest)
+	}
+	canary.Image, canary.Version = repo+"@"+digest2, "1.0.2"
+	can3, err := c.Ensure(ctx, canary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(can3) != 1 || can3[0].ID == can2[0].ID || can3[0].Digest != digest2 {
+		t.Errorf("new digest: got %+v, want one new container of %s", can3, digest2)
+	}
+
+	// A container that stopped is replaced.
+	if err := c.api.ContainerStop(ctx, third[0].ID, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fourth, err := c.Ensure(ctx, stable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fourth) != 3 || slices.Contains(ids(fourth), third[0].ID) {
+		t.Errorf("after a stop: got containers %v, want 3 without %.12s", ids(fourth), third[0].ID)
+	}
+
 	tracks, err := c.Current(ctx, svc, "staging")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Track{
-		{Track: "canary", Version: "1.0.1", Digest: digest, Replicas: 1},
+		{Track: "canary", Version: "1.0.2", Digest: digest2, Replicas: 1},
 		{Track: "stable", Version: "1.0.0", Digest: digest, Replicas: 3},
 	}
 	if !slices.Equal(tracks, want) {
@@ -282,6 +315,10 @@ func TestWaitReadyTimeout(t *testing.T) {
 	}
 	digest, err := c.TagAndPush(ctx, imageID, Tags(repo, "2.0.0", ""), nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the image, the engine pulls it from the registry by digest.
+	if _, err := c.api.ImageRemove(ctx, imageID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
 		t.Fatal(err)
 	}
 	cts, err := c.Ensure(ctx, Replicas{
@@ -339,4 +376,18 @@ func TestEnsureRejects(t *testing.T) {
 			t.Errorf("%s: got no error", name)
 		}
 	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := httpClient().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return string(b)
 }
