@@ -14,6 +14,8 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // BuildRequest describes one image build.
@@ -38,7 +40,7 @@ type BuildError struct {
 
 func (e *BuildError) Error() string { return "docker: build failed: " + e.Message }
 
-// Build sends ContextDir to the engine, builds the image and returns its ID ("sha256:..."). Each line of build
+// Build sends ContextDir, less what its .dockerignore excludes, to the engine, builds the image and returns its ID ("sha256:..."). Each line of build
 // output is passed to onLine, if it is not nil, as it arrives; callers log it and heartbeat. A failed build
 // returns a *BuildError with the engine's message. Building again is safe: the engine reuses its cache and the
 // tags move to the new image.
@@ -51,7 +53,7 @@ func (c *Client) Build(ctx context.Context, req BuildRequest, onLine func(string
 		return "", fmt.Errorf("docker: build: %w", err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeContext(pw, req.ContextDir)) }()
+	go func() { pw.CloseWithError(writeContext(pw, req.ContextDir, dockerfile)) }()
 	defer pr.Close()
 
 	args := make(map[string]*string, len(req.BuildArgs))
@@ -124,17 +126,30 @@ func readStream(r io.Reader, fn func(jsonmessage.JSONMessage) error) error {
 	}
 }
 
-// writeContext writes dir as an uncompressed tar stream. It keeps regular files, directories and symlinks and
-// their modes; it drops owners and times, which the build does not need.
-func writeContext(w io.Writer, dir string) error {
+// writeContext writes dir as an uncompressed tar stream, leaving out what dir/.dockerignore excludes except the
+// Dockerfile and the .dockerignore file, which the engine needs. It keeps regular files, directories and symlinks
+// and their modes; it drops owners, which the build does not need.
+func writeContext(w io.Writer, dir, dockerfile string) error {
+	ignore, err := ignored(dir, dockerfile)
+	if err != nil {
+		return fmt.Errorf("build context: %w", err)
+	}
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil || rel == "." {
 			return err
+		}
+		if skip, err := ignore.MatchesOrParentMatches(filepath.ToSlash(rel)); err != nil {
+			return err
+		} else if skip {
+			if d.IsDir() && !ignore.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -170,4 +185,27 @@ func writeContext(w io.Writer, dir string) error {
 		return fmt.Errorf("build context: %w", err)
 	}
 	return tw.Close()
+}
+
+// ignored reads dir/.dockerignore, if there is one.
+func ignored(dir, dockerfile string) (*patternmatcher.PatternMatcher, error) {
+	var patterns []string
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	if err == nil {
+		patterns, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf(".dockerignore: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if len(patterns) > 0 {
+		patterns = append(patterns, "!.dockerignore", "!"+filepath.ToSlash(dockerfile))
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf(".dockerignore: %w", err)
+	}
+	return pm, nil
 }

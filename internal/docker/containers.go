@@ -31,7 +31,8 @@ type Replicas struct {
 	// Track is the release track, e.g. "stable" or "canary".
 	Track   string
 	Version string
-	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it if it does not have it.
+	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it, without credentials, if it does
+	// not have it.
 	Image string
 	Count int
 	// Port is the container port that serves HTTP. Each container publishes it on a random loopback port.

@@ -24,7 +24,8 @@ func Tags(repo, version, gitSHA string) []string {
 
 // TagAndPush tags the image imageID as each of refs and pushes them, returning the manifest digest the registry
 // reported ("sha256:..."). All refs must name the same repository. Pushing again is safe: the registry already
-// has the layers and answers with the same digest. Lines of push progress go to onLine if it is not nil.
+// has the layers and answers with the same digest. Lines of push progress go to onLine if it is not nil. It
+// pushes without credentials, so it suits registries that need no login, such as one on loopback.
 func (c *Client) TagAndPush(ctx context.Context, imageID string, refs []string, onLine func(string)) (string, error) {
 	if len(refs) == 0 {
 		return "", errors.New("docker: push: no references to push")
