@@ -70,8 +70,8 @@ type Track struct {
 
 // Ensure converges the containers of (r.Service, r.Env, r.Track) to exactly r.Count running containers of
 // r.Image with r.Vars: it keeps matching running containers, removes stopped ones, extras and ones with another
-// digest, version or configuration, and creates the missing ones. It returns the running containers, oldest
-// first. It is idempotent: a second call with the same Replicas changes nothing and returns the same
+// digest, version or configuration, and creates the missing ones. It returns the running containers, sorted
+// by ID. It is idempotent: a second call with the same Replicas changes nothing and returns the same
 // containers. Calls for the same track must not run concurrently.
 func (c *Client) Ensure(ctx context.Context, r Replicas) ([]Container, error) {
 	digest, err := imageDigest(r.Image)
@@ -111,6 +111,7 @@ func (c *Client) Ensure(ctx context.Context, r Replicas) ([]Container, error) {
 		}
 		keep = append(keep, ct)
 	}
+	slices.SortFunc(keep, func(a, b Container) int { return cmp.Compare(a.ID, b.ID) })
 	return keep, nil
 }
 
@@ -141,7 +142,8 @@ func (c *Client) Current(ctx context.Context, service, env string) ([]Track, err
 	return tracks, nil
 }
 
-// List returns every container, running or not, of service in env, oldest first.
+// List returns every container, running or not, of service in env, oldest first (the engine reports creation
+// times to the second; ties are in ID order).
 func (c *Client) List(ctx context.Context, service, env string) ([]Container, error) {
 	cts, err := c.list(ctx, map[string]string{LabelService: service, LabelEnv: env})
 	if err != nil {
