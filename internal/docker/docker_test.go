@@ -285,9 +285,21 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("current: got %+v, want %+v", tracks, want)
 	}
 
+	stable.Count = 1
+	fifth, err := c.Ensure(ctx, stable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fifth) != 1 || !slices.Contains(ids(fourth), fifth[0].ID) {
+		t.Errorf("scale to 1: got containers %v, want one of %v", ids(fifth), ids(fourth))
+	}
+	if all, err := c.List(ctx, svc, "staging"); err != nil || len(all) != 2 {
+		t.Errorf("scale to 1: got %d containers (%v), want 2 in all", len(all), err)
+	}
+
 	n, err := c.Remove(ctx, svc, "staging", "", 2*time.Second)
-	if err != nil || n != 4 {
-		t.Fatalf("remove: got %d, %v; want 4 removed", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("remove: got %d, %v; want 2 removed", n, err)
 	}
 	left, err := c.List(ctx, svc, "staging")
 	if err != nil || len(left) != 0 {
