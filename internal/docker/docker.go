@@ -29,11 +29,15 @@ type Client struct {
 	api *client.Client
 }
 
-// New connects to the engine that DOCKER_HOST and the related variables of opts name (client.FromEnv), or to the
-// default socket. It negotiates the API version, so engines older than the SDK work.
-func New(opts ...client.Opt) (*Client, error) {
-	opts = append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, opts...)
-	api, err := client.NewClientWithOpts(opts...)
+// New connects to the engine at host, e.g. "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"; an empty
+// host means the platform's default socket. It reads no environment variables: the caller passes DOCKER_HOST
+// in. It negotiates the API version on first use, so engines older than the SDK work. opts are applied last.
+func New(host string, opts ...client.Opt) (*Client, error) {
+	base := []client.Opt{client.WithAPIVersionNegotiation()}
+	if host != "" {
+		base = append(base, client.WithHost(host))
+	}
+	api, err := client.NewClientWithOpts(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("docker: connect: %w", err)
 	}

@@ -50,7 +50,7 @@ func engine(t *testing.T) *Client {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	c, err := New()
+	c, err := New(os.Getenv("DOCKER_HOST"))
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
