@@ -1,0 +1,55 @@
+// Package docker is Ferry's adapter to a Docker engine: it builds images from a context directory, tags and
+// pushes them to a registry, and runs a service's replicas as labelled containers that it reconciles by label.
+//
+// Every container Ferry runs carries the labels below. They are the only state: a worker that restarts finds its
+// containers again by listing them, so every method here is safe to call again after a crash.
+package docker
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	"github.com/docker/docker/client"
+)
+
+// Labels that identify the containers Ferry runs.
+const (
+	LabelService = "ferry.service"
+	LabelEnv     = "ferry.env"
+	LabelVersion = "ferry.version"
+	LabelTrack   = "ferry.track"
+	LabelDigest  = "ferry.digest"
+	// LabelConfig holds a hash of a replica's environment variables and port, so that a changed configuration
+	// replaces the containers even when the image digest stays the same.
+	LabelConfig = "ferry.config"
+)
+
+// Client talks to one Docker engine. It is safe for concurrent use.
+type Client struct {
+	api *client.Client
+}
+
+// New connects to the engine at host, e.g. "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"; an empty
+// host means the platform's default socket. It reads no environment variables: the caller passes DOCKER_HOST
+// in. It negotiates the API version on first use, so engines older than the SDK work. opts are applied last.
+func New(host string, opts ...client.Opt) (*Client, error) {
+	base := []client.Opt{client.WithAPIVersionNegotiation()}
+	if host != "" {
+		base = append(base, client.WithHost(host))
+	}
+	api, err := client.NewClientWithOpts(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("docker: connect: %w", err)
+	}
+	return &Client{api: api}, nil
+}
+
+// API returns the underlying SDK client, for callers that need an engine call this package does not wrap.
+func (c *Client) API() *client.Client { return c.api }
+
+// Close releases the client's connections.
+func (c *Client) Close() error { return c.api.Close() }
+
+// anonymousAuth is an empty registry credential. The engine accepts pushes and pulls to registries that need no
+// login with it; sending it avoids relying on how each engine version treats a missing auth header.
+var anonymousAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
