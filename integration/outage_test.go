@@ -50,7 +50,8 @@ func (s *ownServer) start() {
 	s.starts++
 	name := fmt.Sprintf("%s-dev-%d", strings.ReplaceAll(s.t.Name(), "/", "-"), s.starts)
 	s.logFile = filepath.Join(stack.logDir, name+".log")
-	s.cmd = background(name, "dev", "--port", fmt.Sprint(s.port), "--ui-port", "-1", "--db-file", s.db)
+	// Its in-process worker runs the apps from the exec root that every app of these tests lives in.
+	s.cmd = background(name, "dev", "--port", fmt.Sprint(s.port), "--ui-port", "-1", "--db-file", s.db, "--exec-root", stack.execRoot)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
