@@ -59,57 +59,14 @@ func admissionProblems(pol *ExecPolicy, in AdmitRequest) []string {
 	if err != nil {
 		return append(problems, "platform.exec.dir: "+err.Error())
 	}
-	for _, c := range specCommands(&in.Spec) {
-		prog := c.argv[0]
+	for _, c := range spec.Commands(&in.Spec) {
+		prog := c.Argv[0]
 		if strings.Contains(prog, "{{") {
 			continue // rendered per command; the command activity checks it
 		}
 		if err := pol.AllowedProgram(prog, dir); err != nil {
-			problems = append(problems, fmt.Sprintf("%s[0]: %v", c.field, err))
+			problems = append(problems, fmt.Sprintf("%s[0]: %v", c.Field, err))
 		}
 	}
 	return problems
-}
-
-// specCommand is one argv of a spec and the field it came from.
-type specCommand struct {
-	field string
-	argv  []string
-}
-
-// specCommands lists every non-empty argv of s: the platform.exec operations, then the exec checks of each
-// environment.
-func specCommands(s *spec.Spec) []specCommand {
-	var out []specCommand
-	add := func(field string, argv []string) {
-		if len(argv) > 0 {
-			out = append(out, specCommand{field, argv})
-		}
-	}
-	if x := s.Platform.Exec; x != nil {
-		add(opDeploy.field, x.Deploy)
-		add(opSetWeight.field, x.SetWeight)
-		add(opPromote.field, x.Promote)
-		add(opRollback.field, x.Rollback)
-		add(opRemove.field, x.Remove)
-		add(opReady.field, x.Ready)
-		add(opCurrent.field, x.Current)
-	}
-	checks := func(path string, list []spec.Check) {
-		for i, c := range list {
-			add(fmt.Sprintf("%s[%d].exec", path, i), c.Exec)
-		}
-	}
-	for i, e := range s.Environments {
-		p := fmt.Sprintf("environments[%d]", i)
-		checks(p+".checks.smoke", e.Checks.Smoke)
-		checks(p+".checks.e2e", e.Checks.E2E)
-		if a := e.Strategy.Analysis; a != nil {
-			checks(p+".strategy.analysis.checks", a.Checks)
-		}
-		if v := e.Verify; v != nil {
-			checks(p+".verify.checks", v.Checks)
-		}
-	}
-	return out
 }
