@@ -4,8 +4,6 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,22 +147,7 @@ type result struct {
 // ferry runs the binary and returns its exit code and output.
 func ferry(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, stack.bin, args...)
-	cmd.Env = ferryEnv()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	res := result{stdout: out.String(), stderr: errb.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("ferry %s: %v", strings.Join(args, " "), err)
-	}
-	return res
+	return ferryEnvArgs(t, ferryEnv(), args...)
 }
 
 // mustFerry runs a command that must succeed.
