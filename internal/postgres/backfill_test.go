@@ -1,0 +1,229 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/migrate"
+)
+
+const itemRows = 20000
+
+// itemsTable is a table of rows to fill: done and doubled are the new columns, n counts how often the
+// backfill updated a row, and touched how often the concurrent writer did.
+const itemsTable = `CREATE TABLE items (
+	id bigserial PRIMARY KEY,
+	legacy int NOT NULL,
+	doubled int,
+	done boolean NOT NULL DEFAULT false,
+	n int NOT NULL DEFAULT 0,
+	touched int NOT NULL DEFAULT 0
+);
+INSERT INTO items (legacy) SELECT g FROM generate_series(1, 20000) g;`
+
+var itemsBackfill = migrate.Backfill{Table: "items", Set: "doubled = legacy * 2, done = true, n = n + 1", Where: "NOT done"}
+
+// TestBackfillWithConcurrentWriter fills 20,000 rows while a writer, acting as the new version, inserts filled
+// rows and fills rows it updates. Afterwards every row is filled, the backfill updated none twice and none that
+// the writer had filled, and its count of rows matches the table.
+func TestBackfillWithConcurrentWriter(t *testing.T) {
+	ctx, conn, dsn := connect(t)
+	mustExec(t, ctx, conn, itemsTable)
+	writer := dial(t, ctx, dsn)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var writes int
+	var writeErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for writes = 0; writes < 200000; writes++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if writes%2 == 0 {
+				_, err = writer.Exec(ctx, "INSERT INTO items (legacy, doubled, done) VALUES ($1, $1 * 2, true)", 100000+writes)
+			} else {
+				_, err = writer.Exec(ctx, "UPDATE items SET touched = touched + 1, doubled = legacy * 2, done = true WHERE id = $1", 1+rng.IntN(itemRows))
+			}
+			if err != nil {
+				writeErr = err
+				return
+			}
+		}
+	}()
+
+	var reports []Progress
+	final, err := Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 200, MaxBatch: 2000, TargetBatch: 20 * time.Millisecond},
+		func(p Progress) error { reports = append(reports, p); return nil })
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	if writeErr != nil {
+		t.Fatalf("writer: %v", writeErr)
+	}
+	t.Logf("%d batches, %d rows at %.0f rows/s, %d concurrent writes", final.Batches, final.Rows, final.RowsPerSecond, writes)
+
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE NOT done OR doubled IS DISTINCT FROM legacy * 2"); n != 0 {
+		t.Errorf("rows not filled: got %d, want 0", n)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n > 1"); n != 0 {
+		t.Errorf("rows updated twice: got %d, want 0", n)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n = 1"); n != final.Rows {
+		t.Errorf("rows the backfill updated: table says %d, progress says %d", n, final.Rows)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n = 1 AND id > $1", itemRows); n != 0 {
+		t.Errorf("filled rows the writer inserted and the backfill updated again: got %d, want 0", n)
+	}
+	if len(reports) != final.Batches || len(reports) < 2 {
+		t.Fatalf("reports: got %d for %d batches, want one per batch and more than one", len(reports), final.Batches)
+	}
+	for i := 1; i < len(reports); i++ {
+		prev, cur := reports[i-1], reports[i]
+		a, _ := strconv.ParseInt(prev.Cursor, 10, 64)
+		b, _ := strconv.ParseInt(cur.Cursor, 10, 64)
+		if b <= a || cur.Rows < prev.Rows {
+			t.Fatalf("report %d: cursor %s rows %d after cursor %s rows %d, want both to grow", i, cur.Cursor, cur.Rows, prev.Cursor, prev.Rows)
+		}
+	}
+	if reports[0].Total < itemRows/2 {
+		t.Errorf("first estimate: got %d, want about %d", reports[0].Total, itemRows)
+	}
+}
+
+// TestBackfillResumesAfterCrash cancels a backfill mid-run, as a worker crash would, and resumes it from the last
+// reported cursor, then again from an older one, as after a lost heartbeat.
+func TestBackfillResumesAfterCrash(t *testing.T) {
+	ctx, conn, dsn := connect(t)
+	mustExec(t, ctx, conn, itemsTable)
+
+	runCtx, crash := context.WithCancel(ctx)
+	defer crash()
+	var reports []Progress
+	_, err := Backfill(runCtx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 500, MinBatch: 500, MaxBatch: 500},
+		func(p Progress) error {
+			reports = append(reports, p)
+			if len(reports) == 5 {
+				// Crash during the next batch, or before it starts.
+				go func() { time.Sleep(2 * time.Millisecond); crash() }()
+			}
+			return nil
+		})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("crashed run: got %v, want context.Canceled", err)
+	}
+	last := reports[len(reports)-1]
+	lastKey, _ := strconv.ParseInt(last.Cursor, 10, 64)
+	conn = dial(t, ctx, dsn) // a cancelled query closes its connection
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE id <= $1 AND NOT done", lastKey); n != 0 {
+		t.Fatalf("rows up to the reported cursor %d not filled: got %d, want 0", lastKey, n)
+	}
+
+	final, err := Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, Cursor: last.Cursor, Done: last.Rows}, nil)
+	if err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n = 1 AND done AND doubled = legacy * 2"); n != itemRows {
+		t.Errorf("rows filled once: got %d, want %d", n, itemRows)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n <> 1"); n != 0 {
+		t.Errorf("rows missed or updated twice: got %d, want 0", n)
+	}
+	if final.Rows > itemRows || final.Rows < itemRows-500 {
+		t.Errorf("rows reported: got %d, want %d less at most one unreported batch", final.Rows, itemRows)
+	}
+
+	older := reports[1]
+	again, err := Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, Cursor: older.Cursor, Done: older.Rows}, nil)
+	if err != nil {
+		t.Fatalf("run from an older cursor: %v", err)
+	}
+	if again.Rows != older.Rows {
+		t.Errorf("run from an older cursor updated %d rows, want 0", again.Rows-older.Rows)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE n <> 1"); n != 0 {
+		t.Errorf("after the run from an older cursor, rows with n <> 1: got %d, want 0", n)
+	}
+}
+
+// TestBackfillQuotesNamesAndFindsTextKey fills a table whose schema, name and key need quoting, with a text
+// primary key found from the catalogue.
+func TestBackfillQuotesNamesAndFindsTextKey(t *testing.T) {
+	ctx, conn, _ := connect(t)
+	mustExec(t, ctx, conn, `CREATE SCHEMA "App"; CREATE TABLE "App"."User Accounts" ("Key" text PRIMARY KEY, flag text, verified boolean);
+INSERT INTO "App"."User Accounts" SELECT 'k' || g, CASE WHEN g % 3 = 0 THEN 'Y' END FROM generate_series(1, 1000) g`)
+	spec := migrate.Backfill{Table: "App.User Accounts", Set: `verified = (flag IS NOT DISTINCT FROM 'Y')`, Where: "verified IS NULL"}
+	p, err := Backfill(ctx, conn, BackfillRequest{Spec: spec, InitialBatch: 100, MaxBatch: 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 1000 || p.Batches != 10 || p.Cursor != "k999" {
+		t.Errorf("got %d rows in %d batches ending at %q, want 1000 in 10 ending at k999", p.Rows, p.Batches, p.Cursor)
+	}
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM "App"."User Accounts" WHERE verified`); n != 333 {
+		t.Errorf("verified rows: got %d, want 333", n)
+	}
+	if _, err := Backfill(ctx, conn, BackfillRequest{Spec: migrate.Backfill{Table: "App.Missing", Set: "x = 1"}}, nil); err == nil {
+		t.Error("missing table: got no error")
+	}
+}
+
+func TestBackfillLockTimeoutIsTyped(t *testing.T) {
+	ctx, conn, dsn := connect(t)
+	mustExec(t, ctx, conn, itemsTable)
+	holder := dial(t, ctx, dsn)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT * FROM items WHERE id = 50 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, LockTimeout: 100 * time.Millisecond}, nil)
+	var lockErr *LockTimeoutError
+	if !errors.As(err, &lockErr) {
+		t.Fatalf("got %v, want *LockTimeoutError", err)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE done"); n != 0 {
+		t.Errorf("rows filled by the batch that timed out: got %d, want 0", n)
+	}
+}
+
+func TestBatchSizer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  BackfillRequest
+		took time.Duration
+		want int
+	}{
+		{"defaults start at the initial size", BackfillRequest{}, DefaultTargetBatch, DefaultInitialBatch},
+		{"a fast batch at most doubles", BackfillRequest{InitialBatch: 1000}, time.Millisecond, 2000},
+		{"a slow batch at most halves", BackfillRequest{InitialBatch: 1000}, 10 * time.Second, 500},
+		{"proportional in between", BackfillRequest{InitialBatch: 1000, TargetBatch: 200 * time.Millisecond}, 250 * time.Millisecond, 800},
+		{"bounded by the maximum", BackfillRequest{InitialBatch: 1000, MaxBatch: 1200}, time.Millisecond, 1200},
+		{"bounded by the minimum", BackfillRequest{InitialBatch: 150, MinBatch: 100}, time.Minute, 100},
+		{"initial size clamped", BackfillRequest{InitialBatch: 5, MinBatch: 50}, DefaultTargetBatch, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newBatchSizer(tc.req)
+			s.observe(tc.took)
+			if s.size != tc.want {
+				t.Errorf("got %d, want %d", s.size, tc.want)
+			}
+		})
+	}
+}
