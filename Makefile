@@ -3,8 +3,9 @@ GO ?= go
 
 # Packages whose tests run under the race detector: everything that does not link the Temporal server.
 RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/migrate ./internal/execrun/... ./internal/probe ./internal/router ./internal/demoapp
-# Packages that start real servers (embedded Temporal, the ferry binary) and run without -race.
-SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest
+# Packages that start real servers (embedded Temporal, the ferry binary, PostgreSQL) and run without -race.
+SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest \
+	./internal/postgres ./internal/pgtest
 
 .PHONY: test vet race server demo bench bench-router record build
 
