@@ -112,7 +112,9 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 		where = "(" + b.Where + ")"
 	}
 	col := pgx.Identifier{key}.Sanitize()
-	// keyType comes from the catalogue, and is safe to write into the query.
+	// keyType comes from the catalogue, and is safe to write into the query. The cursor is the batch's highest
+	// key in the key's own order: b.ferry_key names the column, where a bare ferry_key in ORDER BY would name
+	// the text output and sort 999 after 1000.
 	batchSQL := func(after bool) string {
 		bound := ""
 		if after {
@@ -122,7 +124,7 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 			" WHERE " + bound + where + " ORDER BY " + col + " LIMIT $1)," +
 			" ferry_update AS (UPDATE " + table + " SET " + b.Set + " FROM ferry_batch" +
 			" WHERE " + table + "." + col + " = ferry_batch.ferry_key AND " + where + " RETURNING 1)" +
-			" SELECT (SELECT count(*) FROM ferry_batch), (SELECT ferry_key::text FROM ferry_batch ORDER BY ferry_key DESC LIMIT 1)," +
+			" SELECT (SELECT count(*) FROM ferry_batch), (SELECT b.ferry_key::text FROM ferry_batch b ORDER BY b.ferry_key DESC LIMIT 1)," +
 			" (SELECT count(*) FROM ferry_update)"
 	}
 	first, next := batchSQL(false), batchSQL(true)

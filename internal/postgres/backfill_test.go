@@ -125,6 +125,12 @@ func TestBackfillResumesAfterCrash(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("crashed run: got %v, want context.Canceled", err)
 	}
+	for i, p := range reports {
+		// Fixed batches of 500 over keys 1..20000: the cursor is each batch's highest key, compared as a number.
+		if want := strconv.Itoa(500 * (i + 1)); p.Cursor != want {
+			t.Fatalf("report %d: got cursor %s, want %s", i, p.Cursor, want)
+		}
+	}
 	last := reports[len(reports)-1]
 	lastKey, _ := strconv.ParseInt(last.Cursor, 10, 64)
 	conn = dial(t, ctx, dsn) // a cancelled query closes its connection
