@@ -33,6 +33,7 @@ type options struct {
 	writerPause time.Duration
 	baseline    time.Duration
 	target      time.Duration
+	verbose     bool
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.DurationVar(&o.writerPause, "writer-pause", time.Millisecond, "pause between two writes of the concurrent writer")
 	flag.DurationVar(&o.baseline, "baseline", 3*time.Second, "how long to measure the writer alone")
 	flag.DurationVar(&o.target, "target", postgres.DefaultTargetBatch, "the backfill's target batch duration")
+	flag.BoolVar(&o.verbose, "v", false, "print the backfill's progress after each batch")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "backfill:", err)
@@ -89,7 +91,17 @@ func run(ctx context.Context, o options) error {
 			return tag.RowsAffected(), err
 		}},
 		{"batched Backfill", func(ctx context.Context, conn *pgx.Conn) (int64, error) {
-			p, err := postgres.Backfill(ctx, conn, postgres.BackfillRequest{Spec: spec, TargetBatch: o.target}, nil)
+			var report func(postgres.Progress) error
+			if o.verbose {
+				last := time.Now()
+				report = func(p postgres.Progress) error {
+					fmt.Printf("  batch %d: cursor %s, %d/%d rows, %.0f rows/s, took %s, next size %d\n",
+						p.Batches, p.Cursor, p.Rows, p.Total, p.RowsPerSecond, time.Since(last).Round(time.Millisecond), p.BatchSize)
+					last = time.Now()
+					return nil
+				}
+			}
+			p, err := postgres.Backfill(ctx, conn, postgres.BackfillRequest{Spec: spec, TargetBatch: o.target}, report)
 			return p.Rows, err
 		}},
 	}

@@ -149,11 +149,13 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 			last              *string
 			batchStart        = time.Now()
 		)
+		// An unnamed statement gets a plan for this cursor and size. A prepared statement would switch to a
+		// generic plan, which may scan the whole table for each batch once statistics change mid-run.
 		var row pgx.Row
 		if p.Cursor == "" {
-			row = conn.QueryRow(ctx, first, sizer.size)
+			row = conn.QueryRow(ctx, first, pgx.QueryExecModeExec, sizer.size)
 		} else {
-			row = conn.QueryRow(ctx, next, sizer.size, p.Cursor)
+			row = conn.QueryRow(ctx, next, pgx.QueryExecModeExec, sizer.size, p.Cursor)
 		}
 		if err := row.Scan(&selected, &last, &updated); err != nil {
 			return fail("batch after %q: %w", p.Cursor, classify(first, err))
