@@ -104,32 +104,71 @@ func TestBackfillWithConcurrentWriter(t *testing.T) {
 	}
 }
 
-// TestBackfillResumesAfterCrash cancels a backfill mid-run, as a worker crash would, and resumes it from the last
-// reported cursor, then again from an older one, as after a lost heartbeat.
+// TestBackfillResumesAfterCrash cancels a backfill in the middle of a batch, as a worker crash would, and
+// resumes it from the last reported cursor, then again from an older one, as after a lost heartbeat.
 func TestBackfillResumesAfterCrash(t *testing.T) {
 	ctx, conn, dsn := connect(t)
 	mustExec(t, ctx, conn, itemsTable)
+	// A row of the sixth batch (2501..3000) is locked, so that batch is in progress when the crash comes.
+	holder := dial(t, ctx, dsn)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT * FROM items WHERE id = 2750 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	observer := dial(t, ctx, dsn)
 
 	runCtx, crash := context.WithCancel(ctx)
 	defer crash()
 	var reports []Progress
-	_, err := Backfill(runCtx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 500, MinBatch: 500, MaxBatch: 500},
+	crashed := make(chan error, 1)
+	_, err = Backfill(runCtx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 500, MinBatch: 500, MaxBatch: 500},
 		func(p Progress) error {
 			reports = append(reports, p)
 			if len(reports) == 5 {
-				// Crash during the next batch, or before it starts.
-				go func() { time.Sleep(2 * time.Millisecond); crash() }()
+				go func() {
+					// Crash once the next batch waits for the locked row; poll for at most 30 s.
+					for i := 0; i < 600; i++ {
+						var waiting int64
+						err := observer.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+							WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ferry_batch%'`).Scan(&waiting)
+						if err != nil || waiting > 0 {
+							crash()
+							crashed <- err
+							return
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+					crash()
+					crashed <- errors.New("the sixth batch never waited for the locked row")
+				}()
 			}
 			return nil
 		})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("crashed run: got %v, want context.Canceled", err)
 	}
+	if err := <-crashed; err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 5 {
+		t.Fatalf("reports before the crash: got %d, want 5", len(reports))
+	}
 	for i, p := range reports {
 		// Fixed batches of 500 over keys 1..20000: the cursor is each batch's highest key, compared as a number.
 		if want := strconv.Itoa(500 * (i + 1)); p.Cursor != want {
 			t.Fatalf("report %d: got cursor %s, want %s", i, p.Cursor, want)
 		}
+	}
+	if n := queryInt(t, ctx, observer, "SELECT count(*) FROM items WHERE done AND id > 2500"); n != 0 {
+		t.Errorf("rows of the crashed batch visible: got %d, want 0", n)
+	}
+	// The crashed batch may still commit once the lock is free, before the resumed run starts or during it.
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
 	}
 	last := reports[len(reports)-1]
 	lastKey, _ := strconv.ParseInt(last.Cursor, 10, 64)
