@@ -76,6 +76,7 @@ func Checksum(sql []byte) string {
 // (Applied is false). Running Expand twice is therefore the same as running it once, which makes it safe for an
 // activity that Temporal retries. A recorded file whose checksum differs is a *ChecksumMismatchError.
 //
+// Runs of Expand on one database take turns: one waits, until ctx ends, for the other to finish.
 // Statements run in file order with lock_timeout set. CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY
 // run on their own, outside any transaction; each run of other statements between them runs in one
 // transaction together with the update of the record. The record counts the statements done, so that a run
@@ -100,9 +101,8 @@ func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResul
 		return fail("%w", err)
 	}
 	defer resetLockTimeout(conn)
-	const lock = "SELECT pg_advisory_lock($1)"
-	if _, err := conn.Exec(ctx, lock, migrationLock); err != nil {
-		return fail("wait for other migrations: %w", classify(lock, err))
+	if err := lockMigrations(ctx, conn); err != nil {
+		return fail("%w", err)
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -166,6 +166,28 @@ func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResul
 	}
 	res.Applied = true
 	return res, nil
+}
+
+// lockMigrations takes the session advisory lock that serialises migration runs, waiting until ctx ends. It
+// polls instead of waiting in pg_advisory_lock: a session waiting there is in a transaction, which a CREATE
+// INDEX CONCURRENTLY of the session holding the lock would wait for in turn, a deadlock.
+func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", migrationLock).Scan(&ok); err != nil {
+			return fmt.Errorf("lock migrations: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for another migration run in this database: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // runConcurrently runs a CREATE/DROP INDEX CONCURRENTLY outside a transaction, skipping it when a previous run

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -169,5 +170,51 @@ func TestExpandRefusesTransactionControl(t *testing.T) {
 	}
 	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM pg_class WHERE relname = 'a'`); n != 0 {
 		t.Error("table a was created")
+	}
+}
+
+func TestExpandDropIndexConcurrently(t *testing.T) {
+	ctx, conn, _ := connect(t)
+	mustExec(t, ctx, conn, usersTable+";CREATE INDEX users_legacy_idx ON users (legacy_flag)")
+	res, err := Expand(ctx, conn, ExpandRequest{Name: "drop-legacy-index", SQL: []byte(
+		"SET lock_timeout = '1s';\nDROP INDEX CONCURRENTLY users_legacy_idx;\nALTER TABLE users ADD COLUMN note text;")})
+	if err != nil || !res.Applied || res.Statements != 3 {
+		t.Fatalf("got %+v, %v, want applied with 3 statements", res, err)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM pg_class WHERE relname = 'users_legacy_idx'"); n != 0 {
+		t.Errorf("index users_legacy_idx: got %d, want dropped", n)
+	}
+}
+
+// TestExpandTwoRunnersAtOnce runs the same migration from two sessions at once: one applies it, the other
+// waits for it and finds it recorded.
+func TestExpandTwoRunnersAtOnce(t *testing.T) {
+	ctx, conn, dsn := connect(t)
+	mustExec(t, ctx, conn, usersTable)
+	other := dial(t, ctx, dsn)
+	req := ExpandRequest{Name: "add-email-verified", SQL: []byte(addVerified)}
+	type outcome struct {
+		res ExpandResult
+		err error
+	}
+	results := make(chan outcome, 2)
+	for _, c := range []*pgx.Conn{conn, other} {
+		go func() {
+			res, err := Expand(ctx, c, req)
+			results <- outcome{res, err}
+		}()
+	}
+	applied := 0
+	for range 2 {
+		o := <-results
+		if o.err != nil {
+			t.Errorf("runner: %v", o.err)
+		}
+		if o.res.Applied {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Errorf("runners that applied the file: got %d, want 1", applied)
 	}
 }
