@@ -52,9 +52,9 @@ type Progress struct {
 	Cursor string `json:"cursor"`
 	// Rows is the number of rows updated, including BackfillRequest.Done.
 	Rows int64 `json:"rows"`
-	// Total estimates the number of rows to update in all: Rows plus the rows left, counted exactly for tables
-	// that PostgreSQL estimates at under 100,000 rows when the run starts, else the table's estimated size
-	// (pg_class.reltuples), an upper bound.
+	// Total estimates the number of rows to update in all. For a table that PostgreSQL estimates at under
+	// 100,000 rows when the run starts, it is BackfillRequest.Done plus the rows left then, counted exactly;
+	// for a bigger one, the table's estimated size (pg_class.reltuples). It grows to Rows if Rows passes it.
 	Total int64 `json:"total"`
 	// RowsPerSecond is this run's rate.
 	RowsPerSecond float64 `json:"rowsPerSecond"`
@@ -129,10 +129,14 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 	}
 	first, next := batchSQL(false), batchSQL(true)
 
-	if p.Total, err = estimate(ctx, conn, table, col, keyType, where, req.Cursor); err != nil {
+	left, exact, err := estimate(ctx, conn, table, col, keyType, where, req.Cursor)
+	if err != nil {
 		return fail("%w", err)
 	}
-	p.Total += req.Done
+	p.Total = left
+	if exact {
+		p.Total += req.Done
+	}
 
 	if err := setLockTimeout(ctx, conn, req.LockTimeout); err != nil {
 		return fail("%w", err)
@@ -151,14 +155,12 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 		)
 		// An unnamed statement gets a plan for this cursor and size. A prepared statement would switch to a
 		// generic plan, which may scan the whole table for each batch once statistics change mid-run.
-		var row pgx.Row
-		if p.Cursor == "" {
-			row = conn.QueryRow(ctx, first, pgx.QueryExecModeExec, sizer.size)
-		} else {
-			row = conn.QueryRow(ctx, next, pgx.QueryExecModeExec, sizer.size, p.Cursor)
+		query, args := first, []any{pgx.QueryExecModeExec, sizer.size}
+		if p.Cursor != "" {
+			query, args = next, append(args, p.Cursor)
 		}
-		if err := row.Scan(&selected, &last, &updated); err != nil {
-			return fail("batch after %q: %w", p.Cursor, classify(first, err))
+		if err := conn.QueryRow(ctx, query, args...).Scan(&selected, &last, &updated); err != nil {
+			return fail("batch after %q: %w", p.Cursor, classify(query, err))
 		}
 		if selected == 0 {
 			return p, nil
@@ -210,14 +212,14 @@ func primaryKey(ctx context.Context, conn *pgx.Conn, table string) (string, erro
 	return cols[0], nil
 }
 
-// estimate returns the number of rows left to update, or the table's estimated size for a big table.
-func estimate(ctx context.Context, conn *pgx.Conn, table, col, keyType, where, cursor string) (int64, error) {
+// estimate returns the number of rows left to update (exact), or the table's estimated size for a big table.
+func estimate(ctx context.Context, conn *pgx.Conn, table, col, keyType, where, cursor string) (n int64, exact bool, err error) {
 	var reltuples float64
 	if err := conn.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", table).Scan(&reltuples); err != nil {
-		return 0, fmt.Errorf("estimate rows: %w", err)
+		return 0, false, fmt.Errorf("estimate rows: %w", err)
 	}
 	if reltuples >= exactCountBelow {
-		return int64(reltuples), nil
+		return int64(reltuples), false, nil
 	}
 	// reltuples is -1 for a table never vacuumed nor analysed: count it too.
 	q := "SELECT count(*) FROM " + table + " WHERE " + where
@@ -226,11 +228,10 @@ func estimate(ctx context.Context, conn *pgx.Conn, table, col, keyType, where, c
 		q += " AND " + col + " > $1::text::" + keyType
 		args = append(args, cursor)
 	}
-	var n int64
 	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count rows: %w", err)
+		return 0, false, fmt.Errorf("count rows: %w", err)
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // batchSizer adapts the batch size to the target duration, at most doubling or halving it at a time.
