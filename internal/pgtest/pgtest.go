@@ -47,10 +47,13 @@ type Cluster struct {
 	dbs  atomic.Int64
 }
 
+// installDirs is where Debian installs each major version's server binaries.
+var installDirs = "/usr/lib/postgresql/*/bin"
+
 // findBin returns the directory holding initdb and pg_ctl: the newest /usr/lib/postgresql/N/bin (Debian
 // installs them there, off PATH), else the directory of pg_ctl on PATH.
 func findBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(installDirs)
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
 	for _, d := range dirs {
 		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "pg_ctl")) {

@@ -2,6 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +49,46 @@ func TestDatabaseIsFreshAndSeparate(t *testing.T) {
 	}
 	if fsync != "off" {
 		t.Errorf("fsync: got %s, want off", fsync)
+	}
+}
+
+func TestStartWithoutPostgres(t *testing.T) {
+	defer func(dirs string) { installDirs = dirs }(installDirs)
+	installDirs = filepath.Join(t.TempDir(), "*", "bin")
+	t.Setenv("PATH", t.TempDir())
+	c, err := Start(context.Background())
+	if !errors.Is(err, ErrNotInstalled) {
+		if c != nil {
+			c.Stop()
+		}
+		t.Fatalf("got %v, want ErrNotInstalled", err)
+	}
+}
+
+// TestDatabaseWithoutClusterSkipsOrFailsUnderCI runs a test that asks for a database while the package has no
+// cluster, in a child process: it skips, and fails when CI is "true".
+func TestDatabaseWithoutClusterSkipsOrFailsUnderCI(t *testing.T) {
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		shared.c, shared.err = nil, ErrNotInstalled
+		Database(t)
+		return
+	}
+	for _, tc := range []struct {
+		ci       string
+		wantFail bool
+		want     string
+	}{
+		{"", false, "--- SKIP"},
+		{"true", true, "--- FAIL"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDatabaseWithoutClusterSkipsOrFailsUnderCI$", "-test.v")
+		cmd.Env = append(os.Environ(), "PGTEST_CHILD=1", "CI="+tc.ci)
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != tc.wantFail {
+			t.Errorf("CI=%q: got failed=%v, want %v:\n%s", tc.ci, failed, tc.wantFail, out)
+		}
+		if !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "not installed") {
+			t.Errorf("CI=%q: output lacks %q and the reason:\n%s", tc.ci, tc.want, out)
+		}
 	}
 }
