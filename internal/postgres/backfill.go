@@ -74,6 +74,9 @@ type Progress struct {
 // the start, updates only the rows still to do. The batch size adapts so that a batch takes about TargetBatch.
 // A cancelled ctx stops it between or during batches; a batch interrupted mid-way rolls back. A batch that waits
 // longer than the lock timeout is a *LockTimeoutError, which is retryable.
+//
+// Backfill is meant for the workflow's backfill activity, which would heartbeat each Progress and resume from
+// the last one's Cursor and Rows; nothing calls it yet.
 func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress func(Progress) error) (Progress, error) {
 	p := Progress{Cursor: req.Cursor, Rows: req.Done}
 	fail := func(format string, args ...any) (Progress, error) {

@@ -80,13 +80,16 @@ func Checksum(sql []byte) string {
 // Statements run in file order with lock_timeout set. CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY
 // run on their own, outside any transaction; each run of other statements between them runs in one
 // transaction together with the update of the record. The record counts the statements done, so that a run
-// interrupted between two parts resumes after the last part that committed. On resume, a CREATE INDEX
-// CONCURRENTLY whose index exists and is valid is skipped, one whose index was left invalid by a failed build
-// is dropped and built again, and a DROP INDEX CONCURRENTLY of a missing index is skipped.
+// interrupted between two parts resumes after the last part that committed. So that a crash between an index
+// statement and its record does no harm, a CREATE INDEX CONCURRENTLY whose named index exists and is valid is
+// skipped, one whose index was left invalid by a failed build is dropped and built again, and a DROP INDEX
+// CONCURRENTLY of a missing index is skipped.
 //
 // A statement that waits longer than the lock timeout is a *LockTimeoutError, which is retryable. Files with
 // transaction control (BEGIN, COMMIT) are refused. Splitting the file needs PostgreSQL's parser: in a build
 // without cgo, Expand returns migrate.ErrNoParser.
+//
+// Expand is meant for the workflow's expand activity, which does not call it yet.
 func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResult, error) {
 	res := ExpandResult{Checksum: Checksum(req.SQL)}
 	fail := func(format string, args ...any) (ExpandResult, error) {
