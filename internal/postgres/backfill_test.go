@@ -272,3 +272,66 @@ func TestBatchSizer(t *testing.T) {
 		})
 	}
 }
+
+// TestBackfillSkipsRowFilledWhileItWaited makes a batch wait for a row that another transaction is filling; when
+// that transaction commits, the batch re-checks Where on the new row and leaves it alone.
+func TestBackfillSkipsRowFilledWhileItWaited(t *testing.T) {
+	ctx, conn, dsn := connect(t)
+	mustExec(t, ctx, conn, itemsTable)
+	app := dial(t, ctx, dsn)
+	tx, err := app.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "UPDATE items SET doubled = legacy * 2, done = true WHERE id = 10"); err != nil {
+		t.Fatal(err)
+	}
+	observer := dial(t, ctx, dsn)
+	committed := make(chan error, 1)
+	go func() {
+		for i := 0; i < 600; i++ {
+			var waiting int64
+			err := observer.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ferry_batch%'`).Scan(&waiting)
+			if err != nil {
+				committed <- err
+				return
+			}
+			if waiting > 0 {
+				committed <- tx.Commit(ctx)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		committed <- errors.New("the backfill never waited for row 10")
+		_ = tx.Commit(ctx)
+	}()
+	p, err := Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 100}, nil)
+	if cerr := <-committed; cerr != nil {
+		t.Fatal(cerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != itemRows-1 {
+		t.Errorf("rows updated: got %d, want %d", p.Rows, itemRows-1)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT n FROM items WHERE id = 10"); n != 0 {
+		t.Errorf("row 10, filled by the other transaction: backfill updated it %d times, want 0", n)
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM items WHERE NOT done OR n > 1"); n != 0 {
+		t.Errorf("rows not filled or updated twice: got %d, want 0", n)
+	}
+}
+
+func TestExpandSyntaxErrorRunsNothing(t *testing.T) {
+	ctx, conn, _ := connect(t)
+	_, err := Expand(ctx, conn, ExpandRequest{Name: "bad", SQL: []byte("CREATE TABLE ok (id int);\nCREATE TABEL broken (id int);")})
+	if err == nil {
+		t.Fatal("got no error for a syntax error")
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM pg_class WHERE relname IN ('ok', 'migrations')"); n != 0 {
+		t.Errorf("relations created despite the syntax error: got %d, want 0", n)
+	}
+}
