@@ -218,3 +218,14 @@ func TestExpandTwoRunnersAtOnce(t *testing.T) {
 		t.Errorf("runners that applied the file: got %d, want 1", applied)
 	}
 }
+
+func TestExpandSyntaxErrorRunsNothing(t *testing.T) {
+	ctx, conn, _ := connect(t)
+	_, err := Expand(ctx, conn, ExpandRequest{Name: "bad", SQL: []byte("CREATE TABLE ok (id int);\nCREATE TABEL broken (id int);")})
+	if err == nil {
+		t.Fatal("got no error for a syntax error")
+	}
+	if n := queryInt(t, ctx, conn, "SELECT count(*) FROM pg_class WHERE relname IN ('ok', 'migrations')"); n != 0 {
+		t.Errorf("relations created despite the syntax error: got %d, want 0", n)
+	}
+}
