@@ -242,8 +242,12 @@ func Main(m *testing.M) {
 // a cluster it skips t with the reason, or fails t when CI is "true".
 func Database(t testing.TB) string {
 	t.Helper()
-	if shared.c == nil {
-		err := shared.err
+	return database(t, shared.c, shared.err)
+}
+
+func database(t testing.TB, c *Cluster, err error) string {
+	t.Helper()
+	if c == nil {
 		if err == nil {
 			err = errors.New("pgtest.Main did not run: call it from TestMain")
 		}
@@ -252,5 +256,5 @@ func Database(t testing.TB) string {
 		}
 		t.Skipf("no PostgreSQL cluster (under CI this fails instead): %v", err)
 	}
-	return shared.c.NewDatabase(t)
+	return c.NewDatabase(t)
 }

@@ -69,8 +69,7 @@ func TestStartWithoutPostgres(t *testing.T) {
 // cluster, in a child process: it skips, and fails when CI is "true".
 func TestDatabaseWithoutClusterSkipsOrFailsUnderCI(t *testing.T) {
 	if os.Getenv("PGTEST_CHILD") == "1" {
-		shared.c, shared.err = nil, ErrNotInstalled
-		Database(t)
+		database(t, nil, ErrNotInstalled)
 		return
 	}
 	for _, tc := range []struct {
