@@ -1,0 +1,57 @@
+//go:build cgo
+
+package postgres
+
+import (
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// split parses sql with PostgreSQL's parser and returns its statements in order. A transaction-control
+// statement (BEGIN, COMMIT, ...) is an error: Expand decides where transactions begin and end.
+func split(sql string) ([]statement, error) {
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var out []statement
+	for _, raw := range tree.Stmts {
+		start, end := int(raw.StmtLocation), len(sql)
+		if raw.StmtLen > 0 {
+			end = start + int(raw.StmtLen)
+		}
+		s := statement{sql: strings.TrimSpace(sql[start:end])}
+		switch n := raw.Stmt.GetNode().(type) {
+		case *pg.Node_TransactionStmt:
+			return nil, fmt.Errorf("%q: transaction control is not allowed in an expand file: "+
+				"statements run in one transaction, except CREATE/DROP INDEX CONCURRENTLY", s.sql)
+		case *pg.Node_IndexStmt:
+			if n.IndexStmt.Concurrent {
+				s.concurrently = true
+				if n.IndexStmt.Idxname != "" {
+					s.index = qualify(n.IndexStmt.Relation.GetSchemaname(), n.IndexStmt.Idxname)
+					s.create = true
+				}
+			}
+		case *pg.Node_DropStmt:
+			if n.DropStmt.Concurrent && n.DropStmt.RemoveType == pg.ObjectType_OBJECT_INDEX {
+				s.concurrently = true
+				if objs := n.DropStmt.Objects; len(objs) == 1 {
+					var parts []string
+					for _, item := range objs[0].GetList().GetItems() {
+						parts = append(parts, item.GetString_().GetSval())
+					}
+					if len(parts) == 2 {
+						s.index = qualify(parts[0], parts[1])
+					} else if len(parts) == 1 {
+						s.index = qualify("", parts[0])
+					}
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
