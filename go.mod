@@ -6,8 +6,8 @@ require (
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/docker/go-connections v0.7.0
 	github.com/google/go-containerregistry v0.21.7
-	github.com/moby/patternmatcher v0.6.0
 	github.com/jackc/pgx/v5 v5.10.0
+	github.com/moby/patternmatcher v0.6.0
 	github.com/pganalyze/pg_query_go/v6 v6.2.5
 	github.com/prometheus/client_golang v1.21.0
 	github.com/stretchr/testify v1.11.1
