@@ -66,7 +66,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer stop(stack.dev)
-	if err := waitPort(stack.address, time.Minute); err != nil {
+	if err := waitServing(time.Minute); err != nil {
 		return 1, fmt.Errorf("ferry dev: %w (log in %s)", err, dir)
 	}
 	if err := startWorker(); err != nil {
@@ -123,6 +123,24 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitServing waits until the server answers a listing. An open port is not enough: ferry dev holds its ports
+// while it starts, and releases them just before the server binds them.
+func waitServing(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		cmd := exec.Command(stack.bin, "list", "--output", "json")
+		cmd.Env = ferryEnv()
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s never served a listing: %v\n%s", stack.address, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func waitPort(addr string, limit time.Duration) error {
