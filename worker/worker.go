@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/execrun"
 	"github.com/ferryhq/ferry/internal/probe"
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -71,8 +72,9 @@ type Worker struct {
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
-// and the methods of the Platform, Checks and Temporal activity structs under their method names. Platform and
-// Checks share opts.Exec (copied) and opts.Redact. The caller
+// and the methods of the Platform, Checks and Temporal activity structs under their method names. The Platform
+// activities act through the drivers that drivers registers; the exec driver and Checks share opts.Exec (copied)
+// and opts.Redact. The caller
 // starts it (Start or Run) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
@@ -104,8 +106,7 @@ func New(c client.Client, opts Options) *Worker {
 	policy := opts.Exec
 	policy.Allow = slices.Clone(policy.Allow)
 	policy.Env = slices.Clone(policy.Env)
-	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands},
-		Exec: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands), Exec: &policy, Redact: opts.Redact})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
@@ -113,6 +114,14 @@ func New(c client.Client, opts Options) *Worker {
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow)
 	return w
+}
+
+// drivers builds the platform drivers the worker offers, by kind: the one place where a platform is registered.
+// policy is the worker's exec policy; commands counts what the drivers run, so that Stop can wait for it.
+func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight) activities.Drivers {
+	return activities.Drivers{
+		spec.PlatformExec: &activities.Exec{Runner: trackedRunner{runner: execrun.Runner{}, commands: commands}, Policy: policy, Redact: opts.Redact},
+	}
 }
 
 // Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or
