@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -59,6 +60,10 @@ type Options struct {
 	Exec activities.ExecPolicy
 	// Redact is the redaction hook every string leaving an activity passes through. Nil redacts nothing.
 	Redact activities.Redactor
+	// Config holds the endpoints and credentials of the worker's drivers and routers (Docker hosts, registries,
+	// the router's admin API), from ferry-worker.yaml. Its Exec section is not read here: the caller merges it
+	// into Exec, under the flags.
+	Config Config
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -112,7 +117,8 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
-	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow)
+	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "router", opts.Config.Router.Admin)
 	return w
 }
 
