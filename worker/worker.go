@@ -118,7 +118,7 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "router", opts.Config.Router.Admin)
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))
 	return w
 }
 
