@@ -144,8 +144,12 @@ func describe(err error) report {
 		return report{message: usage.msg, hint: hint, code: exitRejected}
 
 	case errors.As(err, &workerCfg):
-		return report{message: fmt.Sprintf("%s has %s", workerCfg.Path, plural(len(workerCfg.Problems), "problem")),
-			hint: "fix them: the README's Worker configuration section describes the file", code: exitRejected, details: workerCfg.Problems}
+		details := make([]string, len(workerCfg.Problems))
+		for i, p := range workerCfg.Problems {
+			details[i] = workerCfg.Path + ": " + p
+		}
+		return report{message: fmt.Sprintf("%s has %s", workerCfg.Path, plural(len(details), "problem")),
+			hint: "fix them: the README's Worker configuration section describes the file", code: exitRejected, details: details}
 
 	case errors.As(err, &inUse):
 		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}

@@ -125,7 +125,7 @@ func TestWorkerConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, code := ferry(t, "worker", "--config", bad, "--exec-root", dir)
-	if code != exitRejected || !strings.Contains(stderr, bad+" has 1 problem") || !strings.Contains(stderr, `line 3: unknown key "admn"`) {
+	if code != exitRejected || !strings.Contains(stderr, bad+" has 1 problem") || !strings.Contains(stderr, bad+`: line 3: unknown key "admn"`) {
 		t.Errorf("got %d %q, want the unknown key and its line", code, stderr)
 	}
 	if strings.Contains(stderr, "tok-secret-123") {
