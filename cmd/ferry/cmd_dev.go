@@ -21,7 +21,8 @@ type DevOptions struct {
 	// Exec configures the in-process worker's commands. Without --exec-allow (or exec.allow in the worker
 	// configuration) it allows every program under the exec root.
 	Exec ExecOptions
-	// Config is the in-process worker's configuration file. Empty means ./ferry-worker.yaml when it exists.
+	// Config is the in-process worker's configuration file. Empty means ./ferry-worker.yaml when it exists
+	// (runDev looks); startStack reads no file for an empty Config.
 	Config string
 }
 
@@ -76,6 +77,7 @@ func runDev(ctx context.Context, opts DevOptions, g GlobalOptions, args []string
 	if err := requireArgs("dev", args); err != nil {
 		return err
 	}
+	opts.Config = configPath(opts.Config)
 	s, err := startStack(ctx, g, opts)
 	if err != nil {
 		return err

@@ -60,14 +60,22 @@ func configFlag(dest *string) cli.Flag {
 		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
 }
 
-// workerConfig reads the worker configuration file: path, or else ./ferry-worker.yaml when it exists, or else
-// none (the zero Config).
+// configPath is the worker configuration file to read: path when set, or else ./ferry-worker.yaml when it
+// exists, or else none ("").
+func configPath(path string) string {
+	if path != "" {
+		return path
+	}
+	if _, err := os.Stat(worker.DefaultConfigFile); err != nil {
+		return ""
+	}
+	return worker.DefaultConfigFile
+}
+
+// workerConfig reads the worker configuration file at path; "" means none (the zero Config).
 func workerConfig(cmd, path string) (worker.Config, error) {
 	if path == "" {
-		if _, err := os.Stat(worker.DefaultConfigFile); err != nil {
-			return worker.Config{}, nil
-		}
-		path = worker.DefaultConfigFile
+		return worker.Config{}, nil
 	}
 	cfg, err := worker.LoadConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -91,7 +99,7 @@ func (o ExecOptions) withConfig(c worker.ExecConfig) ExecOptions {
 	return o
 }
 
-// workerSetup reads the worker configuration at path and builds the exec policy from the flags over it.
+// workerSetup reads the worker configuration at path ("" for none) and builds the exec policy from the flags over it.
 func workerSetup(cmd, path string, o ExecOptions, allowRoot bool) (activities.ExecPolicy, worker.Config, error) {
 	cfg, err := workerConfig(cmd, path)
 	if err != nil {
@@ -169,7 +177,7 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err := requireArgs("worker", args); err != nil {
 		return err
 	}
-	policy, cfg, err := workerSetup("worker", opts.Config, opts.Exec, false)
+	policy, cfg, err := workerSetup("worker", configPath(opts.Config), opts.Exec, false)
 	if err != nil {
 		return err
 	}
