@@ -21,14 +21,20 @@ type AdmitRequest struct {
 // Admit decides whether this worker runs a release at all. The Release workflow calls it first, before it
 // takes a lock or runs a command, because its input comes from whoever could start a workflow on the task
 // queue, not necessarily from `ferry start`. Admit validates the spec again with the rules of internal/spec,
-// checks the release coordinates, resolves platform.exec.dir against the exec root and checks the program of
-// every command (each platform.exec operation and every exec check) against the worker's allowlist. A program
+// checks the release coordinates and that the worker has a driver for the spec's platform kind, resolves
+// platform.exec.dir against the exec root and checks the program of every command (each platform.exec
+// operation and every exec check) against the worker's allowlist. A program
 // whose name is a template is checked when its command runs, once the template is rendered.
 //
 // A refusal is a non-retryable ErrTypeInvalidSpec whose message lists every problem, each naming the field,
 // the program and the rule. Admit only reads, so it is idempotent.
 func (p *Platform) Admit(ctx context.Context, in AdmitRequest) error {
 	problems := admissionProblems(p.Exec, in)
+	if kind := in.Spec.Platform.Kind(); kind != "" {
+		if _, err := p.Drivers.driver(kind); err != nil {
+			problems = append(problems, "platform: "+err.Error())
+		}
+	}
 	if len(problems) == 0 {
 		return nil
 	}

@@ -63,8 +63,8 @@ func platformOutput(t *testing.T, env *testsuite.TestActivityEnvironment, fn any
 
 // deploy runs Platform.Deploy with runner in a test activity environment.
 func deploy(runner CommandRunner, exec spec.ExecPlatform) error {
-	p := &Platform{Runner: runner, Exec: testPolicy}
-	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy, PlatformRequest{Exec: exec, Vars: testVars})
+	p := execPlatform(&Exec{Runner: runner, Policy: testPolicy})
+	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy, PlatformRequest{Platform: spec.Platform{Exec: &exec}, Vars: testVars})
 	return err
 }
 
@@ -85,13 +85,13 @@ func TestPlatformOpsBuildTheirCommand(t *testing.T) {
 	for _, tt := range platformOps {
 		t.Run(tt.op, func(t *testing.T) {
 			runner := &fakeRunner{runs: []fakeRun{{res: execrun.Result{Status: "exit status 0", Output: "done\n"}}}}
-			p := &Platform{Runner: runner, Exec: testPolicy}
+			p := execPlatform(&Exec{Runner: runner, Policy: testPolicy})
 			env := newActivityEnv(p)
 			exec := spec.ExecPlatform{Dir: "/srv/deploy", Timeout: spec.Duration(90 * time.Second)}
 			tt.set(&exec, []string{"./ops.sh", tt.op, "{{.Image}}", "{{.Config.region}}"})
 
 			// A command that succeeded leaves its output in the worker's log, not in history.
-			if out := platformOutput(t, env, tt.fn(p), PlatformRequest{Exec: exec, Vars: testVars}); out != "" {
+			if out := platformOutput(t, env, tt.fn(p), PlatformRequest{Platform: spec.Platform{Exec: &exec}, Vars: testVars}); out != "" {
 				t.Errorf("got output %q, want none", out)
 			}
 			if len(runner.got) != 1 {
@@ -206,10 +206,10 @@ func TestPlatformExecRunsScripts(t *testing.T) {
 		Rollback:  []string{"./bin/ops.sh", "{{.StableImage}}"},
 		Remove:    []string{"./bin/ops.sh", "{{.Track}}", "{{.Config.region}}"},
 	}
-	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy}
+	p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy})
 	env := newActivityEnv(p)
 	for _, op := range platformOps {
-		if _, err := env.ExecuteActivity(op.fn(p), PlatformRequest{Exec: exec, Vars: testVars}); err != nil {
+		if _, err := env.ExecuteActivity(op.fn(p), PlatformRequest{Platform: spec.Platform{Exec: &exec}, Vars: testVars}); err != nil {
 			t.Fatalf("%s: %v", op.op, err)
 		}
 	}
@@ -240,9 +240,9 @@ echo "TEST_WORKER_SECRET=${TEST_WORKER_SECRET-unset}" >> env.txt
 `)
 	policy := *testPolicy
 	policy.Env = append(slices.Clone(policy.Env), "TEST_PASSED=passed-by-the-worker")
-	p := &Platform{Runner: execrun.Runner{}, Exec: &policy}
+	p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: &policy})
 	env := newActivityEnv(p)
-	if _, err := env.ExecuteActivity(p.SetWeight, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, SetWeight: []string{"./env.sh"}}, Vars: testVars}); err != nil {
+	if _, err := env.ExecuteActivity(p.SetWeight, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{Dir: dir, SetWeight: []string{"./env.sh"}}}, Vars: testVars}); err != nil {
 		t.Fatal(err)
 	}
 	assertLines(t, "env", readLog(t, dir, "env.txt"),
@@ -287,9 +287,9 @@ echo ready
 
 func TestWaitReadyWithoutCommand(t *testing.T) {
 	runner := &fakeRunner{}
-	p := &Platform{Runner: runner, Exec: testPolicy}
+	p := execPlatform(&Exec{Runner: runner, Policy: testPolicy})
 	env := newActivityEnv(p)
-	if _, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{}); err != nil {
+	if _, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{}}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(runner.got) != 0 {
@@ -300,9 +300,9 @@ func TestWaitReadyWithoutCommand(t *testing.T) {
 func TestWaitReadyAfterPolls(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(3))
-	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
+	p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy, ReadyInterval: 10 * time.Millisecond})
 	env := newActivityEnv(p)
-	if out := platformOutput(t, env, p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}); out != "" {
+	if out := platformOutput(t, env, p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}}); out != "" {
 		t.Errorf("got output %q, want none", out)
 	}
 	assertLines(t, "log", readLog(t, dir, "ops.log"), []string{"ready 1", "ready 2", "ready 3"})
@@ -321,10 +321,10 @@ func TestWaitReadyPollTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			runner := &fakeRunner{runs: []fakeRun{exitOK}}
-			p := &Platform{Runner: runner, Exec: testPolicy}
-			_, err := newActivityEnv(p).ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
+			p := execPlatform(&Exec{Runner: runner, Policy: testPolicy})
+			_, err := newActivityEnv(p).ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{
 				Ready: []string{"ready"}, Timeout: spec.Duration(tt.timeout), ReadyTimeout: spec.Duration(tt.readyTimeout),
-			}})
+			}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,12 +338,12 @@ func TestWaitReadyPollTimeout(t *testing.T) {
 func TestWaitReadyTimesOut(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(1000))
-	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 20 * time.Millisecond}
+	p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy, ReadyInterval: 20 * time.Millisecond})
 	env := newActivityEnv(p)
 	start := time.Now()
-	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
+	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{
 		Dir: dir, Ready: []string{"./ready.sh"}, ReadyTimeout: spec.Duration(300 * time.Millisecond),
-	}})
+	}}})
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Errorf("took %s, want about the 300ms ready timeout", elapsed)
 	}
@@ -358,15 +358,15 @@ func TestWaitReadyTimesOut(t *testing.T) {
 func TestWaitReadyEndsWhenWorkerStops(t *testing.T) {
 	dir := t.TempDir()
 	exectest.Script(t, dir, "ready.sh", readyScript(1000))
-	p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
+	p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy, ReadyInterval: 10 * time.Millisecond})
 	env := newActivityEnv(p)
 	stopping := make(chan struct{})
 	close(stopping)
 	env.SetWorkerStopChannel(stopping)
 	start := time.Now()
-	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
+	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{
 		Dir: dir, Ready: []string{"./ready.sh"}, ReadyTimeout: spec.Duration(10 * time.Second),
-	}})
+	}}})
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("took %s, want the wait to end after one poll", elapsed)
 	}
@@ -381,13 +381,13 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 	t.Run("keeps the original deadline", func(t *testing.T) {
 		dir := t.TempDir()
 		exectest.Script(t, dir, "ready.sh", readyScript(1000))
-		p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy, ReadyInterval: 10 * time.Millisecond}
+		p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy, ReadyInterval: 10 * time.Millisecond})
 		env := newActivityEnv(p)
 		// A previous attempt of the activity polled four times, starting an hour ago.
 		env.SetHeartbeatDetails(readyProgress{Attempts: 4, Since: time.Now().Add(-time.Hour), Last: "exit status 1: warming up (4)"})
-		_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{
+		_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{
 			Dir: dir, Ready: []string{"./ready.sh"}, ReadyTimeout: spec.Duration(time.Minute),
-		}})
+		}}})
 		assertFailure(t, err, ErrTypeReadinessTimeout, false, "platform.exec.ready: not ready within 1m (4 attempts): exit status 1: warming up (4)")
 		if _, err := os.Stat(filepath.Join(dir, "ops.log")); !os.IsNotExist(err) {
 			t.Errorf("got a poll past the deadline (%v), want none", err)
@@ -396,7 +396,7 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 	t.Run("continues the count", func(t *testing.T) {
 		dir := t.TempDir()
 		exectest.Script(t, dir, "ready.sh", readyScript(1))
-		p := &Platform{Runner: execrun.Runner{}, Exec: testPolicy}
+		p := execPlatform(&Exec{Runner: execrun.Runner{}, Policy: testPolicy})
 		env := newActivityEnv(p)
 		since := time.Now().Add(-time.Minute)
 		env.SetHeartbeatDetails(readyProgress{Attempts: 2, Since: since})
@@ -413,7 +413,7 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 			defer mu.Unlock()
 			beats = append(beats, p)
 		})
-		if _, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}); err != nil {
+		if _, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{Dir: dir, Ready: []string{"./ready.sh"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -422,4 +422,9 @@ func TestWaitReadyResumesFromHeartbeat(t *testing.T) {
 			t.Errorf("got heartbeats %+v, want the first to be attempt 3 since %s", beats, since)
 		}
 	})
+}
+
+// execPlatform returns the platform activities of a worker whose one driver is x.
+func execPlatform(x *Exec) *Platform {
+	return &Platform{Drivers: Drivers{spec.PlatformExec: x}, Exec: x.Policy, Redact: x.Redact}
 }

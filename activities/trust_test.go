@@ -142,7 +142,7 @@ func TestAdmit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := AdmitRequest{Spec: admitSpec(), Version: "1.4.0", GitSHA: "0a1b2c3"}
 			tt.edit(&in)
-			p := &Platform{Exec: policy}
+			p := execPlatform(&Exec{Policy: policy})
 			_, err := newActivityEnv(p).ExecuteActivity(p.Admit, in)
 			if tt.msg == nil {
 				if err != nil {
@@ -187,8 +187,8 @@ func TestRedactorErrorMessageAndDetails(t *testing.T) {
 	// Long output: the error carries only its end.
 	output := strings.Repeat("noise line\n", 500) + "login failed with password " + secret + "\n"
 	runner := &fakeRunner{runs: []fakeRun{{res: execrun.Result{ExitCode: 1, Status: "exit status 1", Output: output}}}}
-	p := &Platform{Runner: runner, Exec: testPolicy, Redact: testRedactor}
-	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy, PlatformRequest{Exec: spec.ExecPlatform{Deploy: []string{"deploy"}}, Vars: testVars})
+	p := execPlatform(&Exec{Runner: runner, Policy: testPolicy, Redact: testRedactor})
+	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy, PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"deploy"}}}, Vars: testVars})
 	app := assertFailure(t, err, ErrTypeCommandFailed, true, "exit status 1")
 	assertClean(t, "error message", app.Message())
 	var details PlatformResult
@@ -202,9 +202,9 @@ func TestRedactorErrorMessageAndDetails(t *testing.T) {
 }
 
 func TestRedactorInvalidSpecMessage(t *testing.T) {
-	p := &Platform{Runner: &fakeRunner{}, Exec: &ExecPolicy{Root: "/srv", Allow: []string{"/srv/**"}}, Redact: testRedactor}
+	p := execPlatform(&Exec{Runner: &fakeRunner{}, Policy: &ExecPolicy{Root: "/srv", Allow: []string{"/srv/**"}}, Redact: testRedactor})
 	_, err := newActivityEnv(p).ExecuteActivity(p.Deploy,
-		PlatformRequest{Exec: spec.ExecPlatform{Deploy: []string{"/opt/" + secret + "/tool"}}, Vars: testVars})
+		PlatformRequest{Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"/opt/" + secret + "/tool"}}}, Vars: testVars})
 	app := assertFailure(t, err, ErrTypeInvalidSpec, false, "is not allowed")
 	assertClean(t, "error message", app.Message())
 }
@@ -212,7 +212,7 @@ func TestRedactorInvalidSpecMessage(t *testing.T) {
 func TestRedactorHeartbeats(t *testing.T) {
 	fail := fakeRun{res: execrun.Result{ExitCode: 1, Status: "exit status 1", Output: "token " + secret + " rejected\n"}}
 	runner := &fakeRunner{runs: []fakeRun{fail}} // the last run repeats
-	p := &Platform{Runner: runner, Exec: testPolicy, Redact: testRedactor, ReadyInterval: time.Millisecond}
+	p := execPlatform(&Exec{Runner: runner, Policy: testPolicy, Redact: testRedactor, ReadyInterval: time.Millisecond})
 	env := newActivityEnv(p)
 	var mu sync.Mutex
 	var beats []string
@@ -225,7 +225,7 @@ func TestRedactorHeartbeats(t *testing.T) {
 		}
 	})
 	exec := spec.ExecPlatform{Ready: []string{"ready"}, ReadyTimeout: spec.Duration(50 * time.Millisecond)}
-	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Exec: exec, Vars: testVars})
+	_, err := env.ExecuteActivity(p.WaitReady, PlatformRequest{Platform: spec.Platform{Exec: &exec}, Vars: testVars})
 	app := assertFailure(t, err, ErrTypeReadinessTimeout, false, "not ready within")
 	assertClean(t, "readiness error message", app.Message())
 	mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/execrun"
 	"github.com/ferryhq/ferry/internal/probe"
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -58,6 +60,10 @@ type Options struct {
 	Exec activities.ExecPolicy
 	// Redact is the redaction hook every string leaving an activity passes through. Nil redacts nothing.
 	Redact activities.Redactor
+	// Config holds the endpoints and credentials of the worker's drivers and routers (Docker hosts, registries,
+	// the router's admin API), from ferry-worker.yaml. Its Exec section is not read here: the caller merges it
+	// into Exec, under the flags.
+	Config Config
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -71,8 +77,9 @@ type Worker struct {
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
-// and the methods of the Platform, Checks and Temporal activity structs under their method names. Platform and
-// Checks share opts.Exec (copied) and opts.Redact. The caller
+// and the methods of the Platform, Checks and Temporal activity structs under their method names. The Platform
+// activities act through the drivers that drivers registers; the exec driver and Checks share opts.Exec (copied)
+// and opts.Redact. The caller
 // starts it (Start or Run) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
@@ -104,15 +111,23 @@ func New(c client.Client, opts Options) *Worker {
 	policy := opts.Exec
 	policy.Allow = slices.Clone(policy.Allow)
 	policy.Env = slices.Clone(policy.Env)
-	w.RegisterActivity(&activities.Platform{Runner: trackedRunner{runner: execrun.Runner{}, commands: w.commands},
-		Exec: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands), Exec: &policy, Redact: opts.Redact})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 
-	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow)
+	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))
 	return w
+}
+
+// drivers builds the platform drivers the worker offers, by kind: the one place where a platform is registered.
+// policy is the worker's exec policy; commands counts what the drivers run, so that Stop can wait for it.
+func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight) activities.Drivers {
+	return activities.Drivers{
+		spec.PlatformExec: &activities.Exec{Runner: trackedRunner{runner: execrun.Runner{}, commands: commands}, Policy: policy, Redact: opts.Redact},
+	}
 }
 
 // Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or

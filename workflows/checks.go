@@ -58,7 +58,7 @@ func (r *release) check(ctx workflow.Context, e *envRun, kind, track string, c s
 }
 
 func (r *release) startCheck(ctx workflow.Context, e *envRun, kind, track string, c spec.Check) workflow.Future {
-	req := activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.exec.Dir, Vars: r.vars(e, track, e.weight)}
+	req := activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.checkDir(), Vars: r.vars(e, track, e.weight)}
 	opts := checkOptions(ctx, c, fmt.Sprintf("%s %s: %s", kind, e.spec.Name, c.Name))
 	return workflow.ExecuteActivity(opts, checkActs.RunCheck, req)
 }

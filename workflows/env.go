@@ -15,7 +15,7 @@ import (
 // envRun is one environment's deploy within a release.
 type envRun struct {
 	spec     *spec.Environment
-	exec     spec.ExecPlatform
+	platform spec.Platform
 	strategy strategy
 	// stable is what served the environment before this release: from the lock, or else from the platform's
 	// current command. nil when nothing ran there (nothingRuns) or when nobody knows.
@@ -58,10 +58,10 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	r.status.Approvals, r.status.LastCheck, r.status.AnalysisFailures = nil, nil, 0
 	r.scopeDecisions(ctx)
 
-	if r.in.Spec.Platform.Exec == nil {
+	if r.in.Spec.Platform.Kind() == "" {
 		return temporal.NewNonRetryableApplicationError("spec has no platform", ErrTypeInvalid, nil)
 	}
-	e := &envRun{spec: env, exec: *r.in.Spec.Platform.Exec, strategy: strategies[env.Strategy.Type]}
+	e := &envRun{spec: env, platform: r.in.Spec.Platform, strategy: strategies[env.Strategy.Type]}
 	if e.strategy == nil {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("environments[%d].strategy.type: unknown strategy %q", i, env.Strategy.Type), ErrTypeInvalid, nil)
@@ -141,12 +141,12 @@ const currentChange = "ask-platform-current"
 // a service that already runs, or a lock that was reset), so a rollback never has to guess what to remove. It
 // asks only when the spec has a current command; without one the stable version stays unknown.
 func (r *release) askCurrent(ctx workflow.Context, e *envRun) error {
-	if e.stable != nil || len(e.exec.Current) == 0 ||
+	if e.stable != nil || !e.platform.TellsCurrent() ||
 		workflow.GetVersion(ctx, currentChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
-	opts := platformOptions(ctx, e.exec, "current "+e.spec.Name)
-	req := activities.PlatformRequest{Exec: e.exec, Vars: r.vars(e, TrackStable, 0)}
+	opts := platformOptions(ctx, e.platform, "current "+e.spec.Name)
+	req := e.request(r.vars(e, TrackStable, 0))
 	var cur activities.CurrentResult
 	if err := workflow.ExecuteActivity(opts, platformActs.Current, req).Get(ctx, &cur); err != nil {
 		return fmt.Errorf("ask the platform what runs: %s", errorMessage(err))
@@ -330,18 +330,32 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 	var opts workflow.Context
 	switch {
 	case op == opReady:
-		opts = readyOptions(ctx, e.exec, summary)
+		opts = readyOptions(ctx, e.platform, summary)
 	case op == opRollback || r.status.Stage == StageRollback:
-		opts = rollbackOptions(ctx, e.exec, summary)
+		opts = rollbackOptions(ctx, e.platform, summary)
 	default:
-		opts = platformOptions(ctx, e.exec, summary)
+		opts = platformOptions(ctx, e.platform, summary)
 	}
-	req := activities.PlatformRequest{Exec: e.exec, Vars: vars}
-	err := workflow.ExecuteActivity(opts, platformActivities[op], req).Get(ctx, nil)
+	err := workflow.ExecuteActivity(opts, platformActivities[op], e.request(vars)).Get(ctx, nil)
 	if err == nil && op == opSetWeight {
 		e.weight, r.status.Weight = vars.Weight, vars.Weight
 	}
 	return err
+}
+
+// request is the input of a platform activity: the platform's kind and its spec section, which the worker's
+// driver for that kind reads, and the platform-neutral coordinates in vars.
+func (e *envRun) request(vars activities.TemplateVars) activities.PlatformRequest {
+	return activities.PlatformRequest{Kind: e.platform.Kind(), Platform: e.platform, Vars: vars}
+}
+
+// checkDir is the working directory of exec checks: the exec platform's dir, which the worker resolves against
+// its exec root; empty (the root) on other platforms.
+func (e *envRun) checkDir() string {
+	if e.platform.Exec != nil {
+		return e.platform.Exec.Dir
+	}
+	return ""
 }
 
 // vars are the template values of a platform command or check.

@@ -53,25 +53,27 @@ func withOptions(ctx workflow.Context, summary string, startToClose, heartbeat t
 	})
 }
 
-// commandTimeout is one platform command's own timeout plus slack for the activity around it, which covers the
+// commandTimeout is one platform operation's own timeout plus slack for the activity around it, which covers the
 // grace period a command that timed out gets to exit (execrun.DefaultStopGrace).
-func commandTimeout(p spec.ExecPlatform) time.Duration {
-	return orDefault(p.Timeout.D(), 5*time.Minute) + 30*time.Second
+func commandTimeout(p spec.Platform) time.Duration {
+	op, _ := p.Limits()
+	return orDefault(op, 5*time.Minute) + 30*time.Second
 }
 
 // platformOptions run one platform command.
-func platformOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
+func platformOptions(ctx workflow.Context, p spec.Platform, summary string) workflow.Context {
 	return commandOptions(ctx, summary, commandTimeout(p), deployRetry)
 }
 
 // rollbackOptions run a platform command that undoes a release.
-func rollbackOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
+func rollbackOptions(ctx workflow.Context, p spec.Platform, summary string) workflow.Context {
 	return commandOptions(ctx, summary, commandTimeout(p), rollbackRetry)
 }
 
 // readyOptions wait for readiness: the activity polls and heartbeats, and resumes from its heartbeat.
-func readyOptions(ctx workflow.Context, p spec.ExecPlatform, summary string) workflow.Context {
-	return commandOptions(ctx, summary, orDefault(p.ReadyTimeout.D(), 10*time.Minute)+time.Minute, readyRetry)
+func readyOptions(ctx workflow.Context, p spec.Platform, summary string) workflow.Context {
+	_, ready := p.Limits()
+	return commandOptions(ctx, summary, orDefault(ready, 10*time.Minute)+time.Minute, readyRetry)
 }
 
 // commandOptions run a platform activity. When ctx is cancelled, the activity's result arrives only once the

@@ -21,7 +21,7 @@ func TestPlatformActivitiesWaitForCancellation(t *testing.T) {
 		Heartbeat time.Duration
 	}
 	env.ExecuteWorkflow(func(ctx workflow.Context) ([]got, error) {
-		var p spec.ExecPlatform
+		p := spec.Platform{Exec: &spec.ExecPlatform{}}
 		var out []got
 		for _, o := range []struct {
 			name string

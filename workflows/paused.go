@@ -131,7 +131,7 @@ func (r *release) analyzeWhilePaused(ctx workflow.Context, e *envRun, a *spec.An
 		Failures: r.status.AnalysisFailures, FailureLimit: a.FailureLimit,
 	}
 	for _, c := range a.Checks {
-		in.Requests = append(in.Requests, activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.exec.Dir, Vars: r.vars(e, track, e.weight)})
+		in.Requests = append(in.Requests, activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.checkDir(), Vars: r.vars(e, track, e.weight)})
 	}
 	r.pausedAnalyses++
 	childCtx, cancel := workflow.WithCancel(ctx)

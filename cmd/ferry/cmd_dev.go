@@ -18,9 +18,12 @@ type DevOptions struct {
 	NoWorker bool
 	// TLSServerCert and TLSServerKey turn TLS on for the frontend; TLSClientCA makes it mutual.
 	TLSServerCert, TLSServerKey, TLSClientCA string
-	// Exec configures the in-process worker's commands. Without --exec-allow it allows every program under
-	// the exec root.
+	// Exec configures the in-process worker's commands. Without --exec-allow (or exec.allow in the worker
+	// configuration) it allows every program under the exec root.
 	Exec ExecOptions
+	// Config is the in-process worker's configuration file. Empty means ./ferry-worker.yaml when it exists
+	// (runDev looks); startStack reads no file for an empty Config.
+	Config string
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -46,13 +49,14 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 			"The Web UI and the in-process worker still connect: unless the client TLS flags say otherwise, they use\n" +
 			"a client certificate that this process makes and the server trusts.\n\n" +
 			"The worker resolves platform.exec.dir against --exec-root (default: the directory ferry dev runs in),\n" +
-			"so run it where your ferry.yaml is, and runs every program below that root unless --exec-allow says\n" +
-			"otherwise.",
+			"so run it where your ferry.yaml is, and runs every program below that root unless --exec-allow (or the\n" +
+			"exec section of --config, default ./ferry-worker.yaml if present) says otherwise.",
 		Flags: append(append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
 			&cli.StringFlag{Name: "db-file", Usage: "SQLite `FILE` that keeps the server's state (default: in memory)", EnvVars: []string{"FERRY_DEV_DB_FILE"}, Destination: &opts.DBFile},
 			&cli.BoolFlag{Name: "no-worker", Usage: "run no worker (run `ferry worker` yourself)", EnvVars: []string{"FERRY_DEV_NO_WORKER"}, Destination: &opts.NoWorker},
 			&cli.StringFlag{Name: "tls-server-cert", Usage: "serve TLS with this certificate `FILE` (PEM, with its intermediates)", EnvVars: []string{"FERRY_DEV_TLS_SERVER_CERT"}, Destination: &opts.TLSServerCert},
 			&cli.StringFlag{Name: "tls-server-key", Usage: "private key `FILE` (PEM) of --tls-server-cert", EnvVars: []string{"FERRY_DEV_TLS_SERVER_KEY"}, Destination: &opts.TLSServerKey},
+			configFlag(&opts.Config),
 			&cli.StringFlag{Name: "tls-client-ca", Usage: "require client certificates signed by a CA in this `FILE` (PEM): mutual TLS", EnvVars: []string{"FERRY_DEV_TLS_CLIENT_CA"}, Destination: &opts.TLSClientCA},
 		), execFlags(&opts.Exec, "every program under --exec-root")...),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
@@ -73,6 +77,7 @@ func runDev(ctx context.Context, opts DevOptions, g GlobalOptions, args []string
 	if err := requireArgs("dev", args); err != nil {
 		return err
 	}
+	opts.Config = configPath(opts.Config)
 	s, err := startStack(ctx, g, opts)
 	if err != nil {
 		return err

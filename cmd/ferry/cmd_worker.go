@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -26,6 +28,8 @@ type WorkerOptions struct {
 	// StopTimeout is how long a stopping worker lets running platform commands finish.
 	StopTimeout time.Duration
 	Exec        ExecOptions
+	// Config is the worker configuration file. Empty means ./ferry-worker.yaml when it exists.
+	Config string
 }
 
 // ExecOptions are the flags that say what a worker's commands may do, shared by `ferry worker` and `ferry dev`.
@@ -48,6 +52,61 @@ func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "exec-env", Usage: "`NAME` of an environment variable that commands get, repeatable (they always get PATH, HOME and FERRY_*)",
 			EnvVars: []string{"FERRY_EXEC_ENV"}, Destination: &o.Env},
 	}
+}
+
+// configFlag is the --config flag of the commands that run a worker.
+func configFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router; flags and their env vars override its exec section",
+		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
+}
+
+// configPath is the worker configuration file to read: path when set, or else ./ferry-worker.yaml when it
+// exists, or else none ("").
+func configPath(path string) string {
+	if path != "" {
+		return path
+	}
+	if _, err := os.Stat(worker.DefaultConfigFile); err != nil {
+		return ""
+	}
+	return worker.DefaultConfigFile
+}
+
+// workerConfig reads the worker configuration file at path; "" means none (the zero Config).
+func workerConfig(cmd, path string) (worker.Config, error) {
+	if path == "" {
+		return worker.Config{}, nil
+	}
+	cfg, err := worker.LoadConfig(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return worker.Config{}, usagef(cmd, "--config %s: no such file", path)
+	}
+	return cfg, err
+}
+
+// withConfig takes from the file's exec section each setting that neither a flag nor its environment variable
+// set: flag, then env, then file.
+func (o ExecOptions) withConfig(c worker.ExecConfig) ExecOptions {
+	if o.Root == "" {
+		o.Root = c.Root
+	}
+	if len(o.Allow.Value()) == 0 && len(c.Allow) > 0 {
+		o.Allow = *cli.NewStringSlice(c.Allow...)
+	}
+	if len(o.Env.Value()) == 0 && len(c.Env) > 0 {
+		o.Env = *cli.NewStringSlice(c.Env...)
+	}
+	return o
+}
+
+// workerSetup reads the worker configuration at path ("" for none) and builds the exec policy from the flags over it.
+func workerSetup(cmd, path string, o ExecOptions, allowRoot bool) (activities.ExecPolicy, worker.Config, error) {
+	cfg, err := workerConfig(cmd, path)
+	if err != nil {
+		return activities.ExecPolicy{}, worker.Config{}, err
+	}
+	policy, err := o.withConfig(cfg.Exec).policy(cmd, allowRoot)
+	return policy, cfg, err
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -102,10 +161,13 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 			"--stop-timeout; a second one, or the end of the timeout, stops them (SIGTERM, then SIGKILL).\n\n" +
 			"The worker runs only programs that an --exec-allow pattern matches, in platform.exec.dir resolved\n" +
 			"against --exec-root, with PATH, HOME, the FERRY_* variables and the --exec-env variables as their\n" +
-			"whole environment. It checks every release's spec before the release runs anything.",
+			"whole environment. It checks every release's spec before the release runs anything.\n\n" +
+			"--config names the worker configuration file (default ./ferry-worker.yaml, if present): the exec\n" +
+			"settings, Docker hosts, registries and the router's admin API. Flags and env vars override it.",
 		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
+			configFlag(&opts.Config),
 		}, execFlags(&opts.Exec, "none: nothing runs")...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
@@ -115,15 +177,15 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err := requireArgs("worker", args); err != nil {
 		return err
 	}
-	policy, err := opts.Exec.policy("worker", false)
+	policy, cfg, err := workerSetup("worker", configPath(opts.Config), opts.Exec, false)
 	if err != nil {
 		return err
 	}
 	if len(policy.Allow) == 0 {
-		g.logger.Warn("no --exec-allow: the worker refuses every release that runs a command", "execRoot", policy.Root)
+		g.logger.Warn("no --exec-allow (nor exec.allow in the worker configuration): the worker refuses every release that runs a command", "execRoot", policy.Root)
 	}
 	return g.withClient(ctx, func(c client.Client) error {
-		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy})
+		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ferryhq/ferry/internal/migrate"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
+	"github.com/ferryhq/ferry/worker"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -132,6 +133,7 @@ func describe(err error) report {
 		credential  *credentialError
 		stillRuns   *stillRunningError
 		lost        *starter.LostError
+		workerCfg   *worker.ConfigError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -140,6 +142,14 @@ func describe(err error) report {
 			hint = fmt.Sprintf("run `ferry %s --help` for its usage", usage.command)
 		}
 		return report{message: usage.msg, hint: hint, code: exitRejected}
+
+	case errors.As(err, &workerCfg):
+		details := make([]string, len(workerCfg.Problems))
+		for i, p := range workerCfg.Problems {
+			details[i] = workerCfg.Path + ": " + p
+		}
+		return report{message: fmt.Sprintf("%s has %s", workerCfg.Path, plural(len(details), "problem")),
+			hint: "fix them: the README's Worker configuration section describes the file", code: exitRejected, details: details}
 
 	case errors.As(err, &inUse):
 		return report{message: inUse.Error(), hint: "pass --port (the Web UI follows at --port + 1000) or --ui-port with a free port, or stop what listens there", code: exitRejected}

@@ -35,8 +35,9 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, err
 	}
 	var policy activities.ExecPolicy
+	var cfg worker.Config
 	if !o.NoWorker {
-		if policy, err = o.Exec.policy("dev", true); err != nil {
+		if policy, cfg, err = workerSetup("dev", o.Config, o.Exec, true); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +58,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, errors.Join(err, srv.Stop())
 	}
 	if !o.NoWorker {
-		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy})
+		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

@@ -1,0 +1,33 @@
+package spec
+
+import "time"
+
+// PlatformExec is the Kind of the exec platform.
+const PlatformExec = "exec"
+
+// Kind names the platform's driver: the key of the one member that is set ("exec"), or "" when none is.
+// Workers register their drivers under these names.
+func (p Platform) Kind() string {
+	if p.Exec != nil {
+		return PlatformExec
+	}
+	return ""
+}
+
+// Limits returns the platform's bound on one operation and on the readiness wait, zero where the spec leaves
+// them to the defaults. Workflows size their activity timeouts from them without knowing the platform.
+func (p Platform) Limits() (op, ready time.Duration) {
+	if p.Exec != nil {
+		return p.Exec.Timeout.D(), p.Exec.ReadyTimeout.D()
+	}
+	return 0, 0
+}
+
+// TellsCurrent reports whether the platform can say which version serves an environment now. The exec
+// platform can only with a current command.
+func (p Platform) TellsCurrent() bool {
+	if p.Exec != nil {
+		return len(p.Exec.Current) > 0
+	}
+	return false
+}

@@ -1,0 +1,234 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// DefaultConfigFile is the worker configuration file read from the working directory when no other is named.
+const DefaultConfigFile = "ferry-worker.yaml"
+
+// Config is the worker's own configuration, read from ferry-worker.yaml: the endpoints and credentials its
+// drivers and routers use. It stays on the worker. A spec names targets (a Docker host called "local"); the
+// worker maps those names to the endpoints here, so that workflow input never carries an endpoint or a secret.
+// Flags and environment variables take precedence over the file; cmd/ferry applies them.
+type Config struct {
+	// Exec is what platform and check commands may do. The --exec-* flags (and their environment variables)
+	// override each field.
+	Exec ExecConfig `yaml:"exec" json:"exec"`
+	// Docker holds the Docker hosts a spec may name.
+	Docker DockerConfig `yaml:"docker" json:"docker"`
+	// Registries are the image registries the worker may pull from, by name.
+	Registries map[string]Registry `yaml:"registries" json:"registries,omitempty"`
+	// Router is the traffic router's admin endpoint.
+	Router RouterConfig `yaml:"router" json:"router"`
+}
+
+// ExecConfig is the file's exec section, the counterpart of the --exec-root, --exec-allow and --exec-env flags.
+type ExecConfig struct {
+	// Root is the directory platform.exec.dir resolves against. A relative root is taken relative to the
+	// configuration file's directory.
+	Root string `yaml:"root" json:"root,omitempty"`
+	// Allow holds the glob patterns of the programs commands may run.
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	// Env names the worker's environment variables that commands get besides PATH and HOME.
+	Env []string `yaml:"env" json:"env,omitempty"`
+}
+
+// DockerConfig is the file's docker section.
+type DockerConfig struct {
+	// Hosts maps a host name, as a spec names it, to a Docker daemon address: unix:///var/run/docker.sock,
+	// tcp://host:2376 or ssh://user@host.
+	Hosts map[string]string `yaml:"hosts" json:"hosts,omitempty"`
+}
+
+// Registry is one image registry.
+type Registry struct {
+	// Address is the registry's host (and port): registry.example.com.
+	Address string `yaml:"address" json:"address"`
+	// Username is the account to log in with; empty means anonymous pulls.
+	Username string `yaml:"username" json:"username,omitempty"`
+	// Password is where the password is found, never the password itself: env:NAME or file:PATH.
+	Password SecretRef `yaml:"password" json:"password,omitempty"`
+}
+
+// RouterConfig is the file's router section.
+type RouterConfig struct {
+	// Admin is the base URL of the router's admin API: http://127.0.0.1:9090.
+	Admin string `yaml:"admin" json:"admin,omitempty"`
+	// Token is the bearer token of the admin API. It is never printed or logged.
+	Token Secret `yaml:"token" json:"token,omitempty"`
+}
+
+// Secret is a credential. It prints, logs and marshals as [redacted] whatever the verb or encoder; only Reveal
+// gives its value.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+// String returns [redacted].
+func (s Secret) String() string { return redacted }
+
+// GoString returns [redacted].
+func (s Secret) GoString() string { return redacted }
+
+// Format writes [redacted] for every verb.
+func (s Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+
+// LogValue keeps the secret out of slog records.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText keeps the secret out of JSON, YAML and every other text encoding.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// UnmarshalText takes the secret as written.
+func (s *Secret) UnmarshalText(b []byte) error {
+	*s = Secret(b)
+	return nil
+}
+
+// SecretRef says where a secret is found: "env:NAME" (an environment variable of the worker) or "file:PATH"
+// (a file whose content, without a trailing newline, is the secret). A reference is not secret itself.
+type SecretRef string
+
+var secretEnvRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// check reports what is wrong with the reference, without quoting it: a value that is no reference may be the
+// secret itself.
+func (r SecretRef) check() error {
+	kind, rest, ok := strings.Cut(string(r), ":")
+	switch {
+	case ok && kind == "env" && secretEnvRE.MatchString(rest):
+		return nil
+	case ok && kind == "file" && rest != "":
+		return nil
+	}
+	return errors.New("must be a reference, env:NAME or file:PATH, not the secret itself")
+}
+
+// Resolve returns the secret that r refers to, with lookupEnv and readFile (os.LookupEnv and os.ReadFile in a
+// real worker). An empty reference resolves to an empty secret.
+func (r SecretRef) Resolve(lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (Secret, error) {
+	if r == "" {
+		return "", nil
+	}
+	if err := r.check(); err != nil {
+		return "", err
+	}
+	kind, rest, _ := strings.Cut(string(r), ":")
+	if kind == "env" {
+		v, ok := lookupEnv(rest)
+		if !ok {
+			return "", fmt.Errorf("secret %s: environment variable %s is not set", r, rest)
+		}
+		return Secret(v), nil
+	}
+	b, err := readFile(rest)
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", r, err)
+	}
+	return Secret(strings.TrimRight(string(b), "\r\n")), nil
+}
+
+// ConfigError is a worker configuration file that cannot be used: each problem names its line or its key.
+type ConfigError struct {
+	Path     string
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return e.Path + ": " + strings.Join(e.Problems, "; ")
+}
+
+// LoadConfig reads and checks the worker configuration file at path. A relative exec.root becomes relative to
+// the file's directory. A missing file is an error that wraps fs.ErrNotExist; a file that cannot be used is a
+// *ConfigError.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read worker configuration: %w", err)
+	}
+	cfg, err := ParseConfig(path, data)
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg.Exec.Root != "" && !filepath.IsAbs(cfg.Exec.Root) {
+		cfg.Exec.Root = filepath.Join(filepath.Dir(path), cfg.Exec.Root)
+	}
+	return cfg, nil
+}
+
+// unknownFieldRE matches the YAML decoder's complaint about a key that no field takes.
+var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+
+// ParseConfig decodes and checks a worker configuration; name is the file's name for messages. Unknown keys are
+// errors that give their line, so that a misspelt key never silently leaves a setting at its default.
+func ParseConfig(name string, data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(&cfg)
+	if errors.Is(err, io.EOF) {
+		return Config{}, nil // an empty file
+	}
+	if err != nil {
+		var typeErr *yaml.TypeError
+		if !errors.As(err, &typeErr) {
+			return Config{}, &ConfigError{Path: name, Problems: []string{strings.TrimPrefix(err.Error(), "yaml: ")}}
+		}
+		problems := make([]string, len(typeErr.Errors))
+		for i, e := range typeErr.Errors {
+			if m := unknownFieldRE.FindStringSubmatch(e); m != nil {
+				e = fmt.Sprintf("line %s: unknown key %q", m[1], m[2])
+			}
+			problems[i] = e
+		}
+		return Config{}, &ConfigError{Path: name, Problems: problems}
+	}
+	if problems := cfg.check(); len(problems) > 0 {
+		return Config{}, &ConfigError{Path: name, Problems: problems}
+	}
+	return cfg, nil
+}
+
+// check lists what is wrong with the values of cfg, sorted by key.
+func (cfg Config) check() []string {
+	var problems []string
+	for name, addr := range cfg.Docker.Hosts {
+		u, err := url.Parse(addr)
+		if err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe"}, u.Scheme) {
+			problems = append(problems, fmt.Sprintf("docker.hosts.%s: %q is not a Docker address (unix://, tcp://, ssh:// or npipe://)", name, addr))
+		}
+	}
+	for name, r := range cfg.Registries {
+		if strings.TrimSpace(r.Address) == "" {
+			problems = append(problems, fmt.Sprintf("registries.%s.address: is empty", name))
+		}
+		if r.Password != "" {
+			if err := r.Password.check(); err != nil {
+				problems = append(problems, fmt.Sprintf("registries.%s.password: %v", name, err))
+			}
+		}
+	}
+	if cfg.Router.Admin != "" {
+		if u, err := url.Parse(cfg.Router.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("router.admin: %q is not an http:// or https:// URL", cfg.Router.Admin))
+		}
+	}
+	slices.Sort(problems)
+	return problems
+}

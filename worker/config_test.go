@@ -1,0 +1,197 @@
+package worker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+const fullConfig = `# the worker's own configuration
+exec:
+  root: /srv/ferry
+  allow: [/srv/ferry/**, kubectl]
+  env: [KUBECONFIG]
+docker:
+  hosts:
+    local: unix:///var/run/docker.sock
+    edge: tcp://10.0.0.7:2376
+registries:
+  main:
+    address: registry.example.com
+    username: ferry
+    password: env:REGISTRY_PASSWORD
+router:
+  admin: http://127.0.0.1:9090
+  token: tok-9f8e7d6c5b4a
+`
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig("ferry-worker.yaml", []byte(fullConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Exec.Root != "/srv/ferry" || !slices.Equal(cfg.Exec.Allow, []string{"/srv/ferry/**", "kubectl"}) || !slices.Equal(cfg.Exec.Env, []string{"KUBECONFIG"}) {
+		t.Errorf("got exec %+v, want the file's", cfg.Exec)
+	}
+	if got := cfg.Docker.Hosts["edge"]; got != "tcp://10.0.0.7:2376" {
+		t.Errorf("got docker host edge %q, want tcp://10.0.0.7:2376", got)
+	}
+	if got := cfg.Registries["main"]; got.Address != "registry.example.com" || got.Username != "ferry" || got.Password != "env:REGISTRY_PASSWORD" {
+		t.Errorf("got registry %+v, want the file's", got)
+	}
+	if cfg.Router.Admin != "http://127.0.0.1:9090" || cfg.Router.Token.Reveal() != "tok-9f8e7d6c5b4a" {
+		t.Errorf("got router admin %q, token %q, want the file's", cfg.Router.Admin, cfg.Router.Token.Reveal())
+	}
+
+	empty, err := ParseConfig("ferry-worker.yaml", []byte("# nothing yet\n"))
+	if err != nil || empty.Exec.Root != "" || empty.Docker.Hosts != nil {
+		t.Errorf("got %+v, %v for an empty file, want the zero config", empty, err)
+	}
+}
+
+// A misspelt key is an error that names it and its line, wherever it is.
+func TestParseConfigUnknownKeys(t *testing.T) {
+	data := "exec:\n  root: /srv\n  alow: [x]\ndocker:\n  hosts: {}\nrouters:\n  admin: http://r\n"
+	_, err := ParseConfig("ferry-worker.yaml", []byte(data))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a *ConfigError", err)
+	}
+	want := []string{`line 3: unknown key "alow"`, `line 6: unknown key "routers"`}
+	if !slices.Equal(ce.Problems, want) {
+		t.Errorf("got problems %q, want %q", ce.Problems, want)
+	}
+	if !strings.HasPrefix(err.Error(), "ferry-worker.yaml: line 3: ") {
+		t.Errorf("got %q, want it to start with the file and the line", err)
+	}
+}
+
+func TestParseConfigBadValues(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"docker address", "docker:\n  hosts:\n    local: /var/run/docker.sock\n", `docker.hosts.local: "/var/run/docker.sock" is not a Docker address`},
+		{"router url", "router:\n  admin: 127.0.0.1:9090\n", `router.admin: "127.0.0.1:9090" is not an http:// or https:// URL`},
+		{"registry without address", "registries:\n  main:\n    username: ferry\n", "registries.main.address: is empty"},
+		{"not yaml", "exec: [\n", "line 1"},
+		{"wrong type", "exec:\n  allow: 3\n", "line 2: cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("w.yaml", []byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A password written into the file instead of a reference is refused, and the refusal does not repeat it.
+func TestRegistryPasswordMustBeAReference(t *testing.T) {
+	_, err := ParseConfig("w.yaml", []byte("registries:\n  main:\n    address: r.example.com\n    password: hunter2-pw\n"))
+	if err == nil || !strings.Contains(err.Error(), "registries.main.password: must be a reference, env:NAME or file:PATH") {
+		t.Fatalf("got %v, want the password refused", err)
+	}
+	if strings.Contains(err.Error(), "hunter2-pw") {
+		t.Errorf("got %q, want it without the password", err)
+	}
+}
+
+func TestSecretRefResolve(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pw")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string) (string, bool) {
+		if name == "PW" {
+			return "from-env", true
+		}
+		return "", false
+	}
+	tests := []struct {
+		ref     SecretRef
+		want    string
+		wantErr string
+	}{
+		{"env:PW", "from-env", ""},
+		{SecretRef("file:" + file), "from-file", ""},
+		{"", "", ""},
+		{"env:MISSING", "", "environment variable MISSING is not set"},
+		{"file:" + SecretRef(filepath.Join(dir, "nope")), "", "no such file"},
+		{"plain", "", "must be a reference"},
+	}
+	for _, tt := range tests {
+		got, err := tt.ref.Resolve(env, os.ReadFile)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("Resolve(%q): got %v, want an error containing %q", tt.ref, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got.Reveal() != tt.want):
+			t.Errorf("Resolve(%q): got %q, %v, want %q", tt.ref, got.Reveal(), err, tt.want)
+		}
+	}
+}
+
+// However the configuration is printed, logged or encoded, the token stays out.
+func TestSecretNeverPrints(t *testing.T) {
+	const token = "tok-9f8e7d6c5b4a"
+	cfg, err := ParseConfig("ferry-worker.yaml", []byte(fullConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		out = append(out, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, cfg.Router.Token))
+	}
+	out = append(out, fmt.Sprint(cfg.Router), cfg.Router.Token.String())
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
+		slog.New(h).Info("config", "config", cfg, "token", cfg.Router.Token, "router", cfg.Router)
+	}
+	out = append(out, string(j), string(y), logs.String())
+	for _, s := range out {
+		if strings.Contains(s, token) || strings.Contains(s, fmt.Sprintf("%x", token)) {
+			t.Errorf("got %q, want it without the token", s)
+		}
+	}
+	if !strings.Contains(string(j), `"token":"[redacted]"`) {
+		t.Errorf("got %s, want the token shown as [redacted]", j)
+	}
+}
+
+// A relative exec root is relative to the file, not to the worker's working directory.
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, DefaultConfigFile)
+	if err := os.WriteFile(path, []byte("exec:\n  root: deploy\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "deploy"); cfg.Exec.Root != want {
+		t.Errorf("got exec root %q, want %q", cfg.Exec.Root, want)
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got %v, want fs.ErrNotExist", err)
+	}
+}
