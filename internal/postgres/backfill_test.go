@@ -110,22 +110,14 @@ func TestBackfillResumesAfterCrash(t *testing.T) {
 	ctx, conn, dsn := connect(t)
 	mustExec(t, ctx, conn, itemsTable)
 	// A row of the sixth batch (2501..3000) is locked, so that batch is in progress when the crash comes.
-	holder := dial(t, ctx, dsn)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT * FROM items WHERE id = 2750 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	tx := openTx(t, ctx, dsn, "SELECT * FROM items WHERE id = 2750 FOR UPDATE")
 	observer := dial(t, ctx, dsn)
 
 	runCtx, crash := context.WithCancel(ctx)
 	defer crash()
 	var reports []Progress
 	crashed := make(chan error, 1)
-	_, err = Backfill(runCtx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 500, MinBatch: 500, MaxBatch: 500},
+	_, err := Backfill(runCtx, conn, BackfillRequest{Spec: itemsBackfill, InitialBatch: 500, MinBatch: 500, MaxBatch: 500},
 		func(p Progress) error {
 			reports = append(reports, p)
 			if len(reports) == 5 {
@@ -229,16 +221,8 @@ INSERT INTO "App"."User Accounts" SELECT 'k' || g, CASE WHEN g % 3 = 0 THEN 'Y' 
 func TestBackfillLockTimeoutIsTyped(t *testing.T) {
 	ctx, conn, dsn := connect(t)
 	mustExec(t, ctx, conn, itemsTable)
-	holder := dial(t, ctx, dsn)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT * FROM items WHERE id = 50 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, LockTimeout: 100 * time.Millisecond}, nil)
+	openTx(t, ctx, dsn, "SELECT * FROM items WHERE id = 50 FOR UPDATE")
+	_, err := Backfill(ctx, conn, BackfillRequest{Spec: itemsBackfill, LockTimeout: 100 * time.Millisecond}, nil)
 	var lockErr *LockTimeoutError
 	if !errors.As(err, &lockErr) {
 		t.Fatalf("got %v, want *LockTimeoutError", err)
@@ -278,15 +262,7 @@ func TestBatchSizer(t *testing.T) {
 func TestBackfillSkipsRowFilledWhileItWaited(t *testing.T) {
 	ctx, conn, dsn := connect(t)
 	mustExec(t, ctx, conn, itemsTable)
-	app := dial(t, ctx, dsn)
-	tx, err := app.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "UPDATE items SET doubled = legacy * 2, done = true WHERE id = 10"); err != nil {
-		t.Fatal(err)
-	}
+	tx := openTx(t, ctx, dsn, "UPDATE items SET doubled = legacy * 2, done = true WHERE id = 10")
 	observer := dial(t, ctx, dsn)
 	committed := make(chan error, 1)
 	go func() {

@@ -98,16 +98,9 @@ func TestExpandLockTimeoutIsTypedAndRetryable(t *testing.T) {
 	ctx, conn, dsn := connect(t)
 	mustExec(t, ctx, conn, usersTable)
 	// A long transaction of the running version holds a lock that ALTER TABLE waits for.
-	holder := dial(t, ctx, dsn)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT count(*) FROM users"); err != nil {
-		t.Fatal(err)
-	}
+	tx := openTx(t, ctx, dsn, "SELECT count(*) FROM users")
 	req := ExpandRequest{Name: "add-column", SQL: []byte("ALTER TABLE users ADD COLUMN nickname text;"), LockTimeout: 200 * time.Millisecond}
-	_, err = Expand(ctx, conn, req)
+	_, err := Expand(ctx, conn, req)
 	var lockErr *LockTimeoutError
 	if !errors.As(err, &lockErr) {
 		t.Fatalf("got %v, want *LockTimeoutError", err)

@@ -32,6 +32,21 @@ func dial(t *testing.T, ctx context.Context, dsn string) *pgx.Conn {
 	return conn
 }
 
+// openTx begins a transaction on a connection of its own and runs stmt in it, to hold the locks stmt takes
+// until the caller commits or the test ends (it rolls back then).
+func openTx(t *testing.T, ctx context.Context, dsn, stmt string) pgx.Tx {
+	t.Helper()
+	tx, err := dial(t, ctx, dsn).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+	return tx
+}
+
 func mustExec(t *testing.T, ctx context.Context, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
