@@ -182,7 +182,8 @@ func (f *follower) answered() {
 
 // Watch polls run every interval and calls fn with each status until the release ends or ctx is done. It
 // returns the last status; on ctx's end also ctx's error. While no worker answers (a worker restart), it keeps
-// watching and reports the last known status with Waiting saying so. While Temporal does not answer (a server
+// watching and reports the last known status with Waiting saying so, and so it does while the worker fails the
+// status query (the outcome does not depend on it). While Temporal does not answer (a server
 // restart), it tries again with backoff for up to DefaultReconnectTimeout, and then returns a *LostError.
 func Watch(ctx context.Context, c client.Client, run Run, interval time.Duration, fn func(workflows.Status)) (workflows.Status, error) {
 	return newFollower(run, FollowOptions{Interval: interval}).watch(ctx, c, fn)
@@ -198,13 +199,19 @@ func (f *follower) watch(ctx context.Context, c client.Client, fn func(workflows
 			st, err = statusOf(ctx, c, f.run, followRead)
 			return err
 		})
-		var noWorker *NoWorkerError
+		var (
+			noWorker    *NoWorkerError
+			queryFailed *serviceerror.QueryFailed
+		)
 		switch {
 		case errors.As(err, &noWorker):
 			// The release is durable: a worker restart does not end it, so neither does the watch.
-			st = f.last
-			st.Service, st.Version, st.State = f.run.Service, f.run.Version, workflows.StateRunning
+			st = f.stale()
 			st.Waiting = "a worker (" + noWorker.Error() + "; the release resumes when one runs)"
+		case errors.As(err, &queryFailed):
+			// The worker failed to answer, again and again: the release's outcome does not depend on it.
+			st = f.stale()
+			st.Waiting = "a status answer (the worker failed the status query: " + queryFailed.Message + ")"
 		case err != nil:
 			return f.last, err
 		default:
@@ -220,6 +227,13 @@ func (f *follower) watch(ctx context.Context, c client.Client, fn func(workflows
 		case <-t.C:
 		}
 	}
+}
+
+// stale is the last status seen, for when no fresh one is to be had while the release runs.
+func (f *follower) stale() workflows.Status {
+	st := f.last
+	st.Service, st.Version, st.State = f.run.Service, f.run.Version, workflows.StateRunning
+	return st
 }
 
 // Follow watches run as Watch does, every opts.Interval, until it ends, and returns its ReleaseResult as Wait

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -174,5 +179,111 @@ func TestTimelineInterruptions(t *testing.T) {
 	}
 	if o := got[1]; o.Kind != EventOutcome || o.Identity != "ops@ui" || o.Reason != "terminated by ops@ui: stuck" || o.Text != `release failed: terminated by ops@ui: "stuck"` {
 		t.Errorf("termination: got %+v", o)
+	}
+}
+
+// queryClient answers status queries from a script of errors, then with status.
+type queryClient struct {
+	client.Client
+	errs   []error
+	status workflows.Status
+	calls  int
+}
+
+func (c *queryClient) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	c.calls++
+	if c.calls <= len(c.errs) {
+		return nil, c.errs[c.calls-1]
+	}
+	p, err := converter.GetDefaultDataConverter().ToPayloads(c.status)
+	if err != nil {
+		return nil, err
+	}
+	return encodedStatus{p}, nil
+}
+
+type encodedStatus struct{ p *commonpb.Payloads }
+
+func (e encodedStatus) HasValue() bool { return true }
+func (e encodedStatus) Get(ptr any) error {
+	return converter.GetDefaultDataConverter().FromPayloads(e.p, ptr)
+}
+
+// A status query the worker fails is asked again, a bounded number of times; other errors are not.
+func TestQueryRetriesFailedQuery(t *testing.T) {
+	failed := serviceerror.NewQueryFailed("invalid state transition")
+	run := Run{WorkflowID: "ferry-release/profile/10.0.0", Service: "profile", Version: "10.0.0"}
+	want := workflows.Status{Service: "profile", Version: "10.0.0", Stage: "deploying"}
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"answered", nil, 1, false},
+		{"failed once", []error{failed}, 2, false},
+		{"failed twice", []error{failed, failed}, 3, false},
+		{"failed every time", []error{failed, failed, failed, failed}, queryAttempts, true},
+		{"other error", []error{serviceerror.NewInternal("boom")}, 1, true},
+	}
+	for _, tt := range tests {
+		c := &queryClient{errs: tt.errs, status: want}
+		st, err := query(context.Background(), c, run)
+		if c.calls != tt.wantCalls {
+			t.Errorf("%s: %d calls, want %d", tt.name, c.calls, tt.wantCalls)
+		}
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%s: got %+v, want an error", tt.name, st)
+			}
+			continue
+		}
+		if err != nil || st.Stage != want.Stage || st.Version != want.Version {
+			t.Errorf("%s: got %+v, %v, want %+v", tt.name, st, err, want)
+		}
+	}
+}
+
+// describeRunning is a queryClient whose release runs.
+type describeRunning struct{ *queryClient }
+
+func (c describeRunning) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "ferry-release/profile/10.0.0", RunId: "r1"},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+	}}, nil
+}
+
+// A worker that keeps failing the status query does not end a watch: it reports the last status it saw,
+// saying why it is stale, and goes on.
+func TestWatchRidesOutFailedQueries(t *testing.T) {
+	failed := serviceerror.NewQueryFailed("invalid state transition")
+	last := workflows.Status{Service: "profile", Version: "10.0.0", State: workflows.StateRunning, Stage: "deploying", Env: "production"}
+	c := describeRunning{&queryClient{status: last}}
+	run := Run{WorkflowID: "ferry-release/profile/10.0.0", Service: "profile", Version: "10.0.0"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var seen []workflows.Status
+	_, err := Watch(ctx, c, run, time.Millisecond, func(st workflows.Status) {
+		seen = append(seen, st)
+		if len(seen) == 1 {
+			c.errs = make([]error, c.calls+queryAttempts)
+			for i := range c.errs {
+				c.errs[i] = failed
+			}
+		}
+		if len(seen) == 2 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("watch ended with %v, want it to go on until cancelled", err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("saw %d statuses, want 2", len(seen))
+	}
+	got := seen[1]
+	if got.Env != "production" || got.Stage != "deploying" || got.State != workflows.StateRunning || !strings.Contains(got.Waiting, "failed the status query: invalid state transition") {
+		t.Errorf("after failed queries: got %+v, want the last status, waiting for a status answer", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -122,7 +123,30 @@ func bounded(ctx context.Context, d time.Duration) (context.Context, context.Can
 	return context.WithTimeout(ctx, d)
 }
 
+// queryAttempts bounds how often a status query is asked when the worker fails it. A worker can fail one query
+// and answer the next: a query delivered while the release's history moves on (a workflow task completing
+// between the query's dispatch and its delivery) can fail to replay on the worker, and the next one does not.
+const queryAttempts = 3
+
+// queryRetry is the wait before the second attempt; it grows by itself with each attempt.
+const queryRetry = 250 * time.Millisecond
+
 func query(ctx context.Context, c client.Client, run Run) (workflows.Status, error) {
+	for attempt := 1; ; attempt++ {
+		st, err := queryOnce(ctx, c, run)
+		var failed *serviceerror.QueryFailed
+		if err == nil || !errors.As(err, &failed) || attempt == queryAttempts {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, err
+		case <-time.After(time.Duration(attempt) * queryRetry):
+		}
+	}
+}
+
+func queryOnce(ctx context.Context, c client.Client, run Run) (workflows.Status, error) {
 	var st workflows.Status
 	v, err := c.QueryWorkflow(ctx, run.WorkflowID, run.RunID, workflows.QueryStatus)
 	if err == nil {
