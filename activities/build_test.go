@@ -169,7 +169,9 @@ func TestBuildFailures(t *testing.T) {
 	_, err = env.ExecuteActivity(a.Build, req)
 	assertFailure(t, err, ErrTypeInvalidSpec, false, `docker host "elsewhere"`)
 
-	a.Login = func(string) (registry.Login, error) { return registry.Login{}, errors.New("environment variable X is not set") }
+	a.Login = func(string) (registry.Login, error) {
+		return registry.Login{}, errors.New("environment variable X is not set")
+	}
 	_, err = env.ExecuteActivity(a.Build, buildRequest("app"))
 	assertFailure(t, err, ErrTypeInvalidSpec, false, "registry 127.0.0.1:1: the worker's credential: environment variable X is not set")
 }
