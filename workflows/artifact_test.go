@@ -178,3 +178,31 @@ func TestExecWithoutBuildPinsNothing(t *testing.T) {
 		}
 	}
 }
+
+// A release that continued as new between environments builds nothing again: its next run deploys the digest
+// its status carries.
+func TestContinuedRunKeepsTheDigest(t *testing.T) {
+	h := newHarness(t)
+	var a artifactCalls
+	a.register(h)
+	in := releaseInput(twoAutoEnvs()...)
+	in.Spec.Image.Build = &spec.Build{Context: ".", Dockerfile: "Dockerfile"}
+	in.Resume = &ReleaseProgress{NextEnv: 1, Status: Status{
+		Service: "checkout", Version: "1.4.2", GitSHA: "abc1234", Image: pinnedImage, Digest: pinnedDigest,
+		ImageTag: "registry.local/checkout:1.4.2", State: StateRunning, Stage: StageLock,
+		Environments: []EnvStatus{{Name: "staging", State: StateSucceeded}, {Name: "production", State: "pending"}},
+	}}
+	h.run(in)
+
+	res, errType := h.result()
+	if errType != "" {
+		t.Fatalf("got %s (%s): %s, want succeeded", res.State, errType, res.Reason)
+	}
+	if len(a.builds)+len(a.resolves) != 0 {
+		t.Fatalf("got builds %+v and resolves %+v, want none", a.builds, a.resolves)
+	}
+	wantDeploys(t, h, pinnedImage, "registry.local/checkout:1.4.2", "production")
+	if res.Digest != pinnedDigest {
+		t.Errorf("got digest %q, want %q", res.Digest, pinnedDigest)
+	}
+}
