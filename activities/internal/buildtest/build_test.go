@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -203,5 +204,52 @@ func TestInterruptedPushRepeats(t *testing.T) {
 	direct, err := c.TagAndPush(ctx, imageID, tags, nil)
 	if err != nil || direct != res.Digest {
 		t.Errorf("push again: got %s, %v; want %s", direct, err, res.Digest)
+	}
+}
+
+// A registry that requires a login gets the worker's credential, on push through the engine and on resolve.
+func TestBuildLogsIn(t *testing.T) {
+	engine(t)
+	reg := ocireg.New(ocireg.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pw, ok := r.BasicAuth(); !ok || user != "ci" || pw != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "login required", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	a, _ := artifact(t)
+	repo := host + "/ferry-buildtest-login"
+	t.Cleanup(func() { removeImages(t, engine(t), repo) })
+	var asked []string
+	a.Login = func(h string) (registry.Login, error) {
+		asked = append(asked, h)
+		return registry.Login{Username: "ci", Password: "s3cret"}, nil
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.SetTestTimeout(5 * time.Minute)
+	env.RegisterActivity(a)
+
+	res := build(t, env, a, request(repo, "1.0.0", "abc1234"))
+	if got, err := registry.Digest(context.Background(), repo+":1.0.0", registry.Login{Username: "ci", Password: "s3cret"}); err != nil || got != res.Digest {
+		t.Errorf("registry digest: got %s, %v; want %s", got, err, res.Digest)
+	}
+	if _, err := registry.Digest(context.Background(), repo+":1.0.0"); err == nil {
+		t.Error("an anonymous resolve succeeded; the test registry does not require a login")
+	}
+	v, err := env.ExecuteActivity(a.Resolve, activities.ResolveRequest{Image: repo + ":1.0.0"})
+	var resolved activities.ArtifactResult
+	if err == nil {
+		err = v.Get(&resolved)
+	}
+	if err != nil || resolved.Digest != res.Digest {
+		t.Errorf("resolve: got %+v, %v; want digest %s", resolved, err, res.Digest)
+	}
+	if len(asked) == 0 || asked[0] != host {
+		t.Errorf("got logins asked for %v, want %s", asked, host)
 	}
 }
