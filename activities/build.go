@@ -128,6 +128,9 @@ func (a *Artifact) build(ctx context.Context, in BuildRequest) (ArtifactResult, 
 		return ArtifactResult{}, err
 	}
 	log := activity.GetLogger(ctx)
+	hb := newHeartbeat(ctx, a.Redact)
+	defer hb.stop()
+	hb.phase("check the registry")
 	if res, ok := reusable(ctx, in.Repository, tags, login); ok {
 		log.Info("image already pushed from this git sha: not building it again", "tags", tags, "digest", res.Digest)
 		return res, nil
@@ -138,17 +141,15 @@ func (a *Artifact) build(ctx context.Context, in BuildRequest) (ArtifactResult, 
 		return ArtifactResult{}, err
 	}
 	defer engine.Close()
-	hb := newHeartbeat(ctx, a.Redact)
-	defer hb.stop()
-
 	hb.phase("build")
 	imageID, err := engine.Build(ctx, docker.BuildRequest{
 		ContextDir: dir,
 		Dockerfile: dockerfile,
+		// OCI labels only: ferry.* labels mark the containers Ferry reconciles, and a container inherits its
+		// image's labels.
 		Labels: map[string]string{
 			"org.opencontainers.image.revision": in.GitSHA,
 			"org.opencontainers.image.version":  in.Version,
-			"ferry.service":                     in.Service,
 		},
 	}, hb.line)
 	var berr *docker.BuildError
@@ -164,7 +165,7 @@ func (a *Artifact) build(ctx context.Context, in BuildRequest) (ArtifactResult, 
 	if err != nil {
 		return ArtifactResult{}, err
 	}
-	log.Info("image pushed", "tags", tags, "digest", digest, "imageID", imageID)
+	log.Info("image pushed", "service", in.Service, "tags", tags, "digest", digest, "imageID", imageID)
 	return ArtifactResult{Image: in.Repository + "@" + digest, Digest: digest, Tags: tags}, nil
 }
 

@@ -96,12 +96,12 @@ func artifact(t *testing.T) (*activities.Artifact, string) {
 	}, repo
 }
 
-// removeImages untags every image of repo on the engine.
+// removeImages removes the images the tests tagged in repo, with the layers only they used.
 func removeImages(t *testing.T, c *docker.Client, repo string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, tag := range []string{"1.0.0", "sha-abc1234", "2.0.0", "sha-def5678"} {
-		_, _ = c.API().ImageRemove(ctx, repo+":"+tag, image.RemoveOptions{Force: true})
+		_, _ = c.API().ImageRemove(ctx, repo+":"+tag, image.RemoveOptions{Force: true, PruneChildren: true})
 	}
 }
 
@@ -175,7 +175,7 @@ func TestInterruptedPushRepeats(t *testing.T) {
 	defer cancel()
 	// The image the activity builds: the same context and labels, so the engine's cache gives the same image.
 	imageID, err := c.Build(ctx, docker.BuildRequest{ContextDir: filepath.Join(root, "demo"), Labels: map[string]string{
-		"org.opencontainers.image.revision": "def5678", "org.opencontainers.image.version": "2.0.0", "ferry.service": "demo"}}, nil)
+		"org.opencontainers.image.revision": "def5678", "org.opencontainers.image.version": "2.0.0"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
