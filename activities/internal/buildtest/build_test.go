@@ -100,7 +100,7 @@ func artifact(t *testing.T) (*activities.Artifact, string) {
 func removeImages(t *testing.T, c *docker.Client, repo string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, tag := range []string{"1.0.0", "sha-abc1234", "2.0.0", "sha-def5678"} {
+	for _, tag := range []string{"1.0.0", "sha-abc1234", "2.0.0", "sha-def5678", "3.0.0", "sha-fedcba9"} {
 		_, _ = c.API().ImageRemove(ctx, repo+":"+tag, image.RemoveOptions{Force: true, PruneChildren: true})
 	}
 }
