@@ -133,6 +133,8 @@ func commandEnv(op string, v TemplateVars) []string {
 		"FERRY_VERSION=" + v.Version,
 		"FERRY_GIT_SHA=" + v.GitSHA,
 		"FERRY_IMAGE=" + v.Image,
+		"FERRY_IMAGE_TAG=" + v.ImageTag,
+		"FERRY_DIGEST=" + v.Digest,
 		"FERRY_TRACK=" + v.Track,
 		"FERRY_WEIGHT=" + strconv.Itoa(v.Weight),
 		"FERRY_REPLICAS=" + strconv.Itoa(v.Replicas),

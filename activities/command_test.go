@@ -103,6 +103,8 @@ func testVarsEnv(op string) []string {
 		"FERRY_VERSION=1.4.0",
 		"FERRY_GIT_SHA=0a1b2c3",
 		"FERRY_IMAGE=registry.test/checkout:1.4.0",
+		"FERRY_IMAGE_TAG=",
+		"FERRY_DIGEST=",
 		"FERRY_TRACK=canary",
 		"FERRY_WEIGHT=10",
 		"FERRY_REPLICAS=2",

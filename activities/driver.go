@@ -74,6 +74,9 @@ type PlatformRequest struct {
 	// Kind names the driver. Empty (in a request scheduled before Kind existed) means the kind of the section
 	// that is set.
 	Kind string `json:"kind,omitempty"`
+	// Digest is the release's pinned digest ("sha256:..."), recorded once before the first environment; empty
+	// when the release pins none. Deploy refuses a Vars.Image that is not pinned to it.
+	Digest string `json:"digest,omitempty"`
 	spec.Platform
 	Vars TemplateVars `json:"vars"`
 }

@@ -2,16 +2,26 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // TemplateVars are the values platform commands and checks are templated with ({{.Image}}) and the FERRY_*
 // environment variables they receive (FERRY_IMAGE, FERRY_CONFIG_<KEY>, ...).
+//
+// Image is the reference to deploy. When the release pinned its image to a digest (it built one, or resolved
+// --image), Image is "<repository>@sha256:...", Digest is that digest and ImageTag the artifact by tag (--image
+// as given, or image.repository:version); otherwise both are empty.
 type TemplateVars struct {
 	Service        string            `json:"service"`
 	Env            string            `json:"env"`
 	Version        string            `json:"version"`
 	GitSHA         string            `json:"gitSha,omitempty"`
 	Image          string            `json:"image"`
+	ImageTag       string            `json:"imageTag,omitempty"`
+	Digest         string            `json:"digest,omitempty"`
 	Track          string            `json:"track"`
 	Weight         int               `json:"weight"`
 	Replicas       int               `json:"replicas"`
@@ -65,9 +75,33 @@ func (p *Platform) call(in PlatformRequest, op func(Driver) error) (PlatformResu
 	return PlatformResult{}, redactError(p.Redact, err)
 }
 
-// Deploy starts the version's replica set on Vars.Track with the request's driver.
+// Deploy starts the version's replica set on Vars.Track with the request's driver. A request that carries the
+// release's pinned digest (Digest) must deploy exactly that digest: Vars.Image must be pinned to it. Anything
+// else is refused with a non-retryable ErrTypeDigestMismatch before any driver runs, so that no environment
+// deploys an image other than the one that passed the environments before it.
 func (p *Platform) Deploy(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
+	if err := in.checkDigest(); err != nil {
+		return PlatformResult{}, redactError(p.Redact, err)
+	}
 	return p.call(in, func(d Driver) error { return d.Deploy(ctx, in) })
+}
+
+// checkDigest refuses a request whose image is not pinned to the release's digest, when it has one.
+func (in PlatformRequest) checkDigest() error {
+	if in.Digest == "" {
+		return nil // the release pins no digest (the exec platform without a build), or predates pinning
+	}
+	_, got, pinned := strings.Cut(in.Vars.Image, "@")
+	if pinned && got == in.Digest {
+		return nil
+	}
+	what := "is not pinned to a digest"
+	if pinned {
+		what = "has digest " + got
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"deploy %s %s to %s refused: image %s %s, but the release's digest is %s; every environment deploys that digest and nothing else",
+		in.Vars.Service, in.Vars.Version, in.Vars.Env, in.Vars.Image, what, in.Digest), ErrTypeDigestMismatch, nil)
 }
 
 // WaitReady returns once the track's replicas are ready, as the request's driver decides, or fails with a

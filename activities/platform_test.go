@@ -230,7 +230,7 @@ func TestPlatformExecEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	// The fixed variables in commandEnv's order, then the config ones, then one the worker passes and one it
 	// does not.
-	exectest.Script(t, dir, "env.sh", `for v in OP SERVICE ENV VERSION GIT_SHA IMAGE TRACK WEIGHT REPLICAS STRATEGY \
+	exectest.Script(t, dir, "env.sh", `for v in OP SERVICE ENV VERSION GIT_SHA IMAGE IMAGE_TAG DIGEST TRACK WEIGHT REPLICAS STRATEGY \
 	MAX_UNAVAILABLE MAX_SURGE STABLE_VERSION STABLE_IMAGE; do
 	eval "echo FERRY_$v=\$FERRY_$v"
 done > env.txt

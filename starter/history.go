@@ -36,6 +36,8 @@ const (
 	actRunCheck  = "RunCheck"
 	actSetWeight = "SetWeight"
 	actRollback  = "Rollback"
+	actBuild     = "Build"
+	actResolve   = "Resolve"
 )
 
 // Event is one entry of a release's timeline: who did what, when and why.
@@ -51,6 +53,8 @@ type Event struct {
 	Track  string `json:"track,omitempty"`
 	Weight int    `json:"weight,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Digest is the image digest a build pushed or a resolution found.
+	Digest string `json:"digest,omitempty"`
 	Failed bool   `json:"failed,omitempty"`
 	// Text is the entry as a sentence, for people.
 	Text string `json:"text"`
@@ -119,6 +123,11 @@ type updateArgs struct {
 type activityArgs struct {
 	Vars  activities.TemplateVars `json:"vars"`
 	Check spec.Check              `json:"check"`
+	// Of Build and Resolve.
+	Repository string `json:"repository"`
+	Version    string `json:"version"`
+	GitSHA     string `json:"gitSha"`
+	Image      string `json:"image"`
 }
 
 func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
@@ -178,6 +187,15 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 		a := e.GetActivityTaskCompletedEventAttributes()
 		ev := t.scheduled[a.GetScheduledEventId()]
+		if ev.Name == actBuild || ev.Name == actResolve {
+			var res activities.ArtifactResult
+			t.decode(a.GetResult(), &res)
+			ev.Digest = res.Digest
+			ev.Text += ": " + res.Image
+			if res.Reused {
+				ev.Text += " (already pushed from this git sha)"
+			}
+		}
 		if ev.Name == actRunCheck {
 			var res activities.CheckResult
 			t.decode(a.GetResult(), &res)
@@ -320,6 +338,10 @@ func activityEvent(name string, in activityArgs, summary string) Event {
 		parts = nonEmpty(v.Env, kv("track", v.Track), fmt.Sprintf("weight %d%%", v.Weight))
 	case actRollback:
 		parts = nonEmpty(v.Env, kv("to", v.StableVersion))
+	case actBuild:
+		parts = nonEmpty(in.Repository+":"+in.Version, kv("git sha", in.GitSHA))
+	case actResolve:
+		parts = nonEmpty(in.Image)
 	default:
 		parts = nonEmpty(v.Env, kv("track", v.Track), kv("version", v.Version))
 	}

@@ -396,3 +396,36 @@ func TestStartRefusesBadCoordinates(t *testing.T) {
 		t.Errorf("got %v, want a *spec.CoordinateError for the version", err)
 	}
 }
+
+// The build and the resolution of the image show in the timeline with the digest they pinned.
+func TestTimelineArtifact(t *testing.T) {
+	var id int64
+	activityEvents := func(name string, in, out any) []*historypb.HistoryEvent {
+		id += 2
+		return []*historypb.HistoryEvent{
+			{EventId: id - 1, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
+				ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: name}, Input: payloads(t, in)}}},
+			{EventId: id, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+				ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{ScheduledEventId: id - 1, Result: payloads(t, out)}}},
+		}
+	}
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	events := append(
+		activityEvents("Build", activities.BuildRequest{Repository: "reg.local/checkout", Version: "1.4.2", GitSHA: "abc1234"},
+			activities.ArtifactResult{Image: "reg.local/checkout@" + digest, Digest: digest, Reused: true}),
+		activityEvents("Resolve", activities.ResolveRequest{Image: "reg.local/checkout:edge"},
+			activities.ArtifactResult{Image: "reg.local/checkout@" + digest, Digest: digest})...)
+	got := Timeline(events, converter.GetDefaultDataConverter())
+	want := []string{
+		"Build reg.local/checkout:1.4.2 git sha abc1234: reg.local/checkout@" + digest + " (already pushed from this git sha)",
+		"Resolve reg.local/checkout:edge: reg.local/checkout@" + digest,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events %+v, want %d", len(got), got, len(want))
+	}
+	for i, w := range want {
+		if got[i].Text != w || got[i].Digest != digest || got[i].Kind != EventActivity {
+			t.Errorf("event %d: got %s %q digest %q, want activity %q digest %s", i, got[i].Kind, got[i].Text, got[i].Digest, w, digest)
+		}
+	}
+}

@@ -101,7 +101,7 @@ func statusOf(ctx context.Context, c client.Client, run Run, read time.Duration)
 	defer cancel()
 	st, err := query(qctx, c, run)
 	if err != nil {
-		st = workflows.Status{Service: res.Service, Version: res.Version, Image: res.Image, Stage: workflows.StageDone}
+		st = workflows.Status{Service: res.Service, Version: res.Version, Image: res.Image, Digest: res.Digest, Stage: workflows.StageDone}
 		st.StartedAt = info.GetStartTime().AsTime()
 		st.UpdatedAt = info.GetCloseTime().AsTime()
 	}

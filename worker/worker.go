@@ -64,6 +64,9 @@ type Options struct {
 	// the router's admin API), from ferry-worker.yaml. Its Exec section is not read here: the caller merges it
 	// into Exec, under the flags.
 	Config Config
+	// LookupEnv resolves the env: references of registry passwords when an image is built or resolved
+	// (cmd/ferry passes os.LookupEnv). Nil resolves none: such a password is then an error.
+	LookupEnv func(string) (string, bool)
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -77,10 +80,11 @@ type Worker struct {
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
-// and the methods of the Platform, Checks and Temporal activity structs under their method names. The Platform
-// activities act through the drivers that drivers registers; the exec driver and Checks share opts.Exec (copied)
-// and opts.Redact. The caller
-// starts it (Start or Run) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
+// and the methods of the Platform, Checks, Temporal and Artifact activity structs under their method names. The
+// Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
+// opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
+// registries. The caller starts it (Start or Run) and stops it; Stop lets running activities finish within
+// opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
@@ -116,6 +120,8 @@ func New(c client.Client, opts Options) *Worker {
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Temporal{Client: c})
+	w.RegisterActivity(&activities.Artifact{Engine: engines(opts.Config.Docker.Hosts),
+		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
 		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))

@@ -92,7 +92,8 @@ type ReleaseInput struct {
 	// AllowDowngrade lets the release deploy to an environment whose stable version is newer than Version
 	// (see checkDowngrade). Without it such an environment fails the release before anything runs there.
 	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
-	// Image is the artifact reference. Empty means Spec.Image.Repository:Version.
+	// Image is the artifact reference. Empty means Spec.Image.Repository:Version. When the release pins a
+	// digest (see pinsDigest), Image skips the build and is resolved to the digest its registry serves.
 	Image string `json:"image,omitempty"`
 	// StartedBy is the identity that started the release.
 	StartedBy string `json:"startedBy,omitempty"`
@@ -114,9 +115,11 @@ type ReleaseProgress struct {
 // ReleaseResult is the outcome of a release. A failed, rolled back or aborted release also returns it as the
 // details of an ApplicationError, so the Temporal UI shows the workflow as failed.
 type ReleaseResult struct {
-	Service      string      `json:"service"`
-	Version      string      `json:"version"`
-	Image        string      `json:"image"`
+	Service string `json:"service"`
+	Version string `json:"version"`
+	Image   string `json:"image"`
+	// Digest is the image's pinned digest, when the release pinned one.
+	Digest       string      `json:"digest,omitempty"`
 	State        string      `json:"state"`
 	Reason       string      `json:"reason,omitempty"`
 	Environments []EnvStatus `json:"environments"`
@@ -133,10 +136,17 @@ type EnvStatus struct {
 
 // Status answers QueryStatus: where the release is and what it waits for.
 type Status struct {
-	Service  string `json:"service"`
-	Version  string `json:"version"`
-	GitSHA   string `json:"gitSha"`
-	Image    string `json:"image"`
+	Service string `json:"service"`
+	Version string `json:"version"`
+	GitSHA  string `json:"gitSha"`
+	// Image is the reference every environment deploys: "<repository>@sha256:..." once the release pinned
+	// its digest, and the artifact's tag before that or when it pins none.
+	Image string `json:"image"`
+	// ImageTag is the artifact by tag once Image is pinned (--image as given, or repository:version).
+	ImageTag string `json:"imageTag,omitempty"`
+	// Digest is the pinned digest ("sha256:..."), recorded once before the first environment: the one digest
+	// every environment deploys. Empty when the release pins none.
+	Digest   string `json:"digest,omitempty"`
 	State    string `json:"state"`
 	Env      string `json:"env,omitempty"`
 	Stage    string `json:"stage"`
@@ -311,7 +321,9 @@ const (
 	SearchAttrEnvironment = "FerryEnvironment"
 	SearchAttrStage       = "FerryStage"
 	SearchAttrState       = "FerryState"
+	// SearchAttrDigest is the release's pinned image digest, upserted once the release pinned one.
+	SearchAttrDigest = "FerryDigest"
 )
 
 // SearchAttributes lists every attribute Ferry upserts; a server must have them registered as Keyword.
-var SearchAttributes = []string{SearchAttrService, SearchAttrVersion, SearchAttrEnvironment, SearchAttrStage, SearchAttrState}
+var SearchAttributes = []string{SearchAttrService, SearchAttrVersion, SearchAttrEnvironment, SearchAttrStage, SearchAttrState, SearchAttrDigest}

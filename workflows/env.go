@@ -28,6 +28,8 @@ type envRun struct {
 	// promoted is set once the new version is the stable one: past it there is nothing to roll back.
 	promoted bool
 	weight   int
+	// digest is the release's pinned digest, which the platform's Deploy checks the image against.
+	digest string
 }
 
 // rolledBackError ends a release whose environment was rolled back after a failure.
@@ -61,7 +63,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if r.in.Spec.Platform.Kind() == "" {
 		return temporal.NewNonRetryableApplicationError("spec has no platform", ErrTypeInvalid, nil)
 	}
-	e := &envRun{spec: env, platform: r.in.Spec.Platform, strategy: strategies[env.Strategy.Type]}
+	e := &envRun{spec: env, platform: r.in.Spec.Platform, strategy: strategies[env.Strategy.Type], digest: r.status.Digest}
 	if e.strategy == nil {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("environments[%d].strategy.type: unknown strategy %q", i, env.Strategy.Type), ErrTypeInvalid, nil)
@@ -346,7 +348,7 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 // request is the input of a platform activity: the platform's kind and its spec section, which the worker's
 // driver for that kind reads, and the platform-neutral coordinates in vars.
 func (e *envRun) request(vars activities.TemplateVars) activities.PlatformRequest {
-	return activities.PlatformRequest{Kind: e.platform.Kind(), Platform: e.platform, Vars: vars}
+	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars}
 }
 
 // checkDir is the working directory of exec checks: the exec platform's dir, which the worker resolves against
@@ -367,6 +369,8 @@ func (r *release) vars(e *envRun, track string, weight int) activities.TemplateV
 		Version:        r.in.Version,
 		GitSHA:         r.in.GitSHA,
 		Image:          r.status.Image,
+		ImageTag:       r.status.ImageTag,
+		Digest:         r.status.Digest,
 		Track:          track,
 		Weight:         weight,
 		Replicas:       e.spec.Replicas,

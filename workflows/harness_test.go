@@ -47,6 +47,8 @@ type harness struct {
 	signalTime time.Duration
 	// checkTime is how long each check takes, on the workflow clock; checkFn runs when it ends.
 	checkTime time.Duration
+	// requests are the inputs of the platform activities, in the order of calls.
+	requests []activities.PlatformRequest
 }
 
 func newHarness(t *testing.T) *harness {
@@ -68,9 +70,13 @@ func newHarness(t *testing.T) *harness {
 	env.RegisterActivity(&activities.Platform{})
 	env.RegisterActivity(&activities.Checks{})
 	env.RegisterActivity(&activities.Temporal{})
+	env.RegisterActivity(&activities.Artifact{})
 
 	op := func(name string) func(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 		return func(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+			h.mu.Lock()
+			h.requests = append(h.requests, in)
+			h.mu.Unlock()
 			return activities.PlatformResult{}, h.platformCall(name, in.Vars)
 		}
 	}

@@ -39,6 +39,11 @@ var (
 	probeRetry = temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable}
 	// readyRetry resumes a readiness wait from its heartbeat after a lost worker.
 	readyRetry = temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: nonRetryable}
+	// artifactRetry retries what a registry or an engine that was briefly away explains, never a failed build
+	// or a missing image.
+	artifactRetry = temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+		MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
+		NonRetryableErrorTypes: []string{ErrTypeInvalid, activities.ErrTypeBuildFailed, activities.ErrTypeImageNotFound}}
 	// lockRetry keeps asking for the environment lock while the server is briefly unavailable.
 	lockRetry = temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
 		MaximumInterval: 30 * time.Second, MaximumAttempts: 20}
@@ -96,6 +101,17 @@ func checkOptions(ctx workflow.Context, c spec.Check, summary string) workflow.C
 // admitOptions run the worker's admission of a release: quick, read-only, retried only for worker trouble.
 func admitOptions(ctx workflow.Context) workflow.Context {
 	return withOptions(ctx, "admit the release", 30*time.Second, 0, probeRetry)
+}
+
+// buildOptions build and push the release's image. A build can take long and print nothing for a while: the
+// activity heartbeats every second regardless. A failed build is final; a failed push is retried.
+func buildOptions(ctx workflow.Context, summary string) workflow.Context {
+	return withOptions(ctx, summary, time.Hour, time.Minute, artifactRetry)
+}
+
+// resolveOptions ask the registry for an image's digest: quick and read-only.
+func resolveOptions(ctx workflow.Context, summary string) workflow.Context {
+	return withOptions(ctx, summary, time.Minute, 0, artifactRetry)
 }
 
 // lockOptions deliver a signal-with-start to an EnvLock workflow.

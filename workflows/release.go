@@ -44,7 +44,7 @@ type release struct {
 	pausedBy       string
 	pausedAnalyses int // PausedAnalysis children started, for their workflow IDs
 
-	published [3]string // env, stage, state last upserted as search attributes
+	published [4]string // env, stage, state, digest last upserted as search attributes
 }
 
 // Release moves one artifact through the service's environments in order: for each it waits for the env
@@ -72,6 +72,9 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 		if err = r.admit(workCtx); err != nil {
 			return r.finish(ctx, err)
 		}
+	}
+	if err = r.pinArtifact(workCtx); err != nil {
+		return r.finish(ctx, err)
 	}
 	first := r.startEnv()
 	for i := first; i < len(in.Spec.Environments); i++ {
@@ -139,6 +142,7 @@ func (r *release) finish(ctx workflow.Context, err error) (ReleaseResult, error)
 		Service:      r.status.Service,
 		Version:      r.status.Version,
 		Image:        r.status.Image,
+		Digest:       r.status.Digest,
 		State:        state,
 		Reason:       reason,
 		Environments: r.status.Environments,
@@ -223,15 +227,20 @@ func (r *release) setStage(ctx workflow.Context, stage, waiting string) {
 func (r *release) publish(ctx workflow.Context) {
 	r.status.UpdatedAt = workflow.Now(ctx)
 	// Each upsert is a history event: only write what changed.
-	if now := [3]string{r.status.Env, r.status.Stage, r.status.State}; now != r.published {
+	if now := [4]string{r.status.Env, r.status.Stage, r.status.State, r.status.Digest}; now != r.published {
 		r.published = now
-		_ = workflow.UpsertTypedSearchAttributes(ctx,
+		updates := []temporal.SearchAttributeUpdate{
 			temporal.NewSearchAttributeKeyKeyword(SearchAttrService).ValueSet(r.status.Service),
 			temporal.NewSearchAttributeKeyKeyword(SearchAttrVersion).ValueSet(r.status.Version),
 			temporal.NewSearchAttributeKeyKeyword(SearchAttrEnvironment).ValueSet(r.status.Env),
 			temporal.NewSearchAttributeKeyKeyword(SearchAttrStage).ValueSet(r.status.Stage),
 			temporal.NewSearchAttributeKeyKeyword(SearchAttrState).ValueSet(r.status.State),
-		)
+		}
+		// Only releases that pin a digest (pinDigestChange) upsert it, so older releases keep their commands.
+		if r.status.Digest != "" {
+			updates = append(updates, temporal.NewSearchAttributeKeyKeyword(SearchAttrDigest).ValueSet(r.status.Digest))
+		}
+		_ = workflow.UpsertTypedSearchAttributes(ctx, updates...)
 	}
 	workflow.SetCurrentDetails(ctx, r.details(workflow.Now(ctx)))
 }
@@ -242,6 +251,9 @@ func (r *release) details(now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s %s: %s\n\n", s.Service, s.Version, s.State)
 	fmt.Fprintf(&b, "- **image** `%s`\n", s.Image)
+	if s.ImageTag != "" {
+		fmt.Fprintf(&b, "- **tag** `%s`\n", s.ImageTag)
+	}
 	if s.Env != "" {
 		fmt.Fprintf(&b, "- **now** %s\n", r.describe(now))
 	}

@@ -37,14 +37,17 @@ func newStartCommand(g *GlobalOptions) *cli.Command {
 			"before with the same git sha, image, spec and --allow-downgrade, reports it and changes nothing; with\n" +
 			"other inputs, refuses (exit 2) and names what differs. With --wait, follows the release and exits with\n" +
 			"its outcome. When Temporal goes away meanwhile, --wait says so and reconnects with backoff; past\n" +
-			"--reconnect-timeout it exits 3. Past --timeout it exits 8. The release goes on either way.",
+			"--reconnect-timeout it exits 3. Past --timeout it exits 8. The release goes on either way.\n\n" +
+			"With image.build in the spec, the worker first builds the image from the build context (under its\n" +
+			"exec root), tags it VERSION and sha-SHA, pushes both and pins the release to the pushed digest;\n" +
+			"--image REF skips the build and pins REF's digest instead. Every environment deploys that digest.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "spec", Usage: "the service's ferry.yaml `FILE` (required)", EnvVars: []string{"FERRY_SPEC"}, Destination: &opts.Spec},
 			&cli.StringFlag{Name: "version", Usage: "`VERSION` to release (required)", EnvVars: []string{"FERRY_VERSION"}, Destination: &opts.Version},
 			&cli.StringFlag{Name: "git-sha", Usage: "git commit `SHA` of the version (required)", EnvVars: []string{"FERRY_GIT_SHA"}, Destination: &opts.GitSHA},
 			&cli.StringFlag{Name: "commit-time", Usage: "commit `TIME` (RFC 3339): a release committed earlier never supersedes one committed later", EnvVars: []string{"FERRY_COMMIT_TIME"}, Destination: &opts.CommitTime},
 			&cli.BoolFlag{Name: "allow-downgrade", Usage: "deploy even where a newer version is stable (by semver, else by commit time)", EnvVars: []string{"FERRY_ALLOW_DOWNGRADE"}, Destination: &opts.Downgrade},
-			&cli.StringFlag{Name: "image", Usage: "artifact `REF` (default: the spec's image repository:VERSION)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
+			&cli.StringFlag{Name: "image", Usage: "artifact `REF` (default: the spec's image repository:VERSION); it skips image.build, and the release deploys REF by the digest its registry serves (with image.build or a platform other than exec)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
 			&cli.BoolFlag{Name: "wait", Usage: "follow the release and exit with its outcome's code", EnvVars: []string{"FERRY_WAIT"}, Destination: &opts.Wait},
 			identityFlag(&opts.As),
 		}, followFlags(&opts.Follow, "--wait")...),

@@ -155,6 +155,8 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	row("state", st.State)
 	row("git sha", st.GitSHA)
 	row("image", st.Image)
+	row("tag", st.ImageTag)
+	row("digest", st.Digest)
 	row("strategy", st.Strategy)
 	if !st.StartedAt.IsZero() {
 		row("started", fmtTime(st.StartedAt))

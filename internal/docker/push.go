@@ -9,7 +9,10 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
+	dockerregistry "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/ferryhq/ferry/internal/registry"
 )
 
 // Tags returns the two tags Ferry gives a release's image: "<repo>:<version>" and, if gitSHA is not empty,
@@ -27,15 +30,33 @@ func Tags(repo, version, gitSHA string) []string {
 // has the layers and answers with the same digest. Lines of push progress go to onLine if it is not nil. It
 // pushes without credentials, so it suits registries that need no login, such as one on loopback.
 func (c *Client) TagAndPush(ctx context.Context, imageID string, refs []string, onLine func(string)) (string, error) {
+	return c.TagAndPushAs(ctx, imageID, refs, registry.Login{}, onLine)
+}
+
+// TagAndPushAs is TagAndPush with a login for the registry of refs; the zero Login pushes anonymously. The
+// credential goes to the engine with each push request only, never into its configuration.
+func (c *Client) TagAndPushAs(ctx context.Context, imageID string, refs []string, login registry.Login, onLine func(string)) (string, error) {
 	if len(refs) == 0 {
 		return "", errors.New("docker: push: no references to push")
+	}
+	auth := anonymousAuth
+	if login.Username != "" {
+		host, err := registry.Host(refs[0])
+		if err != nil {
+			return "", fmt.Errorf("docker: push: %w", err)
+		}
+		auth, err = dockerregistry.EncodeAuthConfig(dockerregistry.AuthConfig{
+			Username: login.Username, Password: login.Password, ServerAddress: host})
+		if err != nil {
+			return "", fmt.Errorf("docker: push: %w", err)
+		}
 	}
 	var digest string
 	for _, ref := range refs {
 		if err := c.api.ImageTag(ctx, imageID, ref); err != nil {
 			return "", fmt.Errorf("docker: tag %s: %w", ref, err)
 		}
-		d, err := c.push(ctx, ref, onLine)
+		d, err := c.push(ctx, ref, auth, onLine)
 		if err != nil {
 			return "", err
 		}
@@ -47,8 +68,8 @@ func (c *Client) TagAndPush(ctx context.Context, imageID string, refs []string, 
 	return digest, nil
 }
 
-func (c *Client) push(ctx context.Context, ref string, onLine func(string)) (string, error) {
-	body, err := c.api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: anonymousAuth})
+func (c *Client) push(ctx context.Context, ref, auth string, onLine func(string)) (string, error) {
+	body, err := c.api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("docker: push %s: %w", ref, err)
 	}

@@ -17,6 +17,8 @@ type templateVars struct {
 	Version        string
 	GitSHA         string
 	Image          string
+	ImageTag       string
+	Digest         string
 	Track          string
 	Weight         int
 	Replicas       int
@@ -46,6 +48,8 @@ func sampleVars(s *Spec, e *Environment) *templateVars {
 		Version:        "1.2.3",
 		GitSHA:         "0123456789abcdef0123456789abcdef01234567",
 		Image:          s.Image.Repository + ":1.2.3",
+		ImageTag:       s.Image.Repository + ":1.2.3",
+		Digest:         "sha256:" + strings.Repeat("0", 64),
 		Track:          "canary",
 		Weight:         10,
 		Replicas:       e.Replicas,
