@@ -27,9 +27,9 @@ type DockerPlatform struct {
 	StopTimeout Duration `yaml:"stopTimeout,omitempty" json:"stopTimeout"`
 	// Timeout bounds one platform operation. Default 5m.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout"`
-	// Hosts are the Host headers that select the service in the router, by environment name. An environment
-	// that is not listed is served as <service>.<env>.localhost.
-	Hosts map[string][]string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+	// Hosts maps an environment name to the Host header that selects the service there in the router. An
+	// environment that is not listed is served as <service>.<env>.localhost.
+	Hosts map[string]string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
 	// Sticky, if set, keeps one user on one track by a hash of a header or a cookie.
 	Sticky *Sticky `yaml:"sticky,omitempty" json:"sticky,omitempty"`
 }
@@ -77,11 +77,11 @@ const (
 	defaultLivenessRetries = 3
 )
 
-// RouterHosts returns the Host headers that select service in env: the ones listed for env, or else
+// RouterHosts returns the Host headers that select service in env: the one listed for env, or else
 // <service>.<env>.localhost.
 func (d *DockerPlatform) RouterHosts(service, env string) []string {
-	if hosts := d.Hosts[env]; len(hosts) > 0 {
-		return slices.Clone(hosts)
+	if host := d.Hosts[env]; host != "" {
+		return []string{host}
 	}
 	return []string{service + "." + env + ".localhost"}
 }
@@ -142,18 +142,13 @@ func (v *validator) docker(s *Spec, d *DockerPlatform) {
 			v.add(hp, "names no environment of this spec (environments: %s)%s", strings.Join(envs, ", "), didYouMean(env, envs))
 			continue
 		}
-		if len(d.Hosts[env]) == 0 {
-			v.add(hp, "must list at least one host")
-		}
-		for i, h := range d.Hosts[env] {
-			switch {
-			case !hostHeaderRE.MatchString(h):
-				v.add(index(hp, i), "must be a lower-case host name without a port, got %s", QuoteValue(h))
-			case seen[h] != "":
-				v.add(index(hp, i), "%s is also listed for %s: a host selects one environment", QuoteValue(h), seen[h])
-			default:
-				seen[h] = env
-			}
+		switch h := d.Hosts[env]; {
+		case !hostHeaderRE.MatchString(h):
+			v.add(hp, "must be a lower-case host name without a port, got %s", QuoteValue(h))
+		case seen[h] != "":
+			v.add(hp, "%s is also the host of %s: a host selects one environment", QuoteValue(h), seen[h])
+		default:
+			seen[h] = env
 		}
 	}
 	if st := d.Sticky; st != nil {
