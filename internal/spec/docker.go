@@ -21,7 +21,8 @@ type DockerPlatform struct {
 	Port int `yaml:"port" json:"port"`
 	// Readiness gates when a container receives traffic.
 	Readiness Readiness `yaml:"readiness,omitempty" json:"readiness"`
-	// Liveness, if set, replaces a container that stops answering it.
+	// Liveness is checked for its form only: the Docker driver does not probe it yet, so a container that stops
+	// answering it keeps running until the next release replaces it.
 	Liveness *Liveness `yaml:"liveness,omitempty" json:"liveness,omitempty"`
 	// StopTimeout is how long a container gets between SIGTERM and SIGKILL. Default 10s.
 	StopTimeout Duration `yaml:"stopTimeout,omitempty" json:"stopTimeout"`
