@@ -22,11 +22,26 @@ import (
 // dockerStack is a `ferry router` and a worker on their own task queue, whose Docker platform routes through
 // that router, with an in-process OCI registry on loopback.
 type dockerStack struct {
-	eng      *docker.Client
-	registry string
-	proxy    string // the router's traffic listener
-	env      []string
-	demo     string // the static demo binary
+	eng        *docker.Client
+	registry   string
+	proxy      string // the router's traffic listener
+	env        []string
+	demo       string // the static demo binary
+	worker     *exec.Cmd
+	workerArgs []string
+}
+
+// startWorker starts the stack's worker process.
+func (ds *dockerStack) startWorker(t *testing.T) {
+	t.Helper()
+	w := exec.Command(stack.bin, ds.workerArgs...)
+	w.Env = ds.env
+	logFile, _ := os.OpenFile(filepath.Join(stack.logDir, "docker-worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	w.Stdout, w.Stderr = logFile, logFile
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ds.worker = w
 }
 
 const dockerQueue = "ferry-docker"
@@ -73,14 +88,9 @@ func startDockerStack(t *testing.T) *dockerStack {
 		t.Fatal(err)
 	}
 	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+dockerQueue)
-	w := exec.Command(stack.bin, "worker", "--router-admin", "http://"+admin, "--router-token", token)
-	w.Env = ds.env
-	logFile, _ := os.OpenFile(filepath.Join(stack.logDir, "docker-worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	w.Stdout, w.Stderr = logFile, logFile
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(w) })
+	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
+	ds.startWorker(t)
+	t.Cleanup(func() { stop(ds.worker) })
 	return ds
 }
 
@@ -253,3 +263,44 @@ func TestDockerBadVersionRollsBack(t *testing.T) {
 }
 
 func uniqueSuffix() string { return fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff) }
+
+// TestDockerWorkerKilledDuringRollingDeploy kills the worker (SIGKILL) while a rolling deploy replaces the
+// stable containers, starts another, and checks that the deploy converges to exactly the declared replicas.
+func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
+	ds := startDockerStack(t)
+	service := "dk-kill-" + uniqueSuffix()
+	ds.cleanup(t, service)
+	ds.push(t, service, "1.0.0")
+	d2 := ds.push(t, service, "1.1.0")
+	strategy := "{type: rolling, maxSurge: 1, maxUnavailable: 0}"
+	if r := ds.release(t, ds.spec(t, service, strategy, ""), "1.0.0"); r.code != 0 {
+		t.Fatalf("release 1.0.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Each new container takes 3s to be ready, so the roll is under way for a while.
+	slow := ds.spec(t, service, strategy, "    config: {DEMO_READY_DELAY: 3s}\n")
+	done := make(chan result, 1)
+	go func() { done <- ds.release(t, slow, "1.1.0") }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if cts := ds.containers(t, service); cts["stable 1.1.0 "+d2] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no container of 1.1.0 started within 2m")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = ds.worker.Process.Kill()
+	_ = ds.worker.Wait()
+	ds.startWorker(t)
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("release 1.1.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatal("release 1.1.0 did not end within 5m")
+	}
+	wantMap(t, "containers after the restarted deploy", ds.containers(t, service), map[string]int{"stable 1.1.0 " + d2: 2})
+	wantMap(t, "versions through the router", ds.versions(t, service, 40), map[string]int{"1.1.0": 40})
+}
