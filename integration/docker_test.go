@@ -17,6 +17,7 @@ import (
 	ocireg "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/ferryhq/ferry/internal/docker"
+	"github.com/ferryhq/ferry/internal/router"
 )
 
 // dockerStack is a `ferry router` and a worker on their own task queue, whose Docker platform routes through
@@ -29,6 +30,37 @@ type dockerStack struct {
 	demo       string // the static demo binary
 	worker     *exec.Cmd
 	workerArgs []string
+	router     *exec.Cmd
+	routerArgs []string
+	admin      string
+	token      string
+}
+
+// startRouter starts the stack's router and waits until its admin API listens.
+func (ds *dockerStack) startRouter(t *testing.T) {
+	t.Helper()
+	ds.router = background("router", ds.routerArgs...)
+	if err := ds.router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitPort(ds.admin, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// weights reads the router's weights of service in staging: "stable 1.0.0 50".
+func (ds *dockerStack) weights(t *testing.T, service string) []string {
+	t.Helper()
+	c := &router.Client{BaseURL: "http://" + ds.admin, Token: ds.token}
+	st, err := c.Weights(context.Background(), service, "staging")
+	if err != nil {
+		t.Fatalf("router weights: %v", err)
+	}
+	var out []string
+	for _, tr := range st.Routing.Tracks {
+		out = append(out, fmt.Sprintf("%s %s %d", tr.Name, tr.Version, tr.Weight))
+	}
+	return out
 }
 
 // startWorker starts the stack's worker process.
@@ -78,15 +110,11 @@ func startDockerStack(t *testing.T) *dockerStack {
 	listen, admin := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
 	ds.proxy = listen
 	const token = "docker-it-token"
-	router := background("router", "router", "--listen", listen, "--admin", admin, "--admin-token", token,
-		"--state", filepath.Join(t.TempDir(), "routes.json"))
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(router) })
-	if err := waitPort(admin, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	ds.admin, ds.token = admin, token
+	ds.routerArgs = []string{"router", "--listen", listen, "--admin", admin, "--admin-token", token,
+		"--state", filepath.Join(t.TempDir(), "routes.json")}
+	ds.startRouter(t)
+	t.Cleanup(func() { stop(ds.router) })
 	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+dockerQueue)
 	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
 	ds.startWorker(t)
@@ -303,4 +331,58 @@ func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
 	}
 	wantMap(t, "containers after the restarted deploy", ds.containers(t, service), map[string]int{"stable 1.1.0 " + d2: 2})
 	wantMap(t, "versions through the router", ds.versions(t, service, 40), map[string]int{"1.1.0": 40})
+}
+
+// TestDockerRouterKilledMidCanary kills the router (SIGKILL) while a canary holds half the traffic, restarts it
+// with the same state file, and checks that the weights are back and the release completes.
+func TestDockerRouterKilledMidCanary(t *testing.T) {
+	ds := startDockerStack(t)
+	service := "dk-router-" + uniqueSuffix()
+	ds.cleanup(t, service)
+	ds.push(t, service, "1.0.0")
+	d2 := ds.push(t, service, "1.1.0")
+	if r := ds.release(t, ds.spec(t, service, "{type: canary, steps: [{weight: 50}]}", ""), "1.0.0"); r.code != 0 {
+		t.Fatalf("release 1.0.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The pause holds the canary at 50 % until the test resumes it.
+	done := make(chan result, 1)
+	spec := ds.spec(t, service, "{type: canary, steps: [{weight: 50}, {pause: {}}]}", "")
+	go func() { done <- ds.release(t, spec, "1.1.0") }()
+	want := "[canary 1.1.0 50 stable 1.0.0 50]"
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		c := &router.Client{BaseURL: "http://" + ds.admin, Token: ds.token}
+		if st, err := c.Weights(context.Background(), service, "staging"); err == nil && len(st.Routing.Tracks) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canary never took traffic within 3m")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := fmt.Sprint(ds.weights(t, service)); got != want {
+		t.Fatalf("weights before the kill: got %s, want %s", got, want)
+	}
+	_ = ds.router.Process.Kill()
+	_ = ds.router.Wait()
+	ds.startRouter(t)
+	if got := fmt.Sprint(ds.weights(t, service)); got != want {
+		t.Errorf("weights after the restart: got %s, want %s", got, want)
+	}
+	got := ds.versions(t, service, 200)
+	if got["1.0.0"] == 0 || got["1.1.0"] == 0 || got["1.0.0"]+got["1.1.0"] != 200 {
+		t.Errorf("versions through the restarted router: got %v, want both versions and no errors", got)
+	}
+	if r := ds.ferry(t, "resume", service, "--version", "1.1.0"); r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("release 1.1.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("release 1.1.0 did not end within 3m of the resume")
+	}
+	wantMap(t, "containers after the release", ds.containers(t, service), map[string]int{"stable 1.1.0 " + d2: 2})
 }
