@@ -9,10 +9,8 @@ import (
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/docker"
 	"github.com/ferryhq/ferry/internal/registry"
+	"github.com/ferryhq/ferry/internal/spec"
 )
-
-// defaultDockerHost is the docker.hosts name a build uses when the release names none.
-const defaultDockerHost = "local"
 
 // engines maps a Docker host name to a client of the daemon that the configuration gives it. An empty name
 // means "local", and without a "local" entry the platform's default socket. A name the configuration does not
@@ -21,8 +19,8 @@ func engines(hosts map[string]string) func(string) (activities.ImageEngine, erro
 	return func(name string) (activities.ImageEngine, error) {
 		addr, ok := hosts[name]
 		switch {
-		case name == "" || (name == defaultDockerHost && !ok):
-			addr = hosts[defaultDockerHost] // "" is the platform's default socket
+		case name == "" || (name == spec.DefaultDockerHost && !ok):
+			addr = hosts[spec.DefaultDockerHost] // "" is the platform's default socket
 		case !ok:
 			return nil, fmt.Errorf("no such docker host in the worker configuration (docker.hosts has: %v)", slices.Sorted(maps.Keys(hosts)))
 		}

@@ -19,8 +19,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/docker"
 	"github.com/ferryhq/ferry/internal/execrun"
 	"github.com/ferryhq/ferry/internal/probe"
+	"github.com/ferryhq/ferry/internal/registry"
+	"github.com/ferryhq/ferry/internal/router"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -67,6 +70,9 @@ type Options struct {
 	// LookupEnv resolves the env: references of registry passwords when an image is built or resolved
 	// (cmd/ferry passes os.LookupEnv). Nil resolves none: such a password is then an error.
 	LookupEnv func(string) (string, bool)
+	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
+	// DOCKER_HOST; empty means the engine's default socket.
+	DockerHost string
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -132,8 +138,48 @@ func New(c client.Client, opts Options) *Worker {
 // policy is the worker's exec policy; commands counts what the drivers run, so that Stop can wait for it.
 func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight) activities.Drivers {
 	return activities.Drivers{
-		spec.PlatformExec: &activities.Exec{Runner: trackedRunner{runner: execrun.Runner{}, commands: commands}, Policy: policy, Redact: opts.Redact},
+		spec.PlatformExec:   &activities.Exec{Runner: trackedRunner{runner: execrun.Runner{}, commands: commands}, Policy: policy, Redact: opts.Redact},
+		spec.PlatformDocker: dockerDriver(opts),
 	}
+}
+
+// dockerDriver builds the Docker driver from the configuration's Docker hosts (plus "local", from
+// opts.DockerHost, unless the configuration names it) and router. Connecting is lazy: a worker without an
+// engine starts, and only a release on the Docker platform fails.
+func dockerDriver(opts Options) *activities.Docker {
+	hosts := maps.Clone(opts.Config.Docker.Hosts)
+	if hosts == nil {
+		hosts = map[string]string{}
+	}
+	if _, ok := hosts[spec.DefaultDockerHost]; !ok {
+		hosts[spec.DefaultDockerHost] = opts.DockerHost
+	}
+	engines := make(map[string]activities.DockerEngine, len(hosts))
+	for name, addr := range hosts {
+		c, err := docker.New(addr)
+		if err != nil {
+			opts.Logger.Warn("docker host not usable", "host", name, "error", err)
+			continue
+		}
+		engines[name] = c
+	}
+	login := logins(opts.Config.Registries, opts.LookupEnv)
+	resolve := func(ctx context.Context, ref string) (string, error) {
+		host, err := registry.Host(ref)
+		if err != nil {
+			return "", err
+		}
+		l, err := login(host)
+		if err != nil {
+			return "", err
+		}
+		return registry.Pinned(ctx, ref, l)
+	}
+	d := &activities.Docker{Engines: engines, Resolve: resolve, Redact: opts.Redact}
+	if r := opts.Config.Router; r.Admin != "" {
+		d.Router = &activities.FerryRouter{Client: &router.Client{BaseURL: r.Admin, Token: r.Token.Reveal()}}
+	}
+	return d
 }
 
 // Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or

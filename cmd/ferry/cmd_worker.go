@@ -30,6 +30,24 @@ type WorkerOptions struct {
 	Exec        ExecOptions
 	// Config is the worker configuration file. Empty means ./ferry-worker.yaml when it exists.
 	Config string
+	Router RouterAccess
+}
+
+// RouterAccess holds the flags that name the traffic router's admin API, shared by `ferry worker` and
+// `ferry dev`. Each one set overrides the router section of the worker configuration.
+type RouterAccess struct {
+	Admin string
+	Token string
+}
+
+// routerAccessFlags are the flags of RouterAccess.
+func routerAccessFlags(o *RouterAccess) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "router-admin", Usage: "`URL` of the traffic router's admin API, for the Docker platform (overrides router.admin of --config)",
+			EnvVars: []string{"FERRY_ROUTER_ADMIN"}, Destination: &o.Admin},
+		&cli.StringFlag{Name: "router-token", Usage: "bearer `TOKEN` of the router's admin API (overrides router.token of --config)",
+			EnvVars: []string{"FERRY_ROUTER_TOKEN"}, Destination: &o.Token},
+	}
 }
 
 // ExecOptions are the flags that say what a worker's commands may do, shared by `ferry worker` and `ferry dev`.
@@ -100,10 +118,17 @@ func (o ExecOptions) withConfig(c worker.ExecConfig) ExecOptions {
 }
 
 // workerSetup reads the worker configuration at path ("" for none) and builds the exec policy from the flags over it.
-func workerSetup(cmd, path string, o ExecOptions, allowRoot bool) (activities.ExecPolicy, worker.Config, error) {
+// The router flags override the file's router section.
+func workerSetup(cmd, path string, o ExecOptions, r RouterAccess, allowRoot bool) (activities.ExecPolicy, worker.Config, error) {
 	cfg, err := workerConfig(cmd, path)
 	if err != nil {
 		return activities.ExecPolicy{}, worker.Config{}, err
+	}
+	if r.Admin != "" {
+		cfg.Router.Admin = r.Admin
+	}
+	if r.Token != "" {
+		cfg.Router.Token = worker.Secret(r.Token)
 	}
 	policy, err := o.withConfig(cfg.Exec).policy(cmd, allowRoot)
 	return policy, cfg, err
@@ -168,7 +193,7 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
 			configFlag(&opts.Config),
-		}, execFlags(&opts.Exec, "none: nothing runs")...),
+		}, append(execFlags(&opts.Exec, "none: nothing runs"), routerAccessFlags(&opts.Router)...)...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -177,7 +202,7 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err := requireArgs("worker", args); err != nil {
 		return err
 	}
-	policy, cfg, err := workerSetup("worker", configPath(opts.Config), opts.Exec, false)
+	policy, cfg, err := workerSetup("worker", configPath(opts.Config), opts.Exec, opts.Router, false)
 	if err != nil {
 		return err
 	}
@@ -186,7 +211,7 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST")})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

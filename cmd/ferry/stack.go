@@ -37,7 +37,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	var policy activities.ExecPolicy
 	var cfg worker.Config
 	if !o.NoWorker {
-		if policy, cfg, err = workerSetup("dev", o.Config, o.Exec, true); err != nil {
+		if policy, cfg, err = workerSetup("dev", o.Config, o.Exec, o.Router, true); err != nil {
 			return nil, err
 		}
 	}
@@ -58,7 +58,8 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, errors.Join(err, srv.Stop())
 	}
 	if !o.NoWorker {
-		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg, LookupEnv: os.LookupEnv})
+		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg,
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST")})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

@@ -31,7 +31,7 @@ func workerPolicy(t *testing.T, env map[string]string, args ...string) (activiti
 		Flags: append([]cli.Flag{configFlag(&o.Config)}, execFlags(&o.Exec, "")...),
 		Action: func(*cli.Context) error {
 			var err error
-			policy, cfg, err = workerSetup("worker", configPath(o.Config), o.Exec, false)
+			policy, cfg, err = workerSetup("worker", configPath(o.Config), o.Exec, RouterAccess{}, false)
 			return err
 		},
 	}

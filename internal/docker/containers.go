@@ -240,6 +240,8 @@ func (c *Client) run(ctx context.Context, r Replicas, digest, config string) (Co
 	}
 	host := &container.HostConfig{
 		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+		// A process that crashes is restarted in place; one that Ferry stops stays stopped.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure},
 	}
 	name := containerName(r)
 	created, err := c.api.ContainerCreate(ctx, cfg, host, nil, nil, name)

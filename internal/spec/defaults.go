@@ -39,6 +39,9 @@ func applyDefaults(s *Spec, src *source) {
 		setDefault(&x.Timeout, Duration(defaultExecTimeout), src, "platform.exec.timeout")
 		setDefault(&x.ReadyTimeout, Duration(defaultReadyTimeout), src, "platform.exec.readyTimeout")
 	}
+	if d := s.Platform.Docker; d != nil {
+		dockerDefaults(d, src)
+	}
 	for i := range s.Environments {
 		envDefaults(&s.Environments[i], index("environments", i), src)
 	}

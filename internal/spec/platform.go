@@ -5,11 +5,14 @@ import "time"
 // PlatformExec is the Kind of the exec platform.
 const PlatformExec = "exec"
 
-// Kind names the platform's driver: the key of the one member that is set ("exec"), or "" when none is.
-// Workers register their drivers under these names.
+// Kind names the platform's driver: the key of the one member that is set ("exec", "docker"), or "" when none
+// is. Workers register their drivers under these names.
 func (p Platform) Kind() string {
-	if p.Exec != nil {
+	switch {
+	case p.Exec != nil:
 		return PlatformExec
+	case p.Docker != nil:
+		return PlatformDocker
 	}
 	return ""
 }
@@ -20,14 +23,17 @@ func (p Platform) Limits() (op, ready time.Duration) {
 	if p.Exec != nil {
 		return p.Exec.Timeout.D(), p.Exec.ReadyTimeout.D()
 	}
+	if p.Docker != nil {
+		return p.Docker.Timeout.D(), p.Docker.Readiness.Timeout.D()
+	}
 	return 0, 0
 }
 
 // TellsCurrent reports whether the platform can say which version serves an environment now. The exec
-// platform can only with a current command.
+// platform can only with a current command; the Docker platform reads its containers' labels.
 func (p Platform) TellsCurrent() bool {
 	if p.Exec != nil {
 		return len(p.Exec.Current) > 0
 	}
-	return false
+	return p.Docker != nil
 }

@@ -51,7 +51,8 @@ type Build struct {
 
 // Platform selects and configures the platform. Exactly one of its members is set.
 type Platform struct {
-	Exec *ExecPlatform `yaml:"exec,omitempty" json:"exec,omitempty"`
+	Exec   *ExecPlatform   `yaml:"exec,omitempty" json:"exec,omitempty"`
+	Docker *DockerPlatform `yaml:"docker,omitempty" json:"docker,omitempty"`
 }
 
 // ExecPlatform runs user commands for each platform operation. Every command is an argv list; each element is

@@ -130,9 +130,17 @@ func (v *validator) image(img *Image) {
 
 // platform checks the platform block; which commands are required depends on the strategies in use.
 func (v *validator) platform(s *Spec) {
+	if s.Platform.Exec != nil && s.Platform.Docker != nil {
+		v.add("platform", "set exec or docker, not both")
+	}
+	if d := s.Platform.Docker; d != nil {
+		v.docker(s, d)
+	}
 	x := s.Platform.Exec
 	if x == nil {
-		v.add("platform", "required (supported: exec)")
+		if s.Platform.Docker == nil {
+			v.add("platform", "required (supported: exec, docker)")
+		}
 		return
 	}
 	// Commands are shared by all environments, so render them with each one's variables (and config).

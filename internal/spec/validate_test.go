@@ -90,7 +90,7 @@ func TestValidateGoSpecProblems(t *testing.T) {
 		{
 			name:  "no platform",
 			edit:  func(s *Spec) { s.Platform.Exec = nil },
-			wants: []string{"platform: required (supported: exec)"},
+			wants: []string{"platform: required (supported: exec, docker)"},
 		},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,7 @@
 //
 // Configuration, flags first, then environment variables:
 //
-//	-version, VERSION           the version it shows (required)
+//	-version, VERSION           the version it shows (required; FERRY_VERSION if VERSION is unset)
 //	-listen, LISTEN             listen address; else PORT as ":PORT"; else ":8080"
 //	-error-rate, DEMO_ERROR_RATE share of page requests answered 500, e.g. 0.2
 //	-latency, DEMO_LATENCY       added to every page request, e.g. 50ms
@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -46,7 +47,7 @@ func run() error {
 	}
 	var cfg demoapp.Config
 	var err error
-	flag.StringVar(&cfg.Version, "version", os.Getenv("VERSION"), "`VERSION` to show (env VERSION)")
+	flag.StringVar(&cfg.Version, "version", cmp.Or(os.Getenv("VERSION"), os.Getenv("FERRY_VERSION")), "`VERSION` to show (env VERSION, or FERRY_VERSION as Ferry's Docker platform sets it)")
 	flag.StringVar(&listen, "listen", listen, "listen `ADDRESS` (env LISTEN, or PORT)")
 	flag.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of page requests answered 500 (env DEMO_ERROR_RATE)")
 	flag.DurationVar(&cfg.Latency, "latency", 0, "latency added to page requests (env DEMO_LATENCY)")
