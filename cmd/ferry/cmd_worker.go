@@ -185,7 +185,7 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 		g.logger.Warn("no --exec-allow (nor exec.allow in the worker configuration): the worker refuses every release that runs a command", "execRoot", policy.Root)
 	}
 	return g.withClient(ctx, func(c client.Client) error {
-		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg})
+		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg, LookupEnv: os.LookupEnv})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

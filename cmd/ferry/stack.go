@@ -58,7 +58,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		return nil, errors.Join(err, srv.Stop())
 	}
 	if !o.NoWorker {
-		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg})
+		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg, LookupEnv: os.LookupEnv})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())
