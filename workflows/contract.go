@@ -97,12 +97,15 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(expanded, func(workflow.ReceiveChannel, bool) { drain() })
 		sel.AddReceive(completed, func(workflow.ReceiveChannel, bool) { drain() })
-		for {
+		for ctx.Err() == nil {
 			sel.Select(ctx)
 		}
 	})
 
 	for {
+		if err := ctx.Err(); err != nil {
+			return activities.ContractDone{}, temporal.NewCanceledError()
+		}
 		drain()
 		c.status.Waiting = c.waiting(ctx)
 		if len(c.status.Waiting) == 0 {
