@@ -110,6 +110,9 @@ func (v *validator) migrations(s *Spec) {
 		switch {
 		case m.Database == "":
 			v.add(at+".database", "required: the name of the database in the worker's databases section")
+		case strings.ContainsAny(m.Database, ":@=/ "):
+			// Never echo it: a connection string holds a password.
+			v.add(at+".database", "must be a database name, not a connection string: the worker's databases section maps names to connections")
 		case !databaseRE.MatchString(m.Database):
 			v.add(at+".database", "must be a name (lower-case letters, digits, '-' and '_'), got %s; the worker maps it to a connection", QuoteValue(m.Database))
 		}
