@@ -44,11 +44,6 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		Name:      "approve-contract",
 		Usage:     "approve the contract of a migration; a refusal (not allowed, not waiting) exits with code 2",
 		ArgsUsage: "NAME",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "database", Usage: "`NAME` of the database, when migrations of that name exist in several", EnvVars: []string{"FERRY_DATABASE"}, Destination: &opts.Database},
-			identityFlag(&opts.As),
-			&cli.StringFlag{Name: "reason", Usage: "`TEXT` recorded with the approval", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
-		},
 		Action: action(func(c *cli.Context) error { return runApproveContract(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 	return &cli.Command{
@@ -59,6 +54,9 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		// The flags sit on migrate rather than on lint, so that they may follow the files like every flag.
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "phase", Usage: "`PHASE` of every FILE: expand or contract (default: from each file name)", EnvVars: []string{"FERRY_MIGRATE_PHASE"}, Destination: &opts.Phase},
+			&cli.StringFlag{Name: "database", Usage: "approve-contract: `NAME` of the database, when migrations of that name exist in several", EnvVars: []string{"FERRY_DATABASE"}, Destination: &opts.Database},
+			identityFlag(&opts.As),
+			&cli.StringFlag{Name: "reason", Usage: "approve-contract: `TEXT` recorded with the approval", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
 		},
 		Subcommands: []*cli.Command{lint, status, approve},
 		Action: func(c *cli.Context) error {
