@@ -259,3 +259,26 @@ func (c *contractEnv) update(in ContractApproveInput) *updateOutcomeC {
 	}, in)
 	return out
 }
+
+func TestCompletingReleaseSignalsContractOnlyOnSuccess(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			h := migrationHarness(t, nil)
+			if fail {
+				h.failOps["deploy staging"] = temporal.NewNonRetryableApplicationError("boom", ErrTypeInvalid, nil)
+			}
+			in := releaseInput(staging())
+			in.Version = "1.5.0"
+			in.Spec.Migrations = []spec.Migration{addEmailVerified()}
+			in.Spec.Completes = []string{"add-email-verified"}
+			h.run(in)
+			var want []string
+			if !fail {
+				want = []string{SignalContractCompleted + " " + ContractWorkflowID("users", "add-email-verified")}
+			}
+			if strings.Join(h.contractSignals, "|") != strings.Join(want, "|") {
+				t.Errorf("contract signals: got %q, want %q", h.contractSignals, want)
+			}
+		})
+	}
+}
