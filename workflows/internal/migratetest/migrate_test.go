@@ -3,6 +3,7 @@ package migratetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,7 +27,17 @@ import (
 	"github.com/ferryhq/ferry/workflows"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(workerEnv); addr != "" {
+		// A worker process of TestBackfillSurvivesKilledWorker: it runs until it is killed.
+		if err := runWorker(addr, os.Getenv(workerEnv+"_DSN"), os.Getenv(workerEnv+"_ROOT")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	pgtest.Main(m)
+}
 
 const queue = "ferry-migrate"
 
