@@ -174,10 +174,10 @@ type Status struct {
 	Decisions        []Decision   `json:"decisions,omitempty"`
 	// Backfill is the backfill under way in Env, or the last one that ran. Its Progress is as of its last start
 	// or pause; starter.StatusOf fills in the running activity's latest heartbeat.
-	Backfill *BackfillStatus `json:"backfill,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
-	StartedAt        time.Time    `json:"startedAt,omitzero"`
-	UpdatedAt        time.Time    `json:"updatedAt,omitzero"`
+	Backfill  *BackfillStatus `json:"backfill,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	StartedAt time.Time       `json:"startedAt,omitzero"`
+	UpdatedAt time.Time       `json:"updatedAt,omitzero"`
 }
 
 // BackfillStatus is a backfill of a release in an environment.

@@ -43,7 +43,7 @@ type release struct {
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
 	backfillCancel workflow.CancelFunc // stops the running backfill activity (pause, resize)
-	pausedAnalyses int // PausedAnalysis children started, for their workflow IDs
+	pausedAnalyses int                 // PausedAnalysis children started, for their workflow IDs
 
 	published [3]string // env, stage, state last upserted as search attributes
 }

@@ -44,7 +44,7 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		Name:      "approve-contract",
 		Usage:     "approve the contract of a migration; a refusal (not allowed, not waiting) exits with code 2",
 		ArgsUsage: "NAME",
-		Action: action(func(c *cli.Context) error { return runApproveContract(c.Context, opts, *g, c.Args().Slice()) }),
+		Action:    action(func(c *cli.Context) error { return runApproveContract(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 	return &cli.Command{
 		Name:        "migrate",

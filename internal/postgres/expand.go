@@ -92,7 +92,6 @@ func Checksum(sql []byte) string {
 // A statement that waits longer than the lock timeout is a *LockTimeoutError, which is retryable. Files with
 // transaction control (BEGIN, COMMIT) are refused. Splitting the file needs PostgreSQL's parser: in a build
 // without cgo, Expand returns migrate.ErrNoParser.
-//
 func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResult, error) {
 	return apply(ctx, conn, req, PhaseExpand)
 }

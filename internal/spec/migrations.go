@@ -200,4 +200,3 @@ func (v *validator) lintFile(dir, p, file string, phase migrate.Phase) {
 		}
 	}
 }
-
