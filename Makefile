@@ -6,7 +6,7 @@ RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/migrate ./inter
 # Packages that start real servers (embedded Temporal, the ferry binary, the Docker engine, PostgreSQL) and run
 # without -race.
 SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest \
-	./internal/docker ./internal/postgres ./internal/pgtest ./activities/internal/buildtest
+	./internal/docker ./internal/postgres ./internal/pgtest ./activities/internal/buildtest ./workflows/internal/migratetest
 
 .PHONY: test vet race server demo bench bench-router record build
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -19,6 +21,9 @@ type SignalWithStartInput struct {
 	Signal       string `json:"signal"`
 	SignalArg    any    `json:"signalArg"`
 	WorkflowArg  any    `json:"workflowArg"`
+	// Once refuses to start the workflow again after it closed: the signal to a closed workflow is then dropped,
+	// without error. The Contract workflow of a migration runs once.
+	Once bool `json:"once,omitempty"`
 }
 
 // WorkflowClient is the part of client.Client that Temporal uses; a client.Client satisfies it.
@@ -77,17 +82,84 @@ func (t *Temporal) SignalWithStart(ctx context.Context, in SignalWithStartInput)
 		TaskQueue:                in.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}
+	if in.Once {
+		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	}
 	var args []any
 	if in.WorkflowArg != nil {
 		args = append(args, in.WorkflowArg)
 	}
 	_, err := t.Client.SignalWithStartWorkflow(ctx, in.WorkflowID, in.Signal, in.SignalArg, opts, in.WorkflowType, args...)
 	var invalid *serviceerror.InvalidArgument
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
+	case in.Once && errors.As(err, &started):
+		return nil
 	case errors.As(err, &invalid):
 		return invalidSpec(fmt.Sprintf("signal-with-start %s %s rejected", in.WorkflowID, in.Signal), err)
 	case err != nil:
 		return fmt.Errorf("signal-with-start %s %s: %w", in.WorkflowID, in.Signal, err)
 	}
 	return nil
+}
+
+// ContractDone is the result of a Contract workflow: a migration whose contract ran, so that versions older
+// than CompletedBy, which read the old shape, may no longer deploy.
+type ContractDone struct {
+	Service   string `json:"service"`
+	Migration string `json:"migration"`
+	Database  string `json:"database"`
+	// CompletedBy is the version that completed the migration (no longer read the old shape); CommitTime its
+	// commit time, when known.
+	CompletedBy string    `json:"completedBy"`
+	CommitTime  time.Time `json:"commitTime,omitzero"`
+	// ContractedAt is when the contract ran (in the last environment).
+	ContractedAt time.Time `json:"contractedAt"`
+	// Dropped lists what the contract removed: "column users.legacy_flag".
+	Dropped []string `json:"dropped,omitempty"`
+}
+
+// ContractsInput names a service.
+type ContractsInput struct {
+	Service string `json:"service"`
+}
+
+// workflowLister is the part of client.Client that Contracts uses.
+type workflowLister interface {
+	ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+	GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+}
+
+// maxContracts bounds how many contracts of one service Contracts reads.
+const maxContracts = 1000
+
+// Contracts returns the contracts that ran for a service: the results of its completed Contract workflows,
+// found through the FerryService search attribute. A release that deploys an older version asks it, to refuse
+// a version that needs a shape a contract removed. Read-only, so idempotent; retryable.
+func (t *Temporal) Contracts(ctx context.Context, in ContractsInput) ([]ContractDone, error) {
+	lister, ok := t.Client.(workflowLister)
+	if !ok {
+		return nil, errors.New("this worker's Temporal client cannot list workflows")
+	}
+	query := fmt.Sprintf("WorkflowType = 'Contract' AND ExecutionStatus = 'Completed' AND FerryService = '%s'",
+		strings.ReplaceAll(in.Service, "'", ""))
+	var out []ContractDone
+	var token []byte
+	for len(out) < maxContracts {
+		resp, err := lister.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list contracts of %s: %w", in.Service, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			var done ContractDone
+			if err := lister.GetWorkflow(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()).Get(ctx, &done); err != nil {
+				return nil, fmt.Errorf("read contract %s: %w", e.GetExecution().GetWorkflowId(), err)
+			}
+			out = append(out, done)
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
 }

@@ -79,6 +79,9 @@ func statusOf(ctx context.Context, c client.Client, run Run, read time.Duration)
 		qctx, cancel := queryContext(ctx, queryTimeout)
 		defer cancel()
 		st, err := query(qctx, c, run)
+		if err == nil {
+			liveBackfill(&st, desc)
+		}
 		if err != nil && unanswered(ctx, err) {
 			// A query also goes unanswered when Temporal itself went away: that is no missing worker.
 			hctx, cancel := context.WithTimeout(ctx, healthTimeout)

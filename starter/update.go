@@ -149,3 +149,8 @@ func closedOrMissing(ctx context.Context, c client.Client, run Run, name string)
 	state := rowFromInfo(desc.GetWorkflowExecutionInfo(), converter.GetDefaultDataConverter()).State
 	return &RejectedError{Update: name, Reason: fmt.Sprintf("release %s %s already ended (%s)", run.Service, run.Version, state)}
 }
+
+// Backfill pauses, resumes or resizes the running backfill of a release.
+func Backfill(ctx context.Context, c client.Client, run Run, in workflows.BackfillInput) (workflows.UpdateResult, error) {
+	return update(ctx, c, run, workflows.UpdateBackfill, in)
+}

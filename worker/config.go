@@ -33,6 +33,10 @@ type Config struct {
 	Registries map[string]Registry `yaml:"registries" json:"registries,omitempty"`
 	// Router is the traffic router's admin endpoint.
 	Router RouterConfig `yaml:"router" json:"router"`
+	// Databases maps a database name, as a spec's migrations name it, to where its connection string (a
+	// PostgreSQL DSN or URL, which holds a password) is found: env:NAME or file:PATH. A key "ENV/NAME" is the
+	// database NAME of environment ENV only, and takes precedence over "NAME" there.
+	Databases map[string]SecretRef `yaml:"databases" json:"databases,omitempty"`
 }
 
 // ExecConfig is the file's exec section, the counterpart of the --exec-root, --exec-allow and --exec-env flags.
@@ -222,6 +226,11 @@ func (cfg Config) check() []string {
 			if err := r.Password.check(); err != nil {
 				problems = append(problems, fmt.Sprintf("registries.%s.password: %v", name, err))
 			}
+		}
+	}
+	for name, ref := range cfg.Databases {
+		if err := ref.check(); err != nil {
+			problems = append(problems, fmt.Sprintf("databases.%s: %v", name, err))
 		}
 	}
 	if cfg.Router.Admin != "" {

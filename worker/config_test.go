@@ -195,3 +195,24 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("got %v, want fs.ErrNotExist", err)
 	}
 }
+
+func TestDatabases(t *testing.T) {
+	if _, err := ParseConfig("w.yaml", []byte("databases: {users: \"postgres://app:pw@db/users\"}\n")); err == nil ||
+		strings.Contains(err.Error(), "pw@") || !strings.Contains(err.Error(), "databases.users: must be a reference") {
+		t.Errorf("a DSN written in the file: got %v, want a refusal that does not quote it", err)
+	}
+	cfg, err := ParseConfig("w.yaml", []byte("databases:\n  users: env:USERS_DSN\n  production/users: env:PROD_USERS_DSN\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"USERS_DSN": "postgres://staging", "PROD_USERS_DSN": "postgres://prod"}
+	d := databases{refs: cfg.Databases, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	for _, tt := range []struct{ env, want string }{{"staging", "postgres://staging"}, {"production", "postgres://prod"}} {
+		if got, err := d.DSN(tt.env, "users"); err != nil || got != tt.want {
+			t.Errorf("DSN(%s, users): got %q, %v, want %q", tt.env, got, err, tt.want)
+		}
+	}
+	if _, err := d.DSN("staging", "orders"); err == nil || !strings.Contains(err.Error(), "no database orders") {
+		t.Errorf("unknown database: got %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -67,8 +68,9 @@ type Options struct {
 	// the router's admin API), from ferry-worker.yaml. Its Exec section is not read here: the caller merges it
 	// into Exec, under the flags.
 	Config Config
-	// LookupEnv resolves the env: references of registry passwords when an image is built or resolved
-	// (cmd/ferry passes os.LookupEnv). Nil resolves none: such a password is then an error.
+	// LookupEnv resolves the env: references of Config: registry passwords when an image is built or resolved,
+	// database connection strings when a migration connects. cmd/ferry passes os.LookupEnv; nil finds no
+	// variable, and such a reference is then an error.
 	LookupEnv func(string) (string, bool)
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
 	// DOCKER_HOST; empty means the engine's default socket.
@@ -128,10 +130,39 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	w.RegisterActivity(&activities.Artifact{Engine: engines(opts.Config.Docker.Hosts),
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Migrations{Databases: databases{refs: opts.Config.Databases, lookupEnv: opts.LookupEnv}, Exec: &policy, Redact: opts.Redact})
+	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
 		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))
 	return w
+}
+
+// databases resolves the databases section of the worker's configuration each time a migration activity
+// connects, so that a rotated secret is picked up without a restart.
+type databases struct {
+	refs      map[string]SecretRef
+	lookupEnv func(string) (string, bool)
+}
+
+// DSN returns the connection string of database name in env: the reference under "env/name", else "name".
+func (d databases) DSN(env, name string) (string, error) {
+	ref, ok := d.refs[env+"/"+name]
+	if !ok {
+		ref, ok = d.refs[name]
+	}
+	if !ok {
+		return "", fmt.Errorf("the worker's configuration has no database %s (databases: %s or %s/%s)", name, name, env, name)
+	}
+	lookup := d.lookupEnv
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
+	s, err := ref.Resolve(lookup, os.ReadFile)
+	if err != nil {
+		return "", err
+	}
+	return s.Reveal(), nil
 }
 
 // drivers builds the platform drivers the worker offers, by kind: the one place where a platform is registered.

@@ -14,8 +14,9 @@ import (
 
 // Registered names. They are part of recorded histories: never rename them.
 const (
-	ReleaseWorkflow = "Release"
-	EnvLockWorkflow = "EnvLock"
+	ReleaseWorkflow  = "Release"
+	EnvLockWorkflow  = "EnvLock"
+	ContractWorkflow = "Contract"
 
 	QueryStatus = "status"
 	QueryLock   = "lock"
@@ -25,6 +26,16 @@ const (
 	UpdatePause   = "pause"
 	UpdateResume  = "resume"
 	UpdatePromote = "promote"
+	// UpdateBackfill pauses, resumes or resizes the running backfill of a release.
+	UpdateBackfill = "backfill"
+	// UpdateApproveContract approves the contract of a migration (Contract workflow).
+	UpdateApproveContract = "approve-contract"
+	// QueryContract answers the Contract workflow's ContractStatus.
+	QueryContract = "contract"
+
+	// Signals to a Contract workflow, sent by releases through signal-with-start.
+	SignalContractExpanded  = "contract-expanded"
+	SignalContractCompleted = "contract-completed"
 
 	// Signals between Release and EnvLock workflows.
 	SignalLockAcquire = "lock-acquire"
@@ -62,6 +73,10 @@ const (
 	StageScaleDown = "scale-down"
 	StageRollback  = "rollback"
 	StageDone      = "done"
+	// StageExpand runs the expand of the migrations the version requires, before it deploys.
+	StageExpand = "expand"
+	// StageBackfill runs their backfills, once the version serves 100 %.
+	StageBackfill = "backfill"
 )
 
 // Tracks a version's replica set can run on.
@@ -167,9 +182,91 @@ type Status struct {
 	AnalysisFailures int          `json:"analysisFailures,omitempty"`
 	Environments     []EnvStatus  `json:"environments"`
 	Decisions        []Decision   `json:"decisions,omitempty"`
-	Reason           string       `json:"reason,omitempty"`
-	StartedAt        time.Time    `json:"startedAt,omitzero"`
-	UpdatedAt        time.Time    `json:"updatedAt,omitzero"`
+	// Backfill is the backfill under way in Env, or the last one that ran. Its Progress is as of its last start
+	// or pause; starter.StatusOf fills in the running activity's latest heartbeat.
+	Backfill  *BackfillStatus `json:"backfill,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	StartedAt time.Time       `json:"startedAt,omitzero"`
+	UpdatedAt time.Time       `json:"updatedAt,omitzero"`
+}
+
+// BackfillStatus is a backfill of a release in an environment.
+type BackfillStatus struct {
+	Migration string `json:"migration"`
+	Env       string `json:"env"`
+	// State is running, paused, done or failed.
+	State       string                      `json:"state"`
+	BatchTarget time.Duration               `json:"batchTarget,omitempty"`
+	Progress    activities.BackfillProgress `json:"progress"`
+	PausedBy    string                      `json:"pausedBy,omitempty"`
+}
+
+// BackfillInput is the UpdateBackfill argument: Action is pause, resume or resize (with BatchTarget).
+type BackfillInput struct {
+	Action      string        `json:"action"`
+	BatchTarget time.Duration `json:"batchTarget,omitempty"`
+	Identity    string        `json:"identity"`
+	Reason      string        `json:"reason,omitempty"`
+}
+
+// ContractInput starts (or continues) the Contract workflow of one migration.
+type ContractInput struct {
+	Service   string         `json:"service"`
+	Migration spec.Migration `json:"migration"`
+	// Environments are the service's environments in order: the contract runs on each one's database, and no
+	// older version may run in any of them.
+	Environments []string      `json:"environments"`
+	Platform     spec.Platform `json:"platform"`
+	// ExpandedAt is when the expand first ran; minAge counts from it.
+	ExpandedAt time.Time `json:"expandedAt"`
+	// State is carried across continue-as-new.
+	State *ContractState `json:"state,omitempty"`
+}
+
+// ContractState is where a Contract workflow stands.
+type ContractState struct {
+	// CompletedBy is the version that completed the migration and served 100 % in every environment.
+	CompletedBy string     `json:"completedBy,omitempty"`
+	CommitTime  time.Time  `json:"commitTime,omitzero"`
+	CompletedAt time.Time  `json:"completedAt,omitzero"`
+	Approvals   []Decision `json:"approvals,omitempty"`
+	// OldGone is set once no environment runs a version older than CompletedBy.
+	OldGone bool `json:"oldGone,omitempty"`
+	// Checks counts the platform checks of this run, for continue-as-new.
+	Checks int `json:"checks,omitempty"`
+}
+
+// ContractSignal is SignalContractExpanded and SignalContractCompleted.
+type ContractSignal struct {
+	Version    string    `json:"version"`
+	CommitTime time.Time `json:"commitTime,omitzero"`
+}
+
+// ContractStatus answers QueryContract.
+type ContractStatus struct {
+	Service   string `json:"service"`
+	Migration string `json:"migration"`
+	Database  string `json:"database"`
+	// Phase is waiting, contracting, contracted or failed.
+	Phase      string        `json:"phase"`
+	Waiting    []string      `json:"waiting,omitempty"`
+	ExpandedAt time.Time     `json:"expandedAt"`
+	NotBefore  time.Time     `json:"notBefore,omitzero"`
+	State      ContractState `json:"state"`
+	// Result is set once the contract ran.
+	Result *activities.ContractDone `json:"result,omitempty"`
+	Reason string                   `json:"reason,omitempty"`
+}
+
+// ContractApproveInput is the UpdateApproveContract argument.
+type ContractApproveInput struct {
+	Identity string `json:"identity"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ContractWorkflowID is the ID of the Contract workflow of a migration of a database.
+func ContractWorkflowID(database, migration string) string {
+	return "ferry-contract/" + database + "/" + migration
 }
 
 // CheckStatus is the latest check, analysis or verification result.

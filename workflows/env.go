@@ -73,7 +73,8 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		cleanup, _ := workflow.NewDisconnectedContext(root)
 		var deployed *Artifact
 		var cleanupFailed *cleanupError
-		if err == nil || errors.As(err, &cleanupFailed) {
+		var backfillFailed *backfillError
+		if err == nil || errors.As(err, &cleanupFailed) || errors.As(err, &backfillFailed) {
 			// A promoted version serves the environment even when its cleanup failed: the next release must
 			// roll back to it, not to the version it replaced.
 			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image, CommitTime: r.in.CommitTime}
@@ -104,6 +105,12 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 			return err
 		}
 	}
+	if err = r.checkContracts(ctx); err != nil {
+		return err
+	}
+	if err = r.expand(ctx, e, i); err != nil {
+		return err
+	}
 	err = r.deploy(ctx, e)
 	switch {
 	case err == nil:
@@ -111,6 +118,10 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		return r.rollback(root, e, err)
 	case e.promoted && workflow.GetVersion(root, promotedFailureChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion:
 		return &cleanupError{env: env.Name, version: r.in.Version, err: err}
+	}
+	if err == nil {
+		// The new version serves 100 %: fill the new shape. A failure here rolls nothing back.
+		err = r.backfill(ctx, e)
 	}
 	// Past the last environment's work an abort could change nothing: refuse it rather than report it taken.
 	r.finishing = err == nil && i == len(r.in.Spec.Environments)-1

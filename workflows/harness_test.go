@@ -49,6 +49,10 @@ type harness struct {
 	checkTime time.Duration
 	// requests are the inputs of the platform activities, in the order of calls.
 	requests []activities.PlatformRequest
+	// contracts are the contracts that ran, as Temporal.Contracts reports them.
+	contracts []activities.ContractDone
+	// contractSignals are the signals sent to Contract workflows: "signal workflowID".
+	contractSignals []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -110,8 +114,20 @@ func newHarness(t *testing.T) *harness {
 		defer h.mu.Unlock()
 		return h.checkTime
 	})
+	env.OnActivity(temporalActs.Contracts, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ContractsInput) ([]activities.ContractDone, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.contracts, nil
+		})
 	env.OnActivity(temporalActs.SignalWithStart, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SignalWithStartInput) error {
+			if in.WorkflowType == ContractWorkflow {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				h.contractSignals = append(h.contractSignals, in.Signal+" "+in.WorkflowID)
+				return nil
+			}
 			envName := in.WorkflowID[strings.LastIndex(in.WorkflowID, "/")+1:]
 			h.mu.Lock()
 			grant, stable := !h.noGrant[envName], h.stable[envName]

@@ -27,6 +27,9 @@ const waitForCancelChange = "platform-activity-wait-for-cancellation"
 // nonRetryable are error types that no retry can fix.
 var nonRetryable = []string{ErrTypeInvalid, activities.ErrTypeReadinessTimeout}
 
+// migrationNonRetryable are the migration failures that no retry can fix.
+var migrationNonRetryable = []string{ErrTypeInvalid, activities.ErrTypeLint, activities.ErrTypeChecksumMismatch}
+
 // Retry policies, by what a failure costs.
 var (
 	// deployRetry: a few attempts with backoff, then the environment rolls back.
@@ -44,6 +47,13 @@ var (
 	artifactRetry = temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
 		MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
 		NonRetryableErrorTypes: []string{ErrTypeInvalid, activities.ErrTypeBuildFailed, activities.ErrTypeImageNotFound}}
+	// expandRetry backs off on lock timeouts: the lock holder is usually a long query of the running version.
+	expandRetry = temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2,
+		MaximumInterval: time.Minute, MaximumAttempts: 10, NonRetryableErrorTypes: migrationNonRetryable}
+	// backfillRetry resumes a backfill from its heartbeat after a lost worker, a lost connection or a lock
+	// timeout.
+	backfillRetry = temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+		MaximumInterval: time.Minute, MaximumAttempts: 30, NonRetryableErrorTypes: migrationNonRetryable}
 	// lockRetry keeps asking for the environment lock while the server is briefly unavailable.
 	lockRetry = temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
 		MaximumInterval: 30 * time.Second, MaximumAttempts: 20}

@@ -42,7 +42,8 @@ type release struct {
 	promotePending bool // skip the rest of the current bake or pause
 	promoteFull    bool // skip every remaining step
 	pausedBy       string
-	pausedAnalyses int // PausedAnalysis children started, for their workflow IDs
+	backfillCancel workflow.CancelFunc // stops the running backfill activity (pause, resize)
+	pausedAnalyses int                 // PausedAnalysis children started, for their workflow IDs
 
 	published [4]string // env, stage, state, digest last upserted as search attributes
 }
@@ -86,6 +87,9 @@ func Release(ctx workflow.Context, in ReleaseInput) (ReleaseResult, error) {
 		if err = r.runEnv(workCtx, ctx, i); err != nil {
 			break
 		}
+	}
+	if err == nil {
+		r.completeMigrations(workCtx)
 	}
 	return r.finish(ctx, err)
 }
@@ -257,6 +261,9 @@ func (r *release) details(now time.Time) string {
 	if s.Env != "" {
 		fmt.Fprintf(&b, "- **now** %s\n", r.describe(now))
 	}
+	if bf := s.Backfill; bf != nil {
+		fmt.Fprintf(&b, "- **backfill** %s in %s: %s, %d of ~%d rows\n", bf.Migration, bf.Env, bf.State, bf.Progress.Rows, bf.Progress.Total)
+	}
 	if s.Reason != "" {
 		fmt.Fprintf(&b, "- **reason** %s\n", s.Reason)
 	}
@@ -309,6 +316,8 @@ var stageWords = map[string]string{
 	StagePromote:   "promoting",
 	StageScaleDown: "scaling down the old version",
 	StageRollback:  "rolling back",
+	StageExpand:    "expanding the database",
+	StageBackfill:  "backfilling",
 	StageDone:      "done",
 }
 

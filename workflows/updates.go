@@ -27,6 +27,7 @@ func (r *release) registerHandlers(ctx workflow.Context) error {
 		{UpdatePause, r.pause, r.validatePause},
 		{UpdateResume, r.resume, r.validateResume},
 		{UpdatePromote, r.promote, r.validatePromote},
+		{UpdateBackfill, r.controlBackfill, r.validateBackfill},
 	}
 	for _, h := range handlers {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler,

@@ -6,16 +6,24 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
 
 	"github.com/ferryhq/ferry/internal/migrate"
+	"github.com/ferryhq/ferry/starter"
+	"github.com/ferryhq/ferry/workflows"
 )
 
 // MigrateOptions are the flags of `ferry migrate` and its commands.
 type MigrateOptions struct {
 	// Phase is expand or contract for every file; empty means each file's phase comes from its name.
 	Phase string
+	// Database picks among migrations of one name in several databases (approve-contract).
+	Database string
+	// As and Reason are recorded with an approval.
+	As, Reason string
 }
 
 func newMigrateCommand(g *GlobalOptions) *cli.Command {
@@ -27,19 +35,33 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		Action:    action(func(c *cli.Context) error { return runMigrateLint(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 	lint.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usagef("migrate", "%v", err) }
+	status := &cli.Command{
+		Name:   "status",
+		Usage:  "list every migration that has been expanded, with its phase and what its contract waits for",
+		Action: action(func(c *cli.Context) error { return runMigrateStatus(c.Context, *g) }),
+	}
+	approve := &cli.Command{
+		Name:      "approve-contract",
+		Usage:     "approve the contract of a migration; a refusal (not allowed, not waiting) exits with code 2",
+		ArgsUsage: "NAME",
+		Action:    action(func(c *cli.Context) error { return runApproveContract(c.Context, opts, *g, c.Args().Slice()) }),
+	}
 	return &cli.Command{
 		Name:        "migrate",
 		Usage:       "expand-contract migrations on PostgreSQL",
-		ArgsUsage:   "lint FILE...",
+		ArgsUsage:   "lint FILE... | status | approve-contract NAME",
 		Description: migrateDescription(),
 		// The flags sit on migrate rather than on lint, so that they may follow the files like every flag.
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "phase", Usage: "`PHASE` of every FILE: expand or contract (default: from each file name)", EnvVars: []string{"FERRY_MIGRATE_PHASE"}, Destination: &opts.Phase},
+			&cli.StringFlag{Name: "database", Usage: "approve-contract: `NAME` of the database, when migrations of that name exist in several", EnvVars: []string{"FERRY_DATABASE"}, Destination: &opts.Database},
+			identityFlag(&opts.As),
+			&cli.StringFlag{Name: "reason", Usage: "approve-contract: `TEXT` recorded with the approval", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
 		},
-		Subcommands: []*cli.Command{lint},
+		Subcommands: []*cli.Command{lint, status, approve},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usagef("migrate", "unknown migrate command %q, want lint", c.Args().First())
+				return usagef("migrate", "unknown migrate command %q, want lint, status or approve-contract", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -173,4 +195,56 @@ func runMigrateLint(ctx context.Context, opts MigrateOptions, g GlobalOptions, f
 		return failed
 	}
 	return nil
+}
+
+// runMigrateStatus prints every migration's phase, as its Contract workflow knows it.
+func runMigrateStatus(ctx context.Context, g GlobalOptions) error {
+	return g.withClient(ctx, func(c client.Client) error {
+		all, err := starter.MigrationStatuses(ctx, c)
+		if err != nil {
+			return err
+		}
+		if all == nil {
+			all = []workflows.ContractStatus{}
+		}
+		return g.printer().emit(all, func(w io.Writer) {
+			if len(all) == 0 {
+				fmt.Fprintln(w, "no migrations have been expanded")
+				return
+			}
+			for _, st := range all {
+				line := fmt.Sprintf("%s/%s: %s", st.Database, st.Migration, st.Phase)
+				switch {
+				case st.Result != nil:
+					line += fmt.Sprintf(" at %s (completed by %s)", st.Result.ContractedAt.UTC().Format(time.RFC3339), st.Result.CompletedBy)
+				case len(st.Waiting) > 0:
+					line += "; waiting for " + strings.Join(st.Waiting, "; ")
+				}
+				if st.Reason != "" {
+					line += " (" + st.Reason + ")"
+				}
+				fmt.Fprintln(w, line)
+			}
+		})
+	})
+}
+
+// runApproveContract approves the contract of the migration named in args.
+func runApproveContract(ctx context.Context, opts MigrateOptions, g GlobalOptions, args []string) error {
+	if err := requireArgs("migrate approve-contract", args, "NAME"); err != nil {
+		return err
+	}
+	identity := identityOr(opts.As)
+	return g.withClient(ctx, func(c client.Client) error {
+		res, err := starter.ApproveContract(ctx, c, opts.Database, args[0], workflows.ContractApproveInput{Identity: identity, Reason: opts.Reason})
+		if err != nil {
+			return err
+		}
+		doc := struct {
+			Migration string `json:"migration"`
+			Identity  string `json:"identity"`
+			Message   string `json:"message"`
+		}{args[0], identity, res.Message}
+		return g.printer().emit(doc, func(w io.Writer) { fmt.Fprintln(w, res.Message) })
+	})
 }

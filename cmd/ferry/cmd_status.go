@@ -177,6 +177,9 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if st.AnalysisFailures > 0 {
 		row("analysis failures", fmt.Sprint(st.AnalysisFailures))
 	}
+	if b := st.Backfill; b != nil {
+		row("backfill", backfillText(b))
+	}
 	for _, d := range st.Decisions {
 		row("decision", decisionText(d))
 	}
@@ -201,4 +204,23 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// backfillText is "add-email-verified in staging: running, 41200 of ~1000000 rows (4%), 5200 rows/s, ETA 3m4s".
+func backfillText(b *workflows.BackfillStatus) string {
+	p := b.Progress
+	s := fmt.Sprintf("%s in %s: %s, %d of ~%d rows", b.Migration, b.Env, b.State, p.Rows, p.Total)
+	if p.Total > 0 {
+		s += fmt.Sprintf(" (%d%%)", min(100, p.Rows*100/p.Total))
+	}
+	if b.State == "running" && p.RowsPerSecond > 0 {
+		s += fmt.Sprintf(", %.0f rows/s", p.RowsPerSecond)
+		if p.ETA > 0 {
+			s += ", ETA " + p.ETA.String()
+		}
+	}
+	if b.PausedBy != "" {
+		s += " by " + b.PausedBy
+	}
+	return s
 }

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/ferryhq/ferry/internal/migrate"
+	"github.com/ferryhq/ferry/internal/spec"
+	"github.com/ferryhq/ferry/workflows"
 )
 
 const (
@@ -135,7 +143,7 @@ func TestMigrateLintUsage(t *testing.T) {
 		{"no phase", []string{"migrate", "lint", "003.sql"}, "ferry: cannot tell the phase of 003.sql: name it *_expand.sql or *_contract.sql, or pass --phase\n"},
 		{"missing file", []string{"migrate", "lint", filepath.Join(dir, "003_expand.sql")}, "ferry: " + filepath.Join(dir, "003_expand.sql") + ": no such file\n"},
 		{"unknown flag", []string{"migrate", "lint", "--bogus", "a_expand.sql"}, "ferry: flag provided but not defined: -bogus\n"},
-		{"unknown command", []string{"migrate", "frobnicate"}, `ferry: unknown migrate command "frobnicate", want lint` + "\n"},
+		{"unknown command", []string{"migrate", "frobnicate"}, `ferry: unknown migrate command "frobnicate", want lint, status or approve-contract` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,5 +185,70 @@ func TestMigrateNoParserError(t *testing.T) {
 	r := describe(&commandError{err: migrate.ErrNoParser})
 	if r.code != exitError || !strings.Contains(r.message, "no PostgreSQL parser") || !strings.Contains(r.hint, "cgo") {
 		t.Errorf("got %+v, want exit 1 naming the missing parser, with a hint about cgo", r)
+	}
+}
+
+// TestMigrateStatusAndApproveContract drives `ferry migrate status` and `approve-contract` against `ferry dev`
+// and a Contract workflow started as a release's first expand starts it.
+func TestMigrateStatusAndApproveContract(t *testing.T) {
+	clearEnv(t)
+	address := devServer(t)
+	t.Setenv("TEMPORAL_ADDRESS", address)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := client.Dial(client.Options{HostPort: address, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
+		Contract: &spec.Contract{SQL: "db/003_contract.sql", MinAge: spec.Duration(168 * time.Hour),
+			Approval: &spec.Approval{Approvers: []string{"dba"}, Quorum: 1}}}
+	in := workflows.ContractInput{Service: "checkout", Migration: m, Environments: []string{"staging"},
+		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"true"}}}, ExpandedAt: time.Now()}
+	if _, err := c.SignalWithStartWorkflow(ctx, workflows.ContractWorkflowID("users", m.Name), workflows.SignalContractExpanded,
+		workflows.ContractSignal{Version: "1.4.0"}, client.StartWorkflowOptions{TaskQueue: "ferry"}, workflows.ContractWorkflow, in); err != nil {
+		t.Fatal(err)
+	}
+
+	var statuses []workflows.ContractStatus
+	for i := 0; i < 100; i++ {
+		stdout, stderr, code := ferry(t, "migrate", "status", "-o", "json")
+		if code != exitOK {
+			t.Fatalf("migrate status: code %d: %s", code, stderr)
+		}
+		if err := json.Unmarshal([]byte(stdout), &statuses); err != nil {
+			t.Fatalf("migrate status: %v in %q", err, stdout)
+		}
+		if len(statuses) == 1 && statuses[0].Phase == workflows.ContractWaiting {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(statuses) != 1 || statuses[0].Migration != m.Name || statuses[0].Database != "users" || statuses[0].Phase != workflows.ContractWaiting {
+		t.Fatalf("migrate status: got %+v, want add-email-verified waiting", statuses)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"unknown migration", []string{"migrate", "approve-contract", "drop-everything", "--as", "dba"}, exitRejected, "no migration drop-everything"},
+		{"not an approver", []string{"migrate", "approve-contract", m.Name, "--as", "intern"}, exitRejected, "approvers are dba"},
+		{"approver", []string{"migrate", "approve-contract", m.Name, "--as", "dba"}, exitOK, "approved contract add-email-verified (1/1)"},
+		{"twice", []string{"migrate", "approve-contract", m.Name, "--as", "dba"}, exitRejected, "already approved"},
+		{"no name", []string{"migrate", "approve-contract"}, exitRejected, "missing NAME"},
+	} {
+		stdout, stderr, code := ferry(t, tt.args...)
+		if code != tt.code || !strings.Contains(stdout+stderr, tt.out) {
+			t.Errorf("%s: got code %d stdout %q stderr %q, want %d and %q", tt.name, code, stdout, stderr, tt.code, tt.out)
+		}
+	}
+	stdout, _, _ := ferry(t, "migrate", "status")
+	if !strings.Contains(stdout, "users/add-email-verified: waiting; waiting for a release that completes add-email-verified") ||
+		strings.Contains(stdout, "approval (") {
+		t.Errorf("migrate status after the approval: got %q, want waiting for a completing release and no approval", stdout)
 	}
 }

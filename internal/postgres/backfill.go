@@ -75,8 +75,7 @@ type Progress struct {
 // A cancelled ctx stops it between or during batches; a batch interrupted mid-way rolls back. A batch that waits
 // longer than the lock timeout is a *LockTimeoutError, which is retryable.
 //
-// Backfill is meant for the workflow's backfill activity, which would heartbeat each Progress and resume from
-// the last one's Cursor and Rows; nothing calls it yet.
+// The backfill activity heartbeats each Progress and resumes from the last one's Cursor and Rows.
 func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress func(Progress) error) (Progress, error) {
 	p := Progress{Cursor: req.Cursor, Rows: req.Done}
 	fail := func(format string, args ...any) (Progress, error) {

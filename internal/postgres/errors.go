@@ -28,17 +28,22 @@ func (e *LockTimeoutError) Unwrap() error { return e.Err }
 // Retryable reports true: a lock timeout is transient.
 func (e *LockTimeoutError) Retryable() bool { return true }
 
-// ChecksumMismatchError is an expand file whose SHA-256 differs from the one recorded when the migration was
+// ChecksumMismatchError is an expand or contract file whose SHA-256 differs from the one recorded when the migration was
 // applied: the file changed after it ran. It is not retryable; the fix is a new migration, or restoring the file.
 type ChecksumMismatchError struct {
 	Name     string
+	Phase    string
 	Recorded string
 	File     string
 }
 
 func (e *ChecksumMismatchError) Error() string {
-	return fmt.Sprintf("migration %s: the expand file has checksum sha256:%s, but sha256:%s was recorded when it was applied",
-		e.Name, e.File, e.Recorded)
+	phase := e.Phase
+	if phase == "" {
+		phase = PhaseExpand
+	}
+	return fmt.Sprintf("migration %s: the %s file has checksum sha256:%s, but sha256:%s was recorded when it was applied",
+		e.Name, phase, e.File, e.Recorded)
 }
 
 // classify turns a lock timeout into a *LockTimeoutError and leaves other errors as they are.

@@ -21,8 +21,12 @@ import (
 // DefaultLockTimeout is the lock_timeout that Expand and Backfill set when their options leave it zero.
 const DefaultLockTimeout = 5 * time.Second
 
-// PhaseExpand is the phase recorded for an expand file.
-const PhaseExpand = "expand"
+// Phases recorded in ferry.migrations: an expand file, a finished backfill, a contract file.
+const (
+	PhaseExpand   = "expand"
+	PhaseBackfill = "backfill"
+	PhaseContract = "contract"
+)
 
 // migrationLock is the key of the session advisory lock that serialises Ferry's migration runs in a database,
 // so that two workers applying the same file do not both run it.
@@ -88,12 +92,22 @@ func Checksum(sql []byte) string {
 // A statement that waits longer than the lock timeout is a *LockTimeoutError, which is retryable. Files with
 // transaction control (BEGIN, COMMIT) are refused. Splitting the file needs PostgreSQL's parser: in a build
 // without cgo, Expand returns migrate.ErrNoParser.
-//
-// Expand is meant for the workflow's expand activity, which does not call it yet.
 func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResult, error) {
+	return apply(ctx, conn, req, PhaseExpand)
+}
+
+// Contract applies a contract file to the database of conn, once, exactly as Expand applies an expand file
+// (same record, same turns, same handling of concurrent index statements), under the phase "contract". The
+// caller decides when it may run: nothing here checks that no older version still reads the old shape.
+func Contract(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResult, error) {
+	return apply(ctx, conn, req, PhaseContract)
+}
+
+// apply runs the file of req once under phase (see Expand).
+func apply(ctx context.Context, conn *pgx.Conn, req ExpandRequest, phase string) (ExpandResult, error) {
 	res := ExpandResult{Checksum: Checksum(req.SQL)}
 	fail := func(format string, args ...any) (ExpandResult, error) {
-		return res, fmt.Errorf("expand %s: "+format, append([]any{req.Name}, args...)...)
+		return res, fmt.Errorf("%s %s: "+format, append([]any{phase, req.Name}, args...)...)
 	}
 	stmts, err := split(string(req.SQL))
 	if err != nil {
@@ -122,13 +136,13 @@ func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResul
 		applied  *time.Time
 	)
 	err = conn.QueryRow(ctx, `SELECT checksum, statements_done, applied_at FROM ferry.migrations
-		WHERE name = $1 AND phase = $2`, req.Name, PhaseExpand).Scan(&recorded, &done, &applied)
+		WHERE name = $1 AND phase = $2`, req.Name, phase).Scan(&recorded, &done, &applied)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return fail("read record: %w", err)
 	case recorded != res.Checksum:
-		return res, &ChecksumMismatchError{Name: req.Name, Recorded: recorded, File: res.Checksum}
+		return res, &ChecksumMismatchError{Name: req.Name, Phase: phase, Recorded: recorded, File: res.Checksum}
 	case applied != nil:
 		return res, nil
 	}
@@ -142,7 +156,7 @@ func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResul
 				return fail("statement %d: %w", i+1, err)
 			}
 			i++
-			if err := record(ctx, conn, req.Name, res.Checksum, i, i == len(stmts)); err != nil {
+			if err := record(ctx, conn, req.Name, phase, res.Checksum, i, i == len(stmts)); err != nil {
 				return fail("%w", err)
 			}
 			continue
@@ -157,7 +171,7 @@ func Expand(ctx context.Context, conn *pgx.Conn, req ExpandRequest) (ExpandResul
 					return fmt.Errorf("statement %d: %w", k+1, classify(stmts[k].sql, err))
 				}
 			}
-			return record(ctx, tx, req.Name, res.Checksum, j, j == len(stmts))
+			return record(ctx, tx, req.Name, phase, res.Checksum, j, j == len(stmts))
 		})
 		if err != nil {
 			return fail("%w", err)
@@ -244,11 +258,11 @@ COMMENT ON COLUMN ferry.migrations.applied_at IS 'NULL while only statements_don
 }
 
 // record upserts the migration's record: done statements ran, and the whole file when complete.
-func record(ctx context.Context, db execer, name, checksum string, done int, complete bool) error {
+func record(ctx context.Context, db execer, name, phase, checksum string, done int, complete bool) error {
 	_, err := db.Exec(ctx, `INSERT INTO ferry.migrations (name, phase, checksum, statements_done, applied_at)
 		VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
 		ON CONFLICT (name, phase) DO UPDATE SET statements_done = EXCLUDED.statements_done, applied_at = EXCLUDED.applied_at`,
-		name, PhaseExpand, checksum, done, complete)
+		name, phase, checksum, done, complete)
 	if err != nil {
 		return fmt.Errorf("record progress: %w", err)
 	}

@@ -45,6 +45,11 @@ func applyDefaults(s *Spec, src *source) {
 	for i := range s.Environments {
 		envDefaults(&s.Environments[i], index("environments", i), src)
 	}
+	for i := range s.Migrations {
+		if c := s.Migrations[i].Contract; c != nil && c.Approval != nil {
+			setDefault(&c.Approval.Quorum, 1, src, index("migrations", i)+".contract.approval.quorum")
+		}
+	}
 }
 
 func envDefaults(e *Environment, path string, src *source) {

@@ -16,7 +16,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads and parses the spec at path (see Parse) and resolves platform.exec.dir against the spec file's
+// Load reads and parses the spec at path (see Parse), lints the SQL files of its migrations that it finds
+// beside it (a build without cgo skips that), and resolves platform.exec.dir against the spec file's
 // directory, so that the returned Spec names an absolute working directory wherever it travels.
 //
 // It reads at most MaxFileSize bytes, so that a named pipe or a device (/dev/zero) cannot exhaust memory.
@@ -25,7 +26,8 @@ func Load(path string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := Parse(data, path)
+	// The spec's SQL files are linted where this machine can read them: beside the spec.
+	s, err := parse(data, path, filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,10 @@ func readSpec(path string) ([]byte, error) {
 // Parsing is bounded: a file over MaxFileSize, a document that expands to too many values through aliases, and
 // a spec whose JSON (the workflow input that carries it) is over MaxPayloadSize are problems, found in well under
 // a second.
-func Parse(data []byte, filename string) (*Spec, error) {
+func Parse(data []byte, filename string) (*Spec, error) { return parse(data, filename, "") }
+
+// parse is Parse that, with a sqlDir, also lints the migrations' SQL files found under it.
+func parse(data []byte, filename, sqlDir string) (*Spec, error) {
 	if len(data) > MaxFileSize {
 		return nil, errOrNil([]Problem{{File: filename,
 			Message: fmt.Sprintf("the file is %s, over the limit of %s", byteSize(len(data)), byteSize(MaxFileSize))}})
@@ -110,7 +115,11 @@ func Parse(data []byte, filename string) (*Spec, error) {
 		return nil, errOrNil(d.problems)
 	}
 	applyDefaults(&s, d.source)
-	if err := errOrNil(append(d.problems, validate(&s, d.source)...)); err != nil {
+	problems := append(d.problems, validate(&s, d.source)...)
+	if sqlDir != "" && len(problems) == 0 {
+		problems = lintMigrations(&s, sqlDir, d.source)
+	}
+	if err := errOrNil(problems); err != nil {
 		return nil, err
 	}
 	if size := payloadSize(&s); size > MaxPayloadSize {

@@ -31,6 +31,14 @@ type Spec struct {
 	Platform Platform `yaml:"platform" json:"platform"`
 	// Environments run in order: each must succeed before the next starts.
 	Environments []Environment `yaml:"environments" json:"environments"`
+	// Migrations are the service's expand-contract migrations on PostgreSQL.
+	Migrations []Migration `yaml:"migrations,omitempty" json:"migrations,omitempty"`
+	// Requires names the migrations this version needs: each one's expand runs in an environment before the
+	// version deploys there, and its backfill once the version serves 100 % there.
+	Requires []string `yaml:"requires,omitempty" json:"requires,omitempty"`
+	// Completes names the migrations whose old shape this version no longer reads. Once a release of it serves
+	// 100 % in every environment, the migration's contract may run (after its minAge and approval).
+	Completes []string `yaml:"completes,omitempty" json:"completes,omitempty"`
 }
 
 // Image locates the artifact.

@@ -45,6 +45,7 @@ func validate(s *Spec, src *source) []Problem {
 		v.environment(s, e, p)
 		v.historyBudget(e, p)
 	}
+	v.migrations(s)
 	return v.problems
 }
 

@@ -1,0 +1,143 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// liveBackfill replaces the backfill progress of a running release's status with the latest heartbeat of its
+// running backfill activity, which the workflow itself does not see between batches.
+func liveBackfill(st *workflows.Status, desc *workflowservice.DescribeWorkflowExecutionResponse) {
+	if st.Backfill == nil {
+		return
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != "Backfill" || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		var p activities.BackfillProgress
+		if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) == nil {
+			st.Backfill.Progress = p
+		}
+	}
+}
+
+// maxMigrations bounds how many Contract workflows MigrationStatuses reads.
+const maxMigrations = 500
+
+// MigrationStatuses returns the status of every migration that has a Contract workflow (one is started when
+// its expand first runs), sorted by database and name: running ones as they answer QueryContract, closed ones
+// from their result. A running one that no worker answers shows its phase as "unknown".
+func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
+	var out []workflows.ContractStatus
+	var token []byte
+	for len(out) < maxMigrations {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "WorkflowType = '" + workflows.ContractWorkflow + "'", NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list migrations: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			id, runID := e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()
+			st := workflows.ContractStatus{Phase: "unknown"}
+			parts := strings.SplitN(id, "/", 3)
+			if len(parts) == 3 {
+				st.Database, st.Migration = parts[1], parts[2]
+			}
+			switch e.GetStatus() {
+			case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+				qctx, cancel := queryContext(ctx, queryTimeout)
+				v, err := c.QueryWorkflow(qctx, id, runID, workflows.QueryContract)
+				if err == nil {
+					_ = v.Get(&st)
+				}
+				cancel()
+			case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+				var done activities.ContractDone
+				if err := c.GetWorkflow(ctx, id, runID).Get(ctx, &done); err == nil {
+					st.Service, st.Phase, st.Result = done.Service, workflows.ContractContracted, &done
+				}
+			case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+				continue // its next run is listed too
+			default:
+				st.Phase = workflows.ContractFailed
+				st.Reason = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+			}
+			out = append(out, st)
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Database != out[j].Database {
+			return out[i].Database < out[j].Database
+		}
+		return out[i].Migration < out[j].Migration
+	})
+	return out, nil
+}
+
+// ApproveContract approves the contract of the migration name; database picks among migrations of that name
+// in several databases, and may be empty when there is one. A migration with no running Contract workflow, or
+// one its workflow refuses to take the approval for, is a *RejectedError.
+func ApproveContract(ctx context.Context, c client.Client, database, name string, in workflows.ContractApproveInput) (workflows.UpdateResult, error) {
+	var res workflows.UpdateResult
+	all, err := MigrationStatuses(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	var match []workflows.ContractStatus
+	for _, st := range all {
+		if st.Migration == name && (database == "" || st.Database == database) {
+			match = append(match, st)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: "no migration " + name + " has been expanded (no contract workflow)"}
+	case len(match) > 1:
+		dbs := make([]string, len(match))
+		for i, m := range match {
+			dbs[i] = m.Database
+		}
+		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: fmt.Sprintf(
+			"migration %s exists in databases %s: name one with --database", name, strings.Join(dbs, ", "))}
+	case match[0].Phase != workflows.ContractWaiting:
+		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: fmt.Sprintf(
+			"contract %s is %s, not waiting for approval", name, match[0].Phase)}
+	}
+	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
+	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.ContractWorkflowID(match[0].Database, name),
+		UpdateName:   workflows.UpdateApproveContract,
+		Args:         []any{in},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(uctx, &res)
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &appErr):
+		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: appErr.Message()}
+	case unanswered(ctx, err):
+		return res, &NoWorkerError{What: workflows.UpdateApproveContract + " update", Wait: updateTimeout}
+	}
+	return res, fmt.Errorf("approve contract %s: %w", name, err)
+}
