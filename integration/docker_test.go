@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,4 +387,163 @@ func TestDockerRouterKilledMidCanary(t *testing.T) {
 		t.Fatal("release 1.1.0 did not end within 3m of the resume")
 	}
 	wantMap(t, "containers after the release", ds.containers(t, service), map[string]int{"stable 1.1.0 " + d2: 2})
+}
+
+// loadStats counts the requests a load run sent through the router and how they were answered.
+type loadStats struct {
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	versions     map[string]int
+	errors       []string // the first few failures
+}
+
+func (s *loadStats) record(version, failure string) {
+	s.sent.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if failure != "" {
+		s.failed.Add(1)
+		if len(s.errors) < 10 {
+			s.errors = append(s.errors, failure)
+		}
+		return
+	}
+	s.versions[version]++
+}
+
+// load sends GET / for service's staging route through the router from workers connections, until stop is
+// called or max requests were sent, and returns the counts and stop. Each request has its own time bound, and
+// stop lets the requests in flight finish, so that stopping fails none.
+func (ds *dockerStack) load(service string, workers int, max int64) (*loadStats, func()) {
+	s := &loadStats{versions: map[string]int{}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !done.Load() && s.sent.Load() < max {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+ds.proxy+"/", nil)
+				req.Host = service + ".staging.localhost"
+				resp, err := hc.Do(req)
+				if err != nil {
+					s.record("", err.Error())
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					s.record("", fmt.Sprintf("status %d from %s", resp.StatusCode, resp.Header.Get("X-Version")))
+					continue
+				}
+				s.record(resp.Header.Get("X-Version"), "")
+			}
+		}()
+	}
+	return s, func() {
+		done.Store(true)
+		wg.Wait()
+		hc.CloseIdleConnections()
+	}
+}
+
+// awaitWeight waits until the router sends weight percent of service's traffic to track.
+func (ds *dockerStack) awaitWeight(t *testing.T, service, track string, weight int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		for _, w := range ds.weights(t, service) {
+			var name, version string
+			var got int
+			if _, err := fmt.Sscanf(w, "%s %s %d", &name, &version, &got); err == nil && name == track && got == weight {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the router does not send %d %% to %s within %v: %v", weight, track, within, ds.weights(t, service))
+}
+
+// awaitSent waits until s has sent n more requests than it had when called.
+func awaitSent(t *testing.T, s *loadStats, n int64, within time.Duration) {
+	t.Helper()
+	target := s.sent.Load() + n
+	deadline := time.Now().Add(within)
+	for s.sent.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("sent %d requests, want %d within %v", s.sent.Load(), target, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// loadRequests is the acceptance figure: at least this many requests through the router during a full canary
+// and a blue-green switch, none failing.
+const loadRequests = 50_000
+
+// TestDockerLoadThroughCanaryAndBlueGreen keeps requests flowing through the router while a canary goes
+// 10 → 50 → 100 % (each step held until a share of the load went through it) and then a blue-green release
+// switches: none of at least 50,000 requests may fail.
+func TestDockerLoadThroughCanaryAndBlueGreen(t *testing.T) {
+	ds := startDockerStack(t)
+	service := "dk-load-" + uniqueSuffix()
+	ds.cleanup(t, service)
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		ds.push(t, service, v)
+	}
+	canary := ds.spec(t, service, "{type: canary, steps: [{weight: 10}, {pause: {}}, {weight: 50}, {pause: {}}, {weight: 100}]}", "")
+	blueGreen := ds.spec(t, service, "{type: blue-green, scaleDownDelay: 1s}", "")
+	if r := ds.release(t, blueGreen, "1.0.0"); r.code != 0 {
+		t.Fatalf("release 1.0.0: exit %d\n%s", r.code, r.stderr)
+	}
+
+	s, stop := ds.load(service, 8, 4*loadRequests)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	began := time.Now()
+	done := make(chan result, 1)
+	go func() { done <- ds.release(t, canary, "1.1.0") }()
+	for _, weight := range []int{10, 50} {
+		ds.awaitWeight(t, service, "canary", weight, 3*time.Minute)
+		awaitSent(t, s, loadRequests/4, 3*time.Minute)
+		if r := ds.ferry(t, "promote", service, "--version", "1.1.0"); r.code != 0 {
+			t.Fatalf("promote at %d %%: exit %d\n%s", weight, r.code, r.stderr)
+		}
+	}
+	if r := <-done; r.code != 0 {
+		t.Fatalf("release 1.1.0 (canary): exit %d\n%s", r.code, r.stderr)
+	}
+	if r := ds.release(t, blueGreen, "1.2.0"); r.code != 0 {
+		t.Fatalf("release 1.2.0 (blue-green): exit %d\n%s", r.code, r.stderr)
+	}
+	// Past the switch, the rest of the acceptance figure goes to the new version alone.
+	if left := loadRequests - s.sent.Load(); left > 0 {
+		awaitSent(t, s, left, 3*time.Minute)
+	}
+	stop()
+	stopped = true
+	took := time.Since(began)
+
+	sent, failed := s.sent.Load(), s.failed.Load()
+	t.Logf("load: %d requests in %v (%.0f/s) through a canary 10 → 50 → 100 %% and a blue-green switch; %d failed; by version %v",
+		sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), failed, s.versions)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed; the first: %v", failed, sent, s.errors)
+	}
+	if sent < loadRequests {
+		t.Errorf("sent %d requests, want at least %d", sent, loadRequests)
+	}
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		if s.versions[v] == 0 {
+			t.Errorf("no request reached %s: %v", v, s.versions)
+		}
+	}
+	if got := ds.versions(t, service, 50); got["1.2.0"] != 50 {
+		t.Errorf("after the switch: %v, want all 50 on 1.2.0", got)
+	}
 }
