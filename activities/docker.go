@@ -136,15 +136,15 @@ func (t *target) check() docker.ReadyCheck {
 	return docker.ReadyCheck{Path: cmp.Or(r.Path, "/"), Interval: r.Interval.D(), Timeout: r.Timeout.D(), Threshold: r.Threshold}
 }
 
-// keepAlive records a heartbeat every two seconds until the returned stop is called, so that a long engine
-// call does not look like a lost worker.
+// keepAlive records a heartbeat every commandHeartbeat until the returned stop is called, so that a long engine
+// or database call does not look like a lost worker.
 func keepAlive(ctx context.Context) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(2 * time.Second)
+		tick := time.NewTicker(commandHeartbeat)
 		defer tick.Stop()
 		for {
 			select {

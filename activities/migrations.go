@@ -153,30 +153,10 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	// A run that waits for another migration run of this database to finish shows it is alive.
-	stop := keepHeartbeating(ctx)
+	stop := keepAlive(ctx)
 	defer stop()
 	res, err := run(ctx, conn, postgres.ExpandRequest{Name: name, SQL: sql})
 	return res, classifyDB(err)
-}
-
-// keepHeartbeating heartbeats every second until stop is called.
-func keepHeartbeating(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(commandHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // classifyDB gives a database error its Temporal type.
