@@ -4,21 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	ocireg "github.com/google/go-containerregistry/pkg/registry"
-
 	"github.com/ferryhq/ferry/internal/docker"
+	"github.com/ferryhq/ferry/internal/dockertest"
 	"github.com/ferryhq/ferry/internal/router"
 )
 
@@ -83,24 +79,9 @@ const dockerQueue = "ferry-docker"
 // startDockerStack needs a Docker engine: without one the test fails under CI=true and is skipped otherwise.
 func startDockerStack(t *testing.T) *dockerStack {
 	t.Helper()
-	eng, err := docker.New(os.Getenv("DOCKER_HOST"))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = eng.API().Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("no Docker engine (set DOCKER_HOST or start dockerd): %v", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := dockertest.Engine(t)
 	ds := &dockerStack{eng: eng}
-	reg := httptest.NewServer(ocireg.New(ocireg.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
-	ds.registry = strings.TrimPrefix(reg.URL, "http://")
+	ds.registry = dockertest.Registry(t)
 
 	ds.demo = filepath.Join(t.TempDir(), "demoapp")
 	build := exec.Command("go", "build", "-o", ds.demo, "../testdata/demoapp")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/docker"
+	"github.com/ferryhq/ferry/internal/dockertest"
 	"github.com/ferryhq/ferry/internal/registry"
 	"github.com/ferryhq/ferry/internal/spec"
 )
@@ -63,32 +64,16 @@ func engine(t *testing.T) *docker.Client {
 	if setupErr != nil {
 		t.Fatal(setupErr)
 	}
-	c, err := docker.New(os.Getenv("DOCKER_HOST"))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err = c.API().Ping(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("no Docker engine (set DOCKER_HOST or start dockerd): %v", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dockertest.Engine(t)
 }
 
 // artifact returns the activities over the host's engine, and a fresh repository on an in-process registry.
 func artifact(t *testing.T) (*activities.Artifact, string) {
 	t.Helper()
 	c := engine(t)
-	srv := httptest.NewServer(ocireg.New(ocireg.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	repo := fmt.Sprintf("%s/ferry-buildtest-%x", strings.TrimPrefix(srv.URL, "http://"), b)
+	repo := fmt.Sprintf("%s/ferry-buildtest-%x", dockertest.Registry(t), b)
 	t.Cleanup(func() { removeImages(t, c, repo) })
 	return &activities.Artifact{
 		Engine: func(string) (activities.ImageEngine, error) { return docker.New(os.Getenv("DOCKER_HOST")) },
