@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/workflows"
@@ -119,25 +118,11 @@ func ApproveContract(ctx context.Context, c client.Client, database, name string
 		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: fmt.Sprintf(
 			"contract %s is %s, not waiting for approval", name, match[0].Phase)}
 	}
-	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
-	defer cancel()
-	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.ContractWorkflowID(match[0].Database, name),
-		UpdateName:   workflows.UpdateApproveContract,
-		Args:         []any{in},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(uctx, &res)
-	}
-	var appErr *temporal.ApplicationError
-	switch {
-	case err == nil:
-		return res, nil
-	case errors.As(err, &appErr):
-		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: appErr.Message()}
-	case unanswered(ctx, err):
-		return res, &NoWorkerError{What: workflows.UpdateApproveContract + " update", Wait: updateTimeout}
+	err = sendUpdate(ctx, c, workflows.ContractWorkflowID(match[0].Database, name), workflows.UpdateApproveContract, in, &res)
+	var rejected *RejectedError
+	var noWorker *NoWorkerError
+	if err == nil || errors.As(err, &rejected) || errors.As(err, &noWorker) {
+		return res, err
 	}
 	return res, fmt.Errorf("approve contract %s: %w", name, err)
 }

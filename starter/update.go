@@ -98,33 +98,45 @@ func Promote(ctx context.Context, c client.Client, run Run, in workflows.Promote
 // records who decided and why.
 func update(ctx context.Context, c client.Client, run Run, name string, arg any) (workflows.UpdateResult, error) {
 	var res workflows.UpdateResult
-	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
-	defer cancel()
 	// A release continues as new between environments: a decision goes to its latest run, whatever run
 	// the caller saw (one workflow ID is one release).
-	run.RunID = ""
+	err := sendUpdate(ctx, c, run.WorkflowID, name, arg, &res)
+	var rejected *RejectedError
+	var noWorker *NoWorkerError
+	switch {
+	case err == nil, errors.As(err, &rejected), errors.As(err, &noWorker):
+		return res, err
+	case isNotFound(err):
+		return res, closedOrMissing(ctx, c, run, name)
+	}
+	return res, fmt.Errorf("%s %s %s: %w", name, run.Service, run.Version, err)
+}
+
+// sendUpdate sends the Update name with arg to the latest run of workflowID and waits, up to updateTimeout,
+// for its result in res. A refusal by the workflow is a *RejectedError and no answer a *NoWorkerError; any
+// other error is returned as it is, for the caller to judge.
+func sendUpdate(ctx context.Context, c client.Client, workflowID, name string, arg, res any) error {
+	uctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
 	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
-		WorkflowID:   run.WorkflowID,
-		RunID:        run.RunID,
+		WorkflowID:   workflowID,
 		UpdateName:   name,
 		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
-		err = h.Get(uctx, &res)
+		err = h.Get(uctx, res)
 	}
 	var appErr *temporal.ApplicationError
 	switch {
 	case err == nil:
-		return res, nil
+		return nil
 	case errors.As(err, &appErr):
-		return res, &RejectedError{Update: name, Reason: appErr.Message()}
-	case isNotFound(err):
-		return res, closedOrMissing(ctx, c, run, name)
+		return &RejectedError{Update: name, Reason: appErr.Message()}
 	case unanswered(ctx, err):
-		return res, &NoWorkerError{What: name + " update", Wait: updateTimeout}
+		return &NoWorkerError{What: name + " update", Wait: updateTimeout}
 	}
-	return res, fmt.Errorf("%s %s %s: %w", name, run.Service, run.Version, err)
+	return err
 }
 
 func isNotFound(err error) bool {
