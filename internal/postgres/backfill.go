@@ -65,10 +65,11 @@ type Progress struct {
 }
 
 // Backfill runs UPDATE Table SET Set WHERE Where in batches over ranges of the key, lowest key first: each batch
-// takes the next rows by key that match Where, updates those that still match, and commits on its own, so that
-// it holds its row locks briefly. After each committed batch it calls progress, if not nil, with the cursor to
-// resume from; an error from progress stops the backfill with that error. It returns when a batch finds no row
-// left. Rows that concurrent writers insert with keys above the cursor are included.
+// covers the next keys after the cursor (as many as the batch size), updates the rows among them that match
+// Where, and commits on its own, so that it holds its row locks briefly. After each committed batch it calls
+// progress, if not nil, with the cursor to resume from; an error from progress stops the backfill with that
+// error. It returns when no key is left above the cursor. Rows that concurrent writers insert with keys above
+// the cursor are included.
 //
 // Backfill is idempotent as long as Where excludes filled rows: a run resumed from any earlier cursor, or from
 // the start, updates only the rows still to do. The batch size adapts so that a batch takes about TargetBatch.
@@ -114,22 +115,29 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 		where = "(" + b.Where + ")"
 	}
 	col := pgx.Identifier{key}.Sanitize()
-	// keyType comes from the catalogue, and is safe to write into the query. The cursor is the batch's highest
-	// key in the key's own order: b.ferry_key names the column, where a bare ferry_key in ORDER BY would name
-	// the text output and sort 999 after 1000.
-	batchSQL := func(after bool) string {
-		bound := ""
-		if after {
-			bound = col + " > $2::text::" + keyType + " AND "
+	// A batch is a range of keys: (cursor, bound], where bound is the size-th key after the cursor, or the
+	// highest key when fewer are left. Finding the bound reads the key's index only; the UPDATE then reads the
+	// range through the index, in key order, and touches each row once, which costs about what one UPDATE over
+	// the whole table costs per row. keyType comes from the catalogue, and is safe to write into the query.
+	after := func(cursor bool) string {
+		if cursor {
+			return " WHERE " + col + " > $2::text::" + keyType
 		}
-		return "WITH ferry_batch AS MATERIALIZED (SELECT " + col + " AS ferry_key FROM " + table +
-			" WHERE " + bound + where + " ORDER BY " + col + " LIMIT $1)," +
-			" ferry_update AS (UPDATE " + table + " SET " + b.Set + " FROM ferry_batch" +
-			" WHERE " + table + "." + col + " = ferry_batch.ferry_key AND " + where + " RETURNING 1)" +
-			" SELECT (SELECT count(*) FROM ferry_batch), (SELECT b.ferry_key::text FROM ferry_batch b ORDER BY b.ferry_key DESC LIMIT 1)," +
-			" (SELECT count(*) FROM ferry_update)"
+		return ""
 	}
-	first, next := batchSQL(false), batchSQL(true)
+	boundSQL := func(cursor bool) string {
+		return "SELECT coalesce((SELECT " + col + " FROM " + table + after(cursor) + " ORDER BY " + col + " OFFSET $1 - 1 LIMIT 1)," +
+			" (SELECT " + col + " FROM " + table + after(cursor) + " ORDER BY " + col + " DESC LIMIT 1))::text"
+	}
+	updateSQL := func(cursor bool) string {
+		lower := ""
+		if cursor {
+			lower = col + " > $2::text::" + keyType + " AND "
+		}
+		return "UPDATE " + table + " SET " + b.Set + " WHERE " + lower + col + " <= $1::text::" + keyType + " AND " + where
+	}
+	bounds := [2]string{boundSQL(false), boundSQL(true)}
+	updates := [2]string{updateSQL(false), updateSQL(true)}
 
 	left, exact, err := estimate(ctx, conn, table, col, keyType, where, req.Cursor)
 	if err != nil {
@@ -150,25 +158,28 @@ func Backfill(ctx context.Context, conn *pgx.Conn, req BackfillRequest, progress
 	var rowsThisRun int64
 	for {
 		p.BatchSize = sizer.size
-		var (
-			selected, updated int64
-			last              *string
-			batchStart        = time.Now()
-		)
-		// An unnamed statement gets a plan for this cursor and size. A prepared statement would switch to a
-		// generic plan, which may scan the whole table for each batch once statistics change mid-run.
-		query, args := first, []any{pgx.QueryExecModeExec, sizer.size}
+		batchStart := time.Now()
+		// Unnamed statements get a plan for this cursor and size. A prepared statement would switch to a generic
+		// plan, which may scan the whole table for each batch once statistics change mid-run.
+		i, args := 0, []any{pgx.QueryExecModeExec, sizer.size}
 		if p.Cursor != "" {
-			query, args = next, append(args, p.Cursor)
+			i, args = 1, append(args, p.Cursor)
 		}
-		if err := conn.QueryRow(ctx, query, args...).Scan(&selected, &last, &updated); err != nil {
-			return fail("batch after %q: %w", p.Cursor, classify(query, err))
+		var bound *string
+		if err := conn.QueryRow(ctx, bounds[i], args...).Scan(&bound); err != nil {
+			return fail("batch after %q: %w", p.Cursor, classify(bounds[i], err))
 		}
-		if selected == 0 {
-			return p, nil
+		if bound == nil {
+			return p, nil // no key above the cursor
 		}
+		args[1] = *bound
+		tag, err := conn.Exec(ctx, updates[i], args...)
+		if err != nil {
+			return fail("batch after %q: %w", p.Cursor, classify(updates[i], err))
+		}
+		updated := tag.RowsAffected()
 		sizer.observe(time.Since(batchStart))
-		p.Cursor = *last
+		p.Cursor = *bound
 		p.Rows += updated
 		p.Batches++
 		rowsThisRun += updated

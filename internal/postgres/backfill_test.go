@@ -126,7 +126,7 @@ func TestBackfillResumesAfterCrash(t *testing.T) {
 					for i := 0; i < 600; i++ {
 						var waiting int64
 						err := observer.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-							WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ferry_batch%'`).Scan(&waiting)
+							WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE "items" SET%'`).Scan(&waiting)
 						if err != nil || waiting > 0 {
 							crash()
 							crashed <- err
@@ -269,7 +269,7 @@ func TestBackfillSkipsRowFilledWhileItWaited(t *testing.T) {
 		for i := 0; i < 600; i++ {
 			var waiting int64
 			err := observer.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ferry_batch%'`).Scan(&waiting)
+				WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE "items" SET%'`).Scan(&waiting)
 			if err != nil {
 				committed <- err
 				return
