@@ -22,8 +22,12 @@ type MigrateOptions struct {
 	Phase string
 	// Database picks among migrations of one name in several databases (approve-contract).
 	Database string
-	// As and Reason are recorded with an approval.
+	// As and Reason are recorded with an approval, and with a backfill's pause, resume or resize.
 	As, Reason string
+	// Version picks the release whose backfill pause-backfill, resume-backfill and resize-backfill control.
+	Version string
+	// BatchTarget is the batch duration resize-backfill sets.
+	BatchTarget time.Duration
 }
 
 func newMigrateCommand(g *GlobalOptions) *cli.Command {
@@ -46,22 +50,36 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		ArgsUsage: "NAME",
 		Action:    action(func(c *cli.Context) error { return runApproveContract(c.Context, opts, *g, c.Args().Slice()) }),
 	}
+	backfill := func(act, usage string) *cli.Command {
+		return &cli.Command{
+			Name:      act + "-backfill",
+			Usage:     usage,
+			ArgsUsage: "SERVICE",
+			Action:    action(func(c *cli.Context) error { return runBackfill(c.Context, opts, *g, act, c.Args().Slice()) }),
+		}
+	}
 	return &cli.Command{
 		Name:        "migrate",
 		Usage:       "expand-contract migrations on PostgreSQL",
-		ArgsUsage:   "lint FILE... | status | approve-contract NAME",
+		ArgsUsage:   "lint FILE... | status | approve-contract NAME | pause-backfill | resume-backfill | resize-backfill SERVICE",
 		Description: migrateDescription(),
 		// The flags sit on migrate rather than on lint, so that they may follow the files like every flag.
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "phase", Usage: "`PHASE` of every FILE: expand or contract (default: from each file name)", EnvVars: []string{"FERRY_MIGRATE_PHASE"}, Destination: &opts.Phase},
 			&cli.StringFlag{Name: "database", Usage: "approve-contract: `NAME` of the database, when migrations of that name exist in several", EnvVars: []string{"FERRY_DATABASE"}, Destination: &opts.Database},
 			identityFlag(&opts.As),
-			&cli.StringFlag{Name: "reason", Usage: "approve-contract: `TEXT` recorded with the approval", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
+			&cli.StringFlag{Name: "reason", Usage: "approve-contract and the backfill commands: `TEXT` recorded with the decision", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
+			versionFlag(&opts.Version, deployingRelease),
+			&cli.DurationFlag{Name: "batch-target", Usage: "resize-backfill: how long each batch should take, e.g. 500ms (smaller batches hold row locks for less time)", Destination: &opts.BatchTarget},
 		},
-		Subcommands: []*cli.Command{lint, status, approve},
+		Subcommands: []*cli.Command{lint, status, approve,
+			backfill(workflows.BackfillPause, "pause the backfill a release runs; it stops after its current batch, and resumes from there"),
+			backfill(workflows.BackfillResume, "resume a paused backfill from where it stopped"),
+			backfill(workflows.BackfillResize, "change the batch duration a running backfill aims for (--batch-target)"),
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usagef("migrate", "unknown migrate command %q, want lint, status or approve-contract", c.Args().First())
+				return usagef("migrate", "unknown migrate command %q, want lint, status, approve-contract, pause-backfill, resume-backfill or resize-backfill", c.Args().First())
 			}
 			return cli.ShowSubcommandHelp(c)
 		},
@@ -247,4 +265,23 @@ func runApproveContract(ctx context.Context, opts MigrateOptions, g GlobalOption
 		}{args[0], identity, res.Message}
 		return g.printer().emit(doc, func(w io.Writer) { fmt.Fprintln(w, res.Message) })
 	})
+}
+
+// runBackfill pauses, resumes or resizes the backfill that a release of the service named in args runs.
+func runBackfill(ctx context.Context, opts MigrateOptions, g GlobalOptions, act string, args []string) error {
+	name := "migrate " + act + "-backfill"
+	if err := requireArgs(name, args, "SERVICE"); err != nil {
+		return err
+	}
+	switch {
+	case act == workflows.BackfillResize && opts.BatchTarget <= 0:
+		return usagef(name, "--batch-target must be a positive duration, e.g. 500ms")
+	case act != workflows.BackfillResize && opts.BatchTarget != 0:
+		return usagef(name, "--batch-target goes with resize-backfill only")
+	}
+	do := DecisionOptions{Version: opts.Version, Reason: opts.Reason, As: opts.As}
+	return decide(ctx, g, args[0], do, starter.Intent{Decision: workflows.UpdateBackfill},
+		func(ctx context.Context, c client.Client, run starter.Run, identity string) (workflows.UpdateResult, error) {
+			return starter.Backfill(ctx, c, run, workflows.BackfillInput{Action: act, BatchTarget: opts.BatchTarget, Identity: identity, Reason: opts.Reason})
+		})
 }

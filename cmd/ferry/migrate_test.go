@@ -252,3 +252,37 @@ func TestMigrateStatusAndApproveContract(t *testing.T) {
 		t.Errorf("migrate status after the approval: got %q, want waiting for a completing release and no approval", stdout)
 	}
 }
+
+// TestMigrateBackfillCommands checks the arguments of pause-backfill, resume-backfill and resize-backfill, and that
+// each goes to a running release of the service, with nothing sent when there is none. The commands against a
+// running backfill are exercised in workflows/internal/migratetest (TestBackfillCommands).
+func TestMigrateBackfillCommands(t *testing.T) {
+	clearEnv(t)
+	for _, tt := range []struct {
+		name string
+		args []string
+		out  string
+	}{
+		{"no service", []string{"migrate", "pause-backfill"}, "missing SERVICE"},
+		{"resize without a target", []string{"migrate", "resize-backfill", "checkout"}, "--batch-target must be a positive duration"},
+		{"negative target", []string{"migrate", "resize-backfill", "checkout", "--batch-target", "-1s"}, "--batch-target must be a positive duration"},
+		{"target on pause", []string{"migrate", "pause-backfill", "checkout", "--batch-target", "1s"}, "--batch-target goes with resize-backfill only"},
+	} {
+		stdout, stderr, code := ferry(t, tt.args...)
+		if code != exitRejected || !strings.Contains(stdout+stderr, tt.out) {
+			t.Errorf("%s: got code %d stdout %q stderr %q, want %d and %q", tt.name, code, stdout, stderr, exitRejected, tt.out)
+		}
+	}
+
+	t.Setenv("TEMPORAL_ADDRESS", devServer(t, "--no-worker"))
+	for _, act := range []string{"pause", "resume"} {
+		stdout, stderr, code := ferry(t, "migrate", act+"-backfill", "checkout")
+		if code != exitRejected || !strings.Contains(stderr, "checkout") {
+			t.Errorf("%s-backfill without a running release: got code %d stdout %q stderr %q, want %d naming checkout", act, code, stdout, stderr, exitRejected)
+		}
+	}
+	stdout, stderr, code := ferry(t, "migrate", "resize-backfill", "checkout", "--batch-target", "500ms", "-o", "json")
+	if code != exitRejected || !strings.Contains(stdout, `"error"`) {
+		t.Errorf("resize-backfill without a running release, as JSON: got code %d stdout %q stderr %q, want %d and a JSON error", code, stdout, stderr, exitRejected)
+	}
+}

@@ -2,16 +2,13 @@ package migratetest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
@@ -19,8 +16,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/internal/devserver"
-	"github.com/ferryhq/ferry/internal/pgtest"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -62,39 +57,9 @@ func startWorker(t *testing.T, addr, namespace, dsn, root string) *exec.Cmd {
 func TestBackfillSurvivesKilledWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dsn := pgtest.Database(t)
-	db, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
 	const rows = 20000
-	for _, sql := range []string{
-		`CREATE TABLE users (id bigint PRIMARY KEY, legacy_flag text NOT NULL, n int NOT NULL DEFAULT 0)`,
-		fmt.Sprintf(`INSERT INTO users (id, legacy_flag) SELECT g, 'Y' FROM generate_series(1, %d) g`, rows),
-	} {
-		if _, err := db.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "db"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "db/003_expand.sql"), []byte("SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN email_verified boolean;\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer func() { _ = srv.Stop() }()
-	addr := srv.FrontendHostPort()
-	c, err := client.DialContext(ctx, client.Options{HostPort: addr, Namespace: srv.Namespace(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	f := newFixture(t, ctx, rows, "'Y'", map[string]string{"db/003_expand.sql": expandSQL})
+	db, dsn, root, srv, c, addr := f.db, f.dsn, f.root, f.srv, f.c, f.srv.FrontendHostPort()
 
 	first := startWorker(t, addr, srv.Namespace(), dsn, root)
 	// pg_sleep per row slows each batch, so the kill lands mid-way; n counts the updates of each row.

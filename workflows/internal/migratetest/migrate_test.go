@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/internal/pgtest"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
@@ -83,57 +77,12 @@ func (d dsns) DSN(env, name string) (string, error) { return d[name], nil }
 func TestExpandContractAcrossTwoReleases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dsn := pgtest.Database(t)
-	db, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
-	for _, sql := range []string{
-		`CREATE TABLE users (id bigint PRIMARY KEY, legacy_flag text NOT NULL, n int NOT NULL DEFAULT 0)`,
-		`INSERT INTO users (id, legacy_flag) SELECT g, CASE WHEN g % 2 = 0 THEN 'Y' ELSE 'N' END FROM generate_series(1, 5000) g`,
-	} {
-		if _, err := db.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "db"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{
-		"db/003_expand.sql":   "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN email_verified boolean;\n",
+	f := newFixture(t, ctx, 5000, "CASE WHEN g % 2 = 0 THEN 'Y' ELSE 'N' END", map[string]string{
+		"db/003_expand.sql":   expandSQL,
 		"db/003_contract.sql": "SET lock_timeout = '2s';\nALTER TABLE users DROP COLUMN legacy_flag;\n",
-	} {
-		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: logger})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	plat := &platform{running: map[string]string{}}
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
-	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
-	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(plat)
-	w.RegisterActivity(&activities.Temporal{Client: c})
-	w.RegisterActivity(&activities.Migrations{Databases: dsns{"users": dsn}, Exec: &activities.ExecPolicy{Root: root}})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	})
+	db, c := f.db, f.c
+	f.serve(t)
 
 	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
 		Backfill: &spec.Backfill{Table: "users", Set: "email_verified = (legacy_flag = 'Y'), n = n + 1", Where: "email_verified IS NULL"},
@@ -207,7 +156,7 @@ func TestExpandContractAcrossTwoReleases(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	err = release("1.0.0-rollback", func(in *workflows.ReleaseInput) {
+	err := release("1.0.0-rollback", func(in *workflows.ReleaseInput) {
 		in.Version, in.AllowDowngrade = "1.0.0", true
 	})
 	var app *temporal.ApplicationError
