@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -41,7 +42,11 @@ func fatalf(format string, args ...any) {
 
 // recPlatform and recChecks stand in for the real activities while recording: replay never runs
 // activities, so only their names and results matter. Checks fail for versions ending in "-bad" at 10 %.
-type recPlatform struct{}
+type recPlatform struct {
+	mu sync.Mutex
+	// deployed is the version the last deploy started, by service and environment.
+	deployed map[[2]string]string
+}
 
 // Admit admits every release but those whose version ends in "-untrusted", which it refuses as the worker's
 // policy would refuse a program outside its allowlist.
@@ -54,7 +59,10 @@ func (*recPlatform) Admit(_ context.Context, in activities.AdmitRequest) error {
 }
 
 // Deploy of a "-slow" version to production runs until it is cancelled, as a long command would.
-func (*recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+func (p *recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	p.mu.Lock()
+	p.deployed[[2]string{in.Vars.Service, in.Vars.Env}] = in.Vars.Version
+	p.mu.Unlock()
 	if strings.HasSuffix(in.Vars.Version, "-slow") && in.Vars.Env == "production" {
 		for ctx.Err() == nil {
 			activity.RecordHeartbeat(ctx, nil)
@@ -80,9 +88,30 @@ func (*recPlatform) WaitReady(context.Context, activities.PlatformRequest) (acti
 	return activities.PlatformResult{Output: "ready"}, nil
 }
 
-// Current says 0.9.0 serves every environment, as if Ferry had not deployed it.
-func (*recPlatform) Current(context.Context, activities.PlatformRequest) (activities.CurrentResult, error) {
+// Current says the version the last deploy to the environment started serves there, and 0.9.0 where there was
+// none, as if Ferry had not deployed it.
+func (p *recPlatform) Current(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.deployed[[2]string{in.Vars.Service, in.Vars.Env}]; ok {
+		return activities.CurrentResult{Known: true, Version: v}, nil
+	}
 	return activities.CurrentResult{Known: true, Version: "0.9.0"}, nil
+}
+
+// recMigrations stands in for the migration activities: every expand and contract applies, and a backfill
+// fills 1,000 rows at once.
+type recMigrations struct{}
+
+func (*recMigrations) Expand(context.Context, activities.MigrationRequest) (activities.ExpandResult, error) {
+	return activities.ExpandResult{Checksum: "sha256:expand", Applied: true}, nil
+}
+func (*recMigrations) Backfill(context.Context, activities.BackfillRequest) (activities.BackfillProgress, error) {
+	return activities.BackfillProgress{Cursor: "1000", Rows: 1000, Total: 1000}, nil
+}
+func (*recMigrations) Contract(context.Context, activities.MigrationRequest) (activities.ContractResult, error) {
+	return activities.ContractResult{Checksum: "sha256:contract", Applied: true, Irreversible: true,
+		Dropped: []string{"column users.legacy_flag"}}, nil
 }
 
 type recChecks struct{}
@@ -149,8 +178,10 @@ func record() {
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
-	w.RegisterActivity(&recPlatform{})
+	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
+	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}})
 	w.RegisterActivity(&recChecks{})
+	w.RegisterActivity(&recMigrations{})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	if err := w.Start(); err != nil {
 		fatalf("%v", err)
@@ -254,7 +285,45 @@ func record() {
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
 	recordLockContinueAsNew(ctx, c, queue)
 	recordLockCommitOrder(ctx, c, queue)
+	recordExpandContract(ctx, c, queue)
 	writeHistoryIDs()
+}
+
+// recordExpandContract records the five steps of an expand-contract migration: 1.0.0 requires it (expand,
+// then the backfill once it serves 100 %), a DBA approves the contract, 1.1.0 completes it, and the
+// migration's Contract workflow runs the contract once 1.1.0 serves everywhere and minAge (1 s) has passed.
+func recordExpandContract(ctx context.Context, c client.Client, queue string) {
+	const service = "rec-expand-contract"
+	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
+		Backfill: &spec.Backfill{Table: "users", Set: "email_verified = (legacy_flag = 'Y')", Where: "email_verified IS NULL"},
+		Contract: &spec.Contract{SQL: "db/003_contract.sql", MinAge: spec.Duration(time.Second),
+			Approval: &spec.Approval{Approvers: []string{"dba"}, Quorum: 1}}}
+	s := recSpec(service, nil, spec.Environment{Gate: spec.Gate{Auto: true},
+		Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1}})
+	s.Platform.Exec.Current = []string{"current"}
+	s.Migrations = []spec.Migration{m}
+	release := func(version string, edit func(*spec.Spec)) {
+		rs := s
+		edit(&rs)
+		id := workflows.ReleaseWorkflowID(service, version)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow,
+			workflows.ReleaseInput{Spec: rs, Version: version, GitSHA: "0123abc", StartedBy: "recorder"})
+		if err != nil {
+			fatalf("%s: start: %v", id, err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			fatalf("%s: %v", id, err)
+		}
+		writeHistory(ctx, c, id, run.GetRunID(), "migration-"+version)
+	}
+	release("1.0.0", func(s *spec.Spec) { s.Requires = []string{m.Name} })
+	contractID := workflows.ContractWorkflowID(m.Database, m.Name)
+	update(ctx, c, contractID, workflows.UpdateApproveContract, workflows.ContractApproveInput{Identity: "dba", Reason: "recorded"})
+	release("1.1.0", func(s *spec.Spec) { s.Completes = []string{m.Name} })
+	if err := c.GetWorkflow(ctx, contractID, "").Get(ctx, nil); err != nil {
+		fatalf("%s: %v", contractID, err)
+	}
+	writeHistory(ctx, c, contractID, "", "contract")
 }
 
 // recordLockContinueAsNew records the first run of an EnvLock that continues as new after five signals, the
