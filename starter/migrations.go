@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,8 +38,9 @@ func liveBackfill(st *workflows.Status, desc *workflowservice.DescribeWorkflowEx
 const maxMigrations = 500
 
 // MigrationStatuses returns the status of every migration that has a Contract workflow (one is started when
-// its expand first runs), sorted by database and name: running ones as they answer QueryContract, closed ones
-// from their result. A running one that no worker answers shows its phase as "unknown".
+// the expand of a migration with a contract first runs), and of every migration whose backfill a running
+// release runs, sorted by database and name: Contract workflows that run as they answer QueryContract, closed
+// ones from their result. A running one that no worker answers shows its phase as "unknown".
 func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
 	var out []workflows.ContractStatus
 	var token []byte
@@ -80,6 +82,10 @@ func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.Contra
 			break
 		}
 	}
+	out, err := addBackfills(ctx, c, out)
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Database != out[j].Database {
 			return out[i].Database < out[j].Database
@@ -87,6 +93,35 @@ func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.Contra
 		return out[i].Migration < out[j].Migration
 	})
 	return out, nil
+}
+
+// addBackfills attaches to each migration still waiting for its contract the backfills that running releases
+// run or hold paused, with their latest progress, and adds the migrations without a contract that such a
+// backfill belongs to. It reads the statuses of at most 100 running releases.
+func addBackfills(ctx context.Context, c client.Client, all []workflows.ContractStatus) ([]workflows.ContractStatus, error) {
+	rows, err := list(ctx, c, filter{running: true}, 100)
+	if err != nil {
+		return nil, err
+	}
+	running, err := statuses(ctx, c, rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range running {
+		b := r.Status.Backfill
+		if b == nil || b.State == "done" {
+			continue
+		}
+		i := slices.IndexFunc(all, func(st workflows.ContractStatus) bool {
+			return st.Service == r.Run.Service && st.Migration == b.Migration
+		})
+		if i < 0 {
+			all = append(all, workflows.ContractStatus{Service: r.Run.Service, Migration: b.Migration, Phase: workflows.ContractNone})
+			i = len(all) - 1
+		}
+		all[i].Backfills = append(all[i].Backfills, workflows.ReleaseBackfill{Version: r.Run.Version, BackfillStatus: *b})
+	}
+	return all, nil
 }
 
 // ApproveContract approves the contract of the migration name; database picks among migrations of that name

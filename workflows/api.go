@@ -256,6 +256,15 @@ type ContractStatus struct {
 	// Result is set once the contract ran.
 	Result *activities.ContractDone `json:"result,omitempty"`
 	Reason string                   `json:"reason,omitempty"`
+	// Backfills are the backfills of this migration that running releases run or hold paused. The Contract
+	// workflow leaves it empty; the client fills it in from the releases' statuses.
+	Backfills []ReleaseBackfill `json:"backfills,omitempty"`
+}
+
+// ReleaseBackfill is the backfill one release runs.
+type ReleaseBackfill struct {
+	Version string `json:"version"`
+	BackfillStatus
 }
 
 // ContractApproveInput is the UpdateApproveContract argument.

@@ -26,6 +26,9 @@ const (
 	ContractContracting = "contracting"
 	ContractContracted  = "contracted"
 	ContractFailed      = "failed"
+	// ContractNone is the phase `ferry migrate status` shows for a migration without a contract (so without a
+	// Contract workflow) whose backfill a running release runs.
+	ContractNone = "no contract"
 )
 
 // contractRecheck is how long the Contract workflow waits before it asks the platforms again whether an older

@@ -41,7 +41,7 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 	lint.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usagef("migrate", "%v", err) }
 	status := &cli.Command{
 		Name:   "status",
-		Usage:  "list every migration that has been expanded, with its phase and what its contract waits for",
+		Usage:  "list every migration with a contract that has been expanded, and every backfill under way, with its phase, what its contract waits for and the backfill's progress",
 		Action: action(func(c *cli.Context) error { return runMigrateStatus(c.Context, *g) }),
 	}
 	approve := &cli.Command{
@@ -231,7 +231,11 @@ func runMigrateStatus(ctx context.Context, g GlobalOptions) error {
 				return
 			}
 			for _, st := range all {
-				line := fmt.Sprintf("%s/%s: %s", st.Database, st.Migration, st.Phase)
+				where := st.Database // a migration without a contract is known by its service
+				if where == "" {
+					where = st.Service
+				}
+				line := fmt.Sprintf("%s/%s: %s", where, st.Migration, st.Phase)
 				switch {
 				case st.Result != nil:
 					line += fmt.Sprintf(" at %s (completed by %s)", st.Result.ContractedAt.UTC().Format(time.RFC3339), st.Result.CompletedBy)
@@ -242,6 +246,9 @@ func runMigrateStatus(ctx context.Context, g GlobalOptions) error {
 					line += " (" + st.Reason + ")"
 				}
 				fmt.Fprintln(w, line)
+				for _, b := range st.Backfills {
+					fmt.Fprintf(w, "  backfill by release %s: %s\n", b.Version, backfillText(&b.BackfillStatus))
+				}
 			}
 		})
 	})

@@ -66,6 +66,12 @@ func TestBackfillCommands(t *testing.T) {
 	if st.Backfill.PausedBy != "dba" {
 		t.Errorf("paused by: got %q, want dba", st.Backfill.PausedBy)
 	}
+	// `ferry migrate status` shows the paused backfill under its migration.
+	migrations, err := starter.MigrationStatuses(ctx, f.c)
+	if err != nil || len(migrations) != 1 || len(migrations[0].Backfills) != 1 ||
+		migrations[0].Backfills[0].Version != "1.0.0" || migrations[0].Backfills[0].State != "paused" {
+		t.Errorf("migration statuses: got %+v, %v, want add-email-verified with 1.0.0's paused backfill", migrations, err)
+	}
 	// The batch under way when the pause came may still commit; once the activity has stopped, nothing moves.
 	for deadline := time.Now().Add(30 * time.Second); backfillPending(t, ctx, f.c, run.WorkflowID); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
