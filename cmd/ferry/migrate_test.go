@@ -143,7 +143,7 @@ func TestMigrateLintUsage(t *testing.T) {
 		{"no phase", []string{"migrate", "lint", "003.sql"}, "ferry: cannot tell the phase of 003.sql: name it *_expand.sql or *_contract.sql, or pass --phase\n"},
 		{"missing file", []string{"migrate", "lint", filepath.Join(dir, "003_expand.sql")}, "ferry: " + filepath.Join(dir, "003_expand.sql") + ": no such file\n"},
 		{"unknown flag", []string{"migrate", "lint", "--bogus", "a_expand.sql"}, "ferry: flag provided but not defined: -bogus\n"},
-		{"unknown command", []string{"migrate", "frobnicate"}, `ferry: unknown migrate command "frobnicate", want lint, status or approve-contract` + "\n"},
+		{"unknown command", []string{"migrate", "frobnicate"}, `ferry: unknown migrate command "frobnicate", want lint, status, approve-contract, pause-backfill, resume-backfill or resize-backfill` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
