@@ -22,6 +22,8 @@ const (
 	// LabelConfig holds a hash of a replica's environment variables and port, so that a changed configuration
 	// replaces the containers even when the image digest stays the same.
 	LabelConfig = "ferry.config"
+	// LabelLiveness holds a container's liveness check, which Supervise reads (see Liveness).
+	LabelLiveness = "ferry.liveness"
 )
 
 // Client talks to one Docker engine. It is safe for concurrent use.
