@@ -96,8 +96,8 @@ type Worker struct {
 // and the methods of the Platform, Checks, Temporal and Artifact activity structs under their method names. The
 // Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
-// registries. The caller starts it with Start (the SDK's Run would not supervise liveness) and stops it; Stop lets running activities finish within
-// opts.WorkerStopTimeout.
+// registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
+// liveness) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
@@ -193,6 +193,7 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 	if _, ok := hosts[spec.DefaultDockerHost]; !ok {
 		hosts[spec.DefaultDockerHost] = opts.DockerHost
 	}
+	login := logins(opts.Config.Registries, opts.LookupEnv)
 	engines := make(map[string]activities.DockerEngine, len(hosts))
 	clients := make(map[string]*docker.Client, len(hosts))
 	for name, addr := range hosts {
@@ -201,9 +202,9 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 			opts.Logger.Warn("docker host not usable", "host", name, "error", err)
 			continue
 		}
+		c.UseLogins(login) // a deploy pulls with the worker's registry credentials
 		engines[name], clients[name] = c, c
 	}
-	login := logins(opts.Config.Registries, opts.LookupEnv)
 	resolve := func(ctx context.Context, ref string) (string, error) {
 		host, err := registry.Host(ref)
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/ferryhq/ferry/internal/registry"
 )
 
 // Replicas is the desired state of one track of a service in one environment: Count running containers of
@@ -32,8 +34,8 @@ type Replicas struct {
 	// Track is the release track, e.g. "stable" or "canary".
 	Track   string
 	Version string
-	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it, without credentials, if it does
-	// not have it.
+	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it if it does not have it, with the
+	// credential of UseLogins (anonymously without).
 	Image string
 	Count int
 	// Port is the container port that serves HTTP. Each container publishes it on a random loopback port.
@@ -325,8 +327,23 @@ func freeLoopbackPort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// pull pulls ref with the credential of UseLogins for its registry, else anonymously.
 func (c *Client) pull(ctx context.Context, ref string) error {
-	body, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: anonymousAuth})
+	auth := anonymousAuth
+	if c.logins != nil {
+		host, err := registry.Host(ref)
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		login, err := c.logins(host)
+		if err != nil {
+			return fmt.Errorf("pull %s: registry login: %w", ref, err)
+		}
+		if auth, err = registryAuth(ref, login); err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
+	body, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
