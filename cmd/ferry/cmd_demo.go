@@ -71,7 +71,7 @@ type demoDoc struct {
 	Result   workflows.ReleaseResult `json:"result"`
 }
 
-func runDemo(ctx context.Context, opts DemoOptions, g GlobalOptions, args []string) error {
+func runDemo(ctx context.Context, opts DemoOptions, g GlobalOptions, args []string) (err error) {
 	if err := requireArgs("demo", args); err != nil {
 		return err
 	}
@@ -103,8 +103,7 @@ func runDemo(ctx context.Context, opts DemoOptions, g GlobalOptions, args []stri
 			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
 			if cerr := dk.Close(cleanup); cerr != nil {
-				g.logger.Error("demo cleanup", "error", cerr)
-				fmt.Fprintf(os.Stderr, "ferry: demo cleanup: %v\n", cerr)
+				err = errors.Join(err, fmt.Errorf("demo cleanup: %w", cerr))
 			}
 		}()
 	}
