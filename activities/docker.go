@@ -85,6 +85,9 @@ func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (
 		Service: v.Service, Env: v.Env, Track: v.Track, Version: v.Version, Count: v.Replicas,
 		Port: d.Port, StopTimeout: d.StopTimeout.D(), Vars: containerEnv(v),
 	}}
+	if l := d.Liveness; l != nil {
+		t.rep.Liveness = &docker.Liveness{Path: l.Path, Interval: l.Interval.D(), Timeout: l.Timeout.D(), Retries: l.Retries}
+	}
 	if resolve {
 		img, err := p.pin(ctx, v.Image)
 		if err != nil {

@@ -94,3 +94,40 @@ func TestRepository(t *testing.T) {
 		}
 	}
 }
+
+// ensureEngine records the replicas Ensure is asked for.
+type ensureEngine struct {
+	noEngine
+	got []docker.Replicas
+}
+
+func (e *ensureEngine) Ensure(_ context.Context, r docker.Replicas) ([]docker.Container, error) {
+	e.got = append(e.got, r)
+	return nil, nil
+}
+
+// TestDockerDeployCarriesLiveness checks that a canary's containers get the spec's liveness check (which
+// their label carries to the supervisor), and that a spec without one gives none.
+func TestDockerDeployCarriesLiveness(t *testing.T) {
+	pinned := "127.0.0.1:5000/app@sha256:" + strings.Repeat("a", 64)
+	vars := TemplateVars{Service: "app", Env: "staging", Version: "1.0.0", Image: pinned, Track: "canary", Replicas: 1, Strategy: spec.StrategyCanary}
+	live := &spec.Liveness{Path: "/healthz", Interval: spec.Duration(3 * time.Second), Timeout: spec.Duration(time.Second), Retries: 4}
+	for _, l := range []*spec.Liveness{live, nil} {
+		eng := &ensureEngine{noEngine: noEngine{t}}
+		d := &Docker{Engines: map[string]DockerEngine{"local": eng}}
+		in := PlatformRequest{Kind: "docker", Platform: spec.Platform{Docker: &spec.DockerPlatform{Port: 8080, Liveness: l}}, Vars: vars}
+		if err := d.Deploy(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if len(eng.got) != 1 {
+			t.Fatalf("got %d Ensure calls, want 1", len(eng.got))
+		}
+		got := eng.got[0].Liveness
+		switch {
+		case l == nil && got != nil:
+			t.Errorf("no liveness in the spec: got %+v, want none", *got)
+		case l != nil && (got == nil || *got != docker.Liveness{Path: "/healthz", Interval: 3 * time.Second, Timeout: time.Second, Retries: 4}):
+			t.Errorf("got liveness %+v, want the spec's", got)
+		}
+	}
+}

@@ -135,7 +135,7 @@ func (ds *dockerStack) push(t *testing.T, service, version string) string {
 	return digest
 }
 
-// cleanup removes the service's containers, whatever the test left behind.
+// cleanup removes the service's containers and then its images, whatever the test left behind.
 func (ds *dockerStack) cleanup(t *testing.T, service string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -144,6 +144,9 @@ func (ds *dockerStack) cleanup(t *testing.T, service string) {
 			if _, err := ds.eng.Remove(ctx, service, env, "", time.Second); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
+		}
+		if _, err := ds.eng.RemoveImages(ctx, ds.registry+"/"+service); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 	})
 }

@@ -84,6 +84,11 @@ type Worker struct {
 	// interrupt cancels the context every activity's context derives from.
 	interrupt context.CancelCauseFunc
 	commands  *inflight
+	// engines are the Docker engines whose containers' liveness the worker supervises while it runs.
+	engines    map[string]*docker.Client
+	logger     *slog.Logger
+	supervised sync.WaitGroup
+	stopLive   context.CancelFunc
 }
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
@@ -91,8 +96,8 @@ type Worker struct {
 // and the methods of the Platform, Checks, Temporal and Artifact activity structs under their method names. The
 // Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
-// registries. The caller starts it (Start or Run) and stops it; Stop lets running activities finish within
-// opts.WorkerStopTimeout.
+// registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
+// liveness) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
@@ -114,6 +119,7 @@ func New(c client.Client, opts Options) *Worker {
 		}),
 		interrupt: interrupt,
 		commands:  newInflight(),
+		logger:    opts.Logger,
 	}
 
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
@@ -123,7 +129,9 @@ func New(c client.Client, opts Options) *Worker {
 	policy := opts.Exec
 	policy.Allow = slices.Clone(policy.Allow)
 	policy.Env = slices.Clone(policy.Env)
-	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands), Exec: &policy, Redact: opts.Redact})
+	dk, dockerEngines := dockerDriver(opts)
+	w.engines = dockerEngines
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
@@ -167,17 +175,17 @@ func (d databases) DSN(env, name string) (string, error) {
 
 // drivers builds the platform drivers the worker offers, by kind: the one place where a platform is registered.
 // policy is the worker's exec policy; commands counts what the drivers run, so that Stop can wait for it.
-func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight) activities.Drivers {
+func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight, dk *activities.Docker) activities.Drivers {
 	return activities.Drivers{
 		spec.PlatformExec:   &activities.Exec{Runner: trackedRunner{runner: execrun.Runner{}, commands: commands}, Policy: policy, Redact: opts.Redact},
-		spec.PlatformDocker: dockerDriver(opts),
+		spec.PlatformDocker: dk,
 	}
 }
 
 // dockerDriver builds the Docker driver from the configuration's Docker hosts (plus "local", from
-// opts.DockerHost, unless the configuration names it) and router. Connecting is lazy: a worker without an
-// engine starts, and only a release on the Docker platform fails.
-func dockerDriver(opts Options) *activities.Docker {
+// opts.DockerHost, unless the configuration names it) and router, and returns it with the engines by host
+// name. Connecting is lazy: a worker without an engine starts, and only a release on the Docker platform fails.
+func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) {
 	hosts := maps.Clone(opts.Config.Docker.Hosts)
 	if hosts == nil {
 		hosts = map[string]string{}
@@ -185,16 +193,18 @@ func dockerDriver(opts Options) *activities.Docker {
 	if _, ok := hosts[spec.DefaultDockerHost]; !ok {
 		hosts[spec.DefaultDockerHost] = opts.DockerHost
 	}
+	login := logins(opts.Config.Registries, opts.LookupEnv)
 	engines := make(map[string]activities.DockerEngine, len(hosts))
+	clients := make(map[string]*docker.Client, len(hosts))
 	for name, addr := range hosts {
 		c, err := docker.New(addr)
 		if err != nil {
 			opts.Logger.Warn("docker host not usable", "host", name, "error", err)
 			continue
 		}
-		engines[name] = c
+		c.UseLogins(login) // a deploy pulls with the worker's registry credentials
+		engines[name], clients[name] = c, c
 	}
-	login := logins(opts.Config.Registries, opts.LookupEnv)
 	resolve := func(ctx context.Context, ref string) (string, error) {
 		host, err := registry.Host(ref)
 		if err != nil {
@@ -210,7 +220,27 @@ func dockerDriver(opts Options) *activities.Docker {
 	if r := opts.Config.Router; r.Admin != "" {
 		d.Router = &activities.FerryRouter{Client: &router.Client{BaseURL: r.Admin, Token: r.Token.Reveal()}}
 	}
-	return d
+	return d, clients
+}
+
+// Start starts polling the task queue, and supervises the liveness of the containers on the worker's Docker
+// engines (see docker.Client.Supervise) until Stop: every worker with an engine does, and a container that
+// another worker restarted is not restarted again.
+func (w *Worker) Start() error {
+	if err := w.Worker.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopLive = cancel
+	for _, name := range slices.Sorted(maps.Keys(w.engines)) {
+		eng := w.engines[name]
+		w.supervised.Add(1)
+		go func() {
+			defer w.supervised.Done()
+			_ = eng.Supervise(ctx, docker.SuperviseOptions{Logger: w.logger.With("dockerHost", name)})
+		}()
+	}
+	return nil
 }
 
 // Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or
@@ -218,6 +248,10 @@ func dockerDriver(opts Options) *activities.Docker {
 // after the grace period), and returns once every command has exited. An activity that finished is reported to
 // the server; one that was cancelled is retried by another worker.
 func (w *Worker) Stop() {
+	if w.stopLive != nil {
+		w.stopLive()
+		w.supervised.Wait()
+	}
 	w.Worker.Stop()
 	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
 	w.commands.wait()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ import (
 // standard input closes (which also happens when the benchmark dies).
 func serveRouter(procs int, cpuprofile string) error {
 	runtime.GOMAXPROCS(procs)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(router.GCPercent) // as `ferry router` does
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r, err := router.New(router.Options{})
@@ -66,13 +70,17 @@ type routerProc struct {
 	done   chan error
 }
 
-// startRouter starts the router process with procs as its GOMAXPROCS.
-func startRouter(procs int, cpuprofile string) (*routerProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+// startRouter starts the router process with procs as its GOMAXPROCS: this binary, or bin (a build of this
+// benchmark at another commit) if it is not empty.
+func startRouter(bin string, procs int, cpuprofile string) (*routerProc, error) {
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = self
 	}
-	cmd := exec.Command(self, "-serve-router", fmt.Sprintf("-procs=%d", procs), "-cpuprofile="+cpuprofile)
+	cmd := exec.Command(bin, "-serve-router", fmt.Sprintf("-procs=%d", procs), "-cpuprofile="+cpuprofile)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -6,6 +6,7 @@
 //	go run ./bench/router                    # 3 rounds of 20,000 requests per target at concurrency 32
 //	go run ./bench/router -rounds 5 -n 10000 -c 8
 //	go run ./bench/router -cpuprofile router.pprof   # CPU profile of the router process
+//	go run ./bench/router -baseline OLD              # OLD: this benchmark built at another commit
 //
 // The router runs in its own process, as nginx does (Debian's package: apt-get install nginx), each with
 // -procs CPUs: GOMAXPROCS for the router, worker_processes for nginx. Without nginx the benchmark says so and
@@ -39,6 +40,7 @@ type options struct {
 	nginx               string
 	requireNginx        bool
 	cpuprofile          string
+	baseline            string
 }
 
 const (
@@ -60,6 +62,7 @@ func main() {
 	flag.StringVar(&opts.nginx, "nginx", "nginx", "nginx binary (looked up in PATH, then /usr/sbin)")
 	flag.BoolVar(&opts.requireNginx, "require-nginx", false, "fail if nginx is not installed, instead of measuring without it")
 	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the router process to this file")
+	flag.StringVar(&opts.baseline, "baseline", "", "also measure the router of this `BINARY`, a build of this benchmark at another commit, as target \"baseline\"")
 	flag.BoolVar(&serve, "serve-router", false, "run as the router process (used by the benchmark itself)")
 	flag.Parse()
 	opts.n = min(max(opts.n, 100), 1_000_000)
@@ -92,11 +95,18 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 
-	rp, err := startRouter(opts.procs, opts.cpuprofile)
+	rp, err := startRouter("", opts.procs, opts.cpuprofile)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, rp.stop()) }()
+	var base *routerProc
+	if opts.baseline != "" {
+		if base, err = startRouter(opts.baseline, opts.procs, ""); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		defer func() { err = errors.Join(err, base.stop()) }()
+	}
 	routing := func(stable int) router.Routing {
 		return router.Routing{Service: "demo", Env: "bench", Hosts: []string{host}, Tracks: []router.Track{
 			{Name: "stable", Version: stableVersion, Weight: stable, Backends: []router.Backend{{URL: "http://" + v1, HealthPath: "/readyz"}}},
@@ -105,6 +115,11 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 	if _, err := rp.Client.SetWeights(ctx, routing(stableWeight)); err != nil {
 		return err
+	}
+	if base != nil {
+		if _, err := base.Client.SetWeights(ctx, routing(stableWeight)); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
 	}
 
 	targets := []*target{
@@ -124,6 +139,11 @@ func run(ctx context.Context, opts options) (err error) {
 		targets = append(targets, &target{name: "nginx", url: np.URL + "/version", host: host})
 	} else if opts.requireNginx {
 		return fmt.Errorf("nginx: %w", nerr)
+	}
+	var baseline *target
+	if base != nil {
+		baseline = &target{name: "baseline", url: base.URL + "/version", host: host}
+		targets = append(targets, baseline)
 	}
 
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -164,13 +184,21 @@ func run(ctx context.Context, opts options) (err error) {
 	fmt.Printf("\nrouter - direct: p50 %+.3f ms, p99 %+.3f ms (goal: p99 under +1 ms: %s)\n",
 		ms(routed.p50-direct.p50), ms(routed.p99-direct.p99), verdict(routed.p99-direct.p99 < time.Millisecond))
 	fmt.Printf("router / direct: req/s %.2fx\n", routed.rps/direct.rps)
-	if len(targets) == 3 {
+	if nerr == nil {
 		ng := targets[2].total()
 		fmt.Printf("router / nginx: req/s %.2fx (goal: at least 0.80x: %s), p50 %.2fx, p99 %.2fx\n",
 			routed.rps/ng.rps, verdict(routed.rps >= 0.8*ng.rps), ratio(routed.p50, ng.p50), ratio(routed.p99, ng.p99))
 		fmt.Printf("nginx - direct: p50 %+.3f ms, p99 %+.3f ms\n", ms(ng.p50-direct.p50), ms(ng.p99-direct.p99))
 	} else {
 		fmt.Println("router / nginx: not measured (no nginx)")
+	}
+	if baseline != nil {
+		b := baseline.total()
+		fmt.Printf("baseline - direct: p50 %+.3f ms, p99 %+.3f ms\n", ms(b.p50-direct.p50), ms(b.p99-direct.p99))
+		fmt.Printf("router / baseline: req/s %.2fx, p50 %.2fx, p99 %.2fx\n", routed.rps/b.rps, ratio(routed.p50, b.p50), ratio(routed.p99, b.p99))
+		if nerr == nil {
+			fmt.Printf("baseline / nginx: req/s %.2fx\n", b.rps/targets[2].total().rps)
+		}
 	}
 
 	var errs []error

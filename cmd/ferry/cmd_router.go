@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -36,7 +38,8 @@ func newRouterCommand(g *GlobalOptions) *cli.Command {
 			"it takes the bearer token --admin-token. /metrics and /healthz on --admin need no token.\n\n" +
 			"Without --admin-token the router refuses to start, unless --insecure-admin is given and --admin\n" +
 			"is a loopback address. With --state, routes and pauses survive a restart.\n\n" +
-			"Ctrl-C (or SIGTERM) stops the admin API, then lets in-flight requests finish for up to --drain-timeout.",
+			"Ctrl-C (or SIGTERM) stops the admin API, then lets in-flight requests finish for up to --drain-timeout.\n\n" +
+			"Unless GOGC is set, the router runs with GOGC=400: its live heap is small and every request allocates.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "`HOST:PORT` of the traffic listener", EnvVars: []string{"FERRY_ROUTER_LISTEN"}, Value: "127.0.0.1:8080", Destination: &opts.Listen},
 			&cli.StringFlag{Name: "admin", Usage: "`HOST:PORT` of the admin API and /metrics", EnvVars: []string{"FERRY_ROUTER_ADMIN"}, Value: "127.0.0.1:8081", Destination: &opts.Admin},
@@ -70,6 +73,9 @@ func runRouter(ctx context.Context, opts RouterOptions, g GlobalOptions, args []
 		return usagef("router", "--insecure-admin needs a loopback --admin address, not %q", opts.Admin)
 	case opts.AdminToken != "" && opts.InsecureAdmin:
 		return usagef("router", "pass --admin-token or --insecure-admin, not both")
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(router.GCPercent)
 	}
 	r, err := router.New(router.Options{StatePath: opts.State, HealthInterval: opts.HealthInterval, Logger: g.logger})
 	if err != nil {

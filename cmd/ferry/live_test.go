@@ -271,15 +271,19 @@ func TestLiveRelease(t *testing.T) {
 	}
 }
 
-// TestDemo runs `ferry demo` to the end: the release must succeed, with the demo's own approval, in time.
+// TestDemo runs `ferry demo` to the end where no Docker engine answers, so that it falls back to the exec
+// platform: the release must succeed, with the demo's own approval, in time.
 func TestDemo(t *testing.T) {
 	clearEnv(t)
+	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
 	start := time.Now()
 	stdout, stderr, code := ferry(t, "demo", "--port", "0", "--ui-port", "-1", "--exit", "--approve-after", "1s", "--as", "tester")
 	if code != exitOK {
 		t.Fatalf("ferry demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
+		"platform: exec (no Docker platform: docker engine: ",
+		"; --platform docker insists)\n",
 		"staging: succeeded\n",
 		"production waits for approval; the demo approves it as demo-bot in 1s (yourself: ferry approve demo-shop --env production)\n",
 		"demo-bot approved production\n",

@@ -1,8 +1,10 @@
 // Package demo releases a bundled example service through staging and a production canary, so that `ferry demo`
 // shows Ferry end to end on a laptop: durable bakes, analysis, an approval gate, and the history of it all.
 //
-// The example is real Ferry input: a ferry.yaml on the exec platform whose commands run platform.sh (a stand-in
-// for kubectl that records its calls in files), and http checks against a small HTTP app the demo serves.
+// The example is real Ferry input. On the exec platform it is a ferry.yaml whose commands run platform.sh (a
+// stand-in for kubectl that records its calls in files), with http checks against a small HTTP app the demo
+// serves. On the Docker platform (Options.Docker) it is a ferry.yaml whose image the worker builds and pushes,
+// and whose containers serve the demo service through a Ferry router.
 package demo
 
 import (
@@ -33,6 +35,8 @@ var (
 	specTemplate string
 	//go:embed platform.sh
 	platformScript []byte
+	//go:embed ferry-docker.yaml
+	dockerSpecTemplate string
 )
 
 // Names the demo uses.
@@ -40,6 +44,7 @@ const (
 	Service  = "demo-shop"
 	Version  = "1.0.0"
 	Bot      = "demo-bot"
+	gitSHA   = "5e1fc0ffee5e1fc0ffee5e1fc0ffee5e1fc0ffee"
 	gateEnv  = "production"
 	pollTime = 200 * time.Millisecond // staging's steps take a fraction of a second each
 )
@@ -62,12 +67,22 @@ type Options struct {
 	// the programs below it. Empty means a new temporary directory, which only a worker whose exec root
 	// encloses it can use.
 	Dir string
+	// Docker, when set, releases the example on the Docker platform through the registry and router it holds:
+	// first Previous, then Version as a canary. Dir must be the directory StartDocker was given, and the
+	// worker's Docker platform must route through Docker's router. Nil releases on the exec platform.
+	Docker *Docker
 }
 
 // Run writes the example to opts.Dir (or a temporary directory it removes), serves its HTTP app, releases it and returns the result
 // once the release ends. A release that did not succeed also returns a *starter.OutcomeError. Everything Run
 // started is stopped and removed when it returns; the release's history stays in Temporal.
 func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
+	if opts.Docker != nil {
+		if opts.Dir == "" {
+			return workflows.ReleaseResult{}, errors.New("demo on docker: no directory")
+		}
+		return runDocker(ctx, opts)
+	}
 	dir := opts.Dir
 	if dir == "" {
 		var err error
@@ -98,7 +113,65 @@ func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
 	}
 
 	d := &demo{Options: opts, envs: map[string]string{}}
-	return d.release(ctx, s)
+	return d.release(ctx, s, Version, gitSHA, "staging rolls out, then production canaries 10% -> 50% -> 100% behind an approval")
+}
+
+// runDocker releases Previous and then Version on the Docker platform.
+func runDocker(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
+	dk := opts.Docker
+	d := &demo{Options: opts, envs: map[string]string{}}
+	d.printf("the router serves production at %s and staging at %s: reload the page to watch the version change during the canary",
+		dk.URL(gateEnv), dk.URL("staging"))
+	releases := []struct {
+		version, sha, plan string
+		first              bool
+	}{
+		{Previous, "0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1", "the worker builds its image and pushes it, then staging rolls out and production starts it, so that a canary has a stable version to run beside", true},
+		{Version, gitSHA, "staging rolls out, then production canaries 10% -> 50% -> 100% behind an approval", false},
+	}
+	var res workflows.ReleaseResult
+	for _, r := range releases {
+		path, err := writeDockerExample(opts.Dir, dk, r.version, r.first, opts.Identity)
+		if err != nil {
+			return workflows.ReleaseResult{}, err
+		}
+		s, err := spec.Load(path)
+		if err != nil {
+			return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
+		}
+		if err := spec.RelativeDir(s, path); err != nil {
+			return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
+		}
+		d.envs, d.last = map[string]string{}, ""
+		if res, err = d.release(ctx, s, r.version, r.sha, r.plan); err != nil {
+			return res, err
+		}
+		if r.first {
+			d.printf("%s %s %s: %s serves it at %s", res.Service, res.Version, res.State, gateEnv, dk.URL(gateEnv))
+		}
+	}
+	return res, nil
+}
+
+// writeDockerExample writes the Docker platform's ferry.yaml for version (the first release's, if first) to
+// dir and returns its path. StartDocker wrote the build context beside it.
+func writeDockerExample(dir string, dk *Docker, version string, first bool, identity string) (string, error) {
+	t, err := template.New("ferry-docker.yaml").Delims("[[", "]]").Parse(dockerSpecTemplate)
+	if err != nil {
+		return "", fmt.Errorf("demo spec template: %w", err)
+	}
+	you, _ := json.Marshal(identity)
+	var b bytes.Buffer
+	err = t.Execute(&b, map[string]any{
+		"Registry": dk.Registry, "Version": version, "First": first, "You": string(you),
+		"StagingHost": stagingHost, "ProductionHost": productionHost,
+		"StagingURL": dk.URL("staging"), "ProductionURL": dk.URL(gateEnv),
+	})
+	if err != nil {
+		return "", fmt.Errorf("demo spec template: %w", err)
+	}
+	path := filepath.Join(dir, "ferry.yaml")
+	return path, os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // writeExample writes ferry.yaml (with the app's URL and the user's identity filled in) and platform.sh to dir
@@ -132,11 +205,13 @@ type demo struct {
 	envs      map[string]string // last state printed per environment
 }
 
-func (d *demo) release(ctx context.Context, s *spec.Spec) (workflows.ReleaseResult, error) {
+// release starts version of s (or follows it, if it runs already) and returns its result once it ends. plan
+// says what it does.
+func (d *demo) release(ctx context.Context, s *spec.Spec, version, sha, plan string) (workflows.ReleaseResult, error) {
 	run, existed, err := starter.Start(ctx, d.Client, starter.StartOptions{TaskQueue: d.TaskQueue, Input: workflows.ReleaseInput{
 		Spec:      *s,
-		Version:   Version,
-		GitSHA:    "5e1fc0ffee5e1fc0ffee5e1fc0ffee5e1fc0ffee",
+		Version:   version,
+		GitSHA:    sha,
 		StartedBy: Bot,
 	}})
 	if err != nil {
@@ -146,7 +221,7 @@ func (d *demo) release(ctx context.Context, s *spec.Spec) (workflows.ReleaseResu
 	if existed {
 		verb = "following the existing release"
 	}
-	d.printf("%s %s %s: staging rolls out, then production canaries 10%% -> 50%% -> 100%% behind an approval", verb, run.Service, run.Version)
+	d.printf("%s %s %s: %s", verb, run.Service, run.Version, plan)
 	if link := starter.UILink(d.UIURL, d.Namespace, run); link != "" {
 		d.printf("watch it in the Temporal UI: %s", link)
 	}

@@ -134,3 +134,33 @@ func TestApp(t *testing.T) {
 		t.Errorf("GET /nope: got %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestDockerExampleIsValid loads both of the Docker example's specs: the first release's, which only puts a
+// stable version in place, and the canary's.
+func TestDockerExampleIsValid(t *testing.T) {
+	dk := &Docker{Registry: "127.0.0.1:5000", Traffic: "127.0.0.1:8080"}
+	for _, tc := range []struct {
+		version  string
+		first    bool
+		strategy string
+	}{{Previous, true, spec.StrategyRecreate}, {Version, false, spec.StrategyCanary}} {
+		path, err := writeDockerExample(t.TempDir(), dk, tc.version, tc.first, "me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := spec.Load(path)
+		if err != nil {
+			t.Fatalf("%s: the example does not load: %v", tc.version, err)
+		}
+		prod, _ := s.Env(gateEnv)
+		if prod.Strategy.Type != tc.strategy || (prod.Gate.Approval != nil) == tc.first {
+			t.Errorf("%s: production got strategy %s, approval %v", tc.version, prod.Strategy.Type, prod.Gate.Approval != nil)
+		}
+		if want := "Dockerfile." + tc.version; s.Image.Build == nil || s.Image.Build.Dockerfile != want {
+			t.Errorf("%s: image.build %+v, want dockerfile %q", tc.version, s.Image.Build, want)
+		}
+		if got := s.Platform.Docker.RouterHosts(Service, gateEnv); !slices.Equal(got, []string{"127.0.0.1"}) || prod.URL != "http://127.0.0.1:8080/" {
+			t.Errorf("%s: production hosts %v url %q, want 127.0.0.1 and http://127.0.0.1:8080/", tc.version, got, prod.URL)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type Config struct {
 	Latency time.Duration
 	// ReadyAfter delays readiness: /readyz answers 503 until this long after Handler was called.
 	ReadyAfter time.Duration
+	// UnhealthyAfter, if positive, makes /healthz answer 503 from this long after Handler was called: a process
+	// that hangs, for a liveness check to catch.
+	UnhealthyAfter time.Duration
 	// Float returns a number in [0, 1) that decides whether a request fails; nil means math/rand/v2.
 	Float func() float64
 }
@@ -33,8 +36,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("version: want a version")
 	case c.ErrorRate < 0 || c.ErrorRate > 1:
 		return fmt.Errorf("error rate %v: want 0 to 1", c.ErrorRate)
-	case c.Latency < 0 || c.ReadyAfter < 0:
-		return fmt.Errorf("latency and ready delay: want durations of 0 or more")
+	case c.Latency < 0 || c.ReadyAfter < 0 || c.UnhealthyAfter < 0:
+		return fmt.Errorf("latency, ready delay and unhealthy delay: want durations of 0 or more")
 	}
 	return nil
 }
@@ -51,7 +54,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 //
 //	/          a page with the version (and the router's track, if a Ferry router forwarded the request)
 //	/version   {"version": "..."}
-//	/healthz   200 while the process runs
+//	/healthz   200 while the process runs, until UnhealthyAfter if set; 503 after it
 //	/readyz    200 once ReadyAfter has passed, 503 before
 //
 // ErrorRate and Latency apply to / and /version only: the probes stay truthful about the process, so that a
@@ -62,6 +65,7 @@ func Handler(cfg Config) http.Handler {
 		float = rand.Float64
 	}
 	readyAt := time.Now().Add(cfg.ReadyAfter)
+	unhealthyAt := time.Now().Add(cfg.UnhealthyAfter)
 	bad := func(w http.ResponseWriter, req *http.Request) bool {
 		w.Header().Set("X-Version", cfg.Version)
 		if cfg.Latency > 0 {
@@ -93,6 +97,10 @@ func Handler(cfg Config) http.Handler {
 		_ = json.NewEncoder(w).Encode(map[string]string{"version": cfg.Version})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.UnhealthyAfter > 0 && !time.Now().Before(unhealthyAt) {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -31,6 +31,9 @@ func TestHandler(t *testing.T) {
 		{"not ready yet", Config{Version: "1", ReadyAfter: time.Hour}, "/readyz", 503, "not ready"},
 		{"all errors", Config{Version: "1", ErrorRate: 1}, "/", 500, "injected error"},
 		{"errors spare the probes", Config{Version: "1", ErrorRate: 1}, "/healthz", 200, "ok"},
+		{"healthy until unhealthy-after", Config{Version: "1", UnhealthyAfter: time.Hour}, "/healthz", 200, "ok"},
+		{"unhealthy after unhealthy-after", Config{Version: "1", UnhealthyAfter: time.Nanosecond}, "/healthz", 503, "unhealthy"},
+		{"unhealthy spares readiness", Config{Version: "1", UnhealthyAfter: time.Nanosecond}, "/readyz", 200, "ready"},
 		{"unknown path", Config{Version: "1"}, "/nope", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +73,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, c := range []Config{{}, {Version: "1", ErrorRate: 1.5}, {Version: "1", ErrorRate: -0.1}, {Version: "1", Latency: -1}} {
+	for _, c := range []Config{{}, {Version: "1", ErrorRate: 1.5}, {Version: "1", ErrorRate: -0.1}, {Version: "1", Latency: -1}, {Version: "1", UnhealthyAfter: -1}} {
 		if c.Validate() == nil {
 			t.Errorf("%+v: got valid, want an error", c)
 		}

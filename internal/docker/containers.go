@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +22,8 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/ferryhq/ferry/internal/registry"
 )
 
 // Replicas is the desired state of one track of a service in one environment: Count running containers of
@@ -31,8 +34,8 @@ type Replicas struct {
 	// Track is the release track, e.g. "stable" or "canary".
 	Track   string
 	Version string
-	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it, without credentials, if it does
-	// not have it.
+	// Image is a reference by digest, "<repo>@sha256:...". The engine pulls it if it does not have it, with the
+	// credential of UseLogins (anonymously without).
 	Image string
 	Count int
 	// Port is the container port that serves HTTP. Each container publishes it on a random loopback port.
@@ -41,6 +44,9 @@ type Replicas struct {
 	Vars map[string]string
 	// StopTimeout is how long a removed container gets between SIGTERM and SIGKILL; 10 seconds if zero.
 	StopTimeout time.Duration
+	// Liveness, if set, is written to each container's LabelLiveness, so that Supervise probes it and restarts a
+	// container that fails it.
+	Liveness *Liveness
 }
 
 // Container is one container that Ferry runs, as its labels and the engine describe it.
@@ -83,6 +89,9 @@ func (c *Client) Ensure(ctx context.Context, r Replicas) ([]Container, error) {
 	}
 	if r.Count < 0 || r.Port <= 0 {
 		return nil, fmt.Errorf("docker: ensure: got count %d and port %d, want count >= 0 and port > 0", r.Count, r.Port)
+	}
+	if err := r.Liveness.validate(); err != nil {
+		return nil, fmt.Errorf("docker: ensure: %w", err)
 	}
 	config := configHash(r)
 	existing, err := c.list(ctx, map[string]string{LabelService: r.Service, LabelEnv: r.Env, LabelTrack: r.Track})
@@ -222,24 +231,54 @@ func (c *Client) list(ctx context.Context, labels map[string]string) ([]listed, 
 }
 
 // run creates and starts one container of r and returns it with its published address.
+//
+// The container publishes its port on a loopback port chosen here rather than by the engine, which would choose
+// another one each time the container restarts (after a crash, or a failed liveness check) and so move it away
+// from the address the router sends its traffic to. A port taken meanwhile by another process makes the start
+// fail; run then tries another.
 func (c *Client) run(ctx context.Context, r Replicas, digest, config string) (Container, error) {
+	var err error
+	for range portAttempts {
+		var ct Container
+		if ct, err = c.runOn(ctx, r, digest, config); !errors.Is(err, errPortTaken) {
+			return ct, err
+		}
+	}
+	return Container{}, err
+}
+
+// portAttempts bounds how many loopback ports run tries.
+const portAttempts = 5
+
+// errPortTaken is a container that could not start because its host port was taken.
+var errPortTaken = errors.New("host port taken")
+
+func (c *Client) runOn(ctx context.Context, r Replicas, digest, config string) (Container, error) {
+	hostPort, err := freeLoopbackPort()
+	if err != nil {
+		return Container{}, err
+	}
 	port := nat.Port(strconv.Itoa(r.Port) + "/tcp")
 	env := make([]string, 0, len(r.Vars))
 	for k, v := range r.Vars {
 		env = append(env, k+"="+v)
 	}
 	slices.Sort(env)
+	labels := map[string]string{
+		LabelService: r.Service, LabelEnv: r.Env, LabelTrack: r.Track,
+		LabelVersion: r.Version, LabelDigest: digest, LabelConfig: config,
+	}
+	if r.Liveness != nil {
+		labels[LabelLiveness] = r.Liveness.label(r.Port, r.StopTimeout)
+	}
 	cfg := &container.Config{
 		Image:        r.Image,
 		Env:          env,
 		ExposedPorts: nat.PortSet{port: {}},
-		Labels: map[string]string{
-			LabelService: r.Service, LabelEnv: r.Env, LabelTrack: r.Track,
-			LabelVersion: r.Version, LabelDigest: digest, LabelConfig: config,
-		},
+		Labels:       labels,
 	}
 	host := &container.HostConfig{
-		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(hostPort)}}},
 		// A process that crashes is restarted in place; one that Ferry stops stays stopped.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure},
 	}
@@ -256,6 +295,9 @@ func (c *Client) run(ctx context.Context, r Replicas, digest, config string) (Co
 	if err := c.api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		// A container that never started is no use to a later call; don't leave it behind.
 		_ = c.remove(context.WithoutCancel(ctx), created.ID, time.Second)
+		if msg := err.Error(); strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
 		return Container{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	info, err := c.api.ContainerInspect(ctx, created.ID)
@@ -275,8 +317,33 @@ func (c *Client) run(ctx context.Context, r Replicas, digest, config string) (Co
 	return ct, nil
 }
 
+// freeLoopbackPort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("choose a host port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pull pulls ref with the credential of UseLogins for its registry, else anonymously.
 func (c *Client) pull(ctx context.Context, ref string) error {
-	body, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: anonymousAuth})
+	auth := anonymousAuth
+	if c.logins != nil {
+		host, err := registry.Host(ref)
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		login, err := c.logins(host)
+		if err != nil {
+			return fmt.Errorf("pull %s: registry login: %w", ref, err)
+		}
+		if auth, err = registryAuth(ref, login); err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
+	body, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
@@ -325,6 +392,9 @@ func configHash(r Replicas) string {
 	slices.Sort(keys)
 	h := sha256.New()
 	fmt.Fprintf(h, "port=%d\n", r.Port)
+	if r.Liveness != nil {
+		fmt.Fprintf(h, "liveness=%s\n", r.Liveness.label(r.Port, r.StopTimeout))
+	}
 	for _, k := range keys {
 		fmt.Fprintf(h, "%q=%q\n", k, r.Vars[k])
 	}

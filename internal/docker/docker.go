@@ -9,7 +9,10 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	dockerregistry "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
+
+	"github.com/ferryhq/ferry/internal/registry"
 )
 
 // Labels that identify the containers Ferry runs.
@@ -22,11 +25,33 @@ const (
 	// LabelConfig holds a hash of a replica's environment variables and port, so that a changed configuration
 	// replaces the containers even when the image digest stays the same.
 	LabelConfig = "ferry.config"
+	// LabelLiveness holds a container's liveness check, which Supervise reads (see Liveness).
+	LabelLiveness = "ferry.liveness"
 )
 
 // Client talks to one Docker engine. It is safe for concurrent use.
 type Client struct {
 	api *client.Client
+	// logins finds the credential for a registry host when the engine pulls an image; nil pulls anonymously.
+	logins func(host string) (registry.Login, error)
+}
+
+// UseLogins makes the engine pull images with the credential logins returns for the image's registry host
+// (the zero Login pulls anonymously). It is asked at each pull, so a rotated secret is read afresh. Call it
+// before the client is used.
+func (c *Client) UseLogins(logins func(host string) (registry.Login, error)) { c.logins = logins }
+
+// registryAuth is the engine's X-Registry-Auth value for ref's registry: login's credential, or anonymousAuth
+// for the zero Login.
+func registryAuth(ref string, login registry.Login) (string, error) {
+	if login.Username == "" {
+		return anonymousAuth, nil
+	}
+	host, err := registry.Host(ref)
+	if err != nil {
+		return "", err
+	}
+	return dockerregistry.EncodeAuthConfig(dockerregistry.AuthConfig{Username: login.Username, Password: login.Password, ServerAddress: host})
 }
 
 // New connects to the engine at host, e.g. "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"; an empty

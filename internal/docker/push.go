@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
-	dockerregistry "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/ferryhq/ferry/internal/registry"
@@ -39,17 +38,9 @@ func (c *Client) TagAndPushAs(ctx context.Context, imageID string, refs []string
 	if len(refs) == 0 {
 		return "", errors.New("docker: push: no references to push")
 	}
-	auth := anonymousAuth
-	if login.Username != "" {
-		host, err := registry.Host(refs[0])
-		if err != nil {
-			return "", fmt.Errorf("docker: push: %w", err)
-		}
-		auth, err = dockerregistry.EncodeAuthConfig(dockerregistry.AuthConfig{
-			Username: login.Username, Password: login.Password, ServerAddress: host})
-		if err != nil {
-			return "", fmt.Errorf("docker: push: %w", err)
-		}
+	auth, err := registryAuth(refs[0], login)
+	if err != nil {
+		return "", fmt.Errorf("docker: push: %w", err)
 	}
 	var digest string
 	for _, ref := range refs {

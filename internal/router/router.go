@@ -52,7 +52,7 @@ type Options struct {
 	// HealthTimeout bounds one health check (DefaultHealthTimeout if 0).
 	HealthTimeout time.Duration
 	// Transport forwards requests and health checks; nil means a clone of http.DefaultTransport that keeps
-	// more idle connections per backend.
+	// more idle connections per backend and does not ask backends for compression.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 }
@@ -62,7 +62,7 @@ type Options struct {
 type Router struct {
 	opts    Options
 	logger  *slog.Logger
-	proxy   *httputil.ReverseProxy
+	buffers *bufferPool
 	checker *http.Client
 	metrics *metrics
 
@@ -102,7 +102,13 @@ type track struct {
 	name, version string
 	weight        int
 	backends      []*backend
-	next          *atomic.Uint64
+	// proxies[i] forwards to backends[i] with this track's headers, so that a request needs no context value
+	// (and no copy of itself) to carry its choice to the proxy.
+	proxies []*httputil.ReverseProxy
+	next    *atomic.Uint64
+	// codes caches requests' counter per status code (index code-100), so that counting a request allocates
+	// nothing once its code has been seen.
+	codes *[500]atomic.Pointer[prometheus.Counter]
 	// labels are the values of trackLabels; the observers are curried with them.
 	labels   []string
 	requests *prometheus.CounterVec
@@ -136,32 +142,14 @@ func New(opts Options) (*Router, error) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 256
+		// A proxy passes the client's Accept-Encoding on as it is; asking for gzip itself would only make the
+		// transport decompress answers it must forward as they came.
+		t.DisableCompression = true
 		opts.Transport = t
 	}
-	r := &Router{opts: opts, logger: opts.Logger, backends: map[string]*backend{}}
+	r := &Router{opts: opts, logger: opts.Logger, backends: map[string]*backend{}, buffers: &bufferPool{}}
 	r.checker = &http.Client{Transport: opts.Transport, Timeout: opts.HealthTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	r.proxy = &httputil.ReverseProxy{
-		BufferPool: &bufferPool{},
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			c := pr.In.Context().Value(choiceKey{}).(choice)
-			pr.SetURL(c.backend.target)
-			pr.SetXForwarded()
-			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Set(HeaderTrack, c.track.name)
-			pr.Out.Header.Set(HeaderVersion, c.track.version)
-		},
-		Transport: opts.Transport,
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			if req.Context().Err() != nil {
-				// The client left; its request is not the backend's failure, and no one reads the answer.
-				w.WriteHeader(statusClientClosed)
-				return
-			}
-			r.logger.Warn("backend failed", "backend", req.Context().Value(choiceKey{}).(choice).backend.raw, "err", err)
-			http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
-		},
-	}
 	r.metrics = newMetrics(r)
 	st, err := loadState(opts.StatePath)
 	if err != nil {
@@ -175,12 +163,31 @@ func New(opts Options) (*Router, error) {
 	return r, nil
 }
 
-// choiceKey carries the choice of a request to the proxy's Rewrite.
-type choiceKey struct{}
-
-type choice struct {
-	track   *track
-	backend *backend
+// newProxy returns the proxy that forwards tk's requests to be: to be's URL, with the client's Host, the
+// X-Forwarded headers and the track's.
+func (r *Router) newProxy(tk *track, be *backend) *httputil.ReverseProxy {
+	// Shared by every request: the transport only reads header values.
+	trackHdr, versionHdr := []string{tk.name}, []string{tk.version}
+	return &httputil.ReverseProxy{
+		BufferPool: r.buffers,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(be.target)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+			pr.Out.Header[HeaderTrack] = trackHdr
+			pr.Out.Header[HeaderVersion] = versionHdr
+		},
+		Transport: r.opts.Transport,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if req.Context().Err() != nil {
+				// The client left; its request is not the backend's failure, and no one reads the answer.
+				w.WriteHeader(statusClientClosed)
+				return
+			}
+			r.logger.Warn("backend failed", "backend", be.raw, "err", err)
+			http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
+		},
+	}
 }
 
 // statusClientClosed is the code a request is counted with when its client left before the backend answered,
@@ -211,6 +218,7 @@ func (r *Router) build(routes []storedRoute, newHealthy func(*backend) bool) (*t
 			tk := &track{
 				name: tr.Name, version: tr.Version, weight: tr.Weight, next: new(atomic.Uint64), labels: labels,
 				requests: r.metrics.requests.MustCurryWith(labelsOf(labels)),
+				codes:    new([500]atomic.Pointer[prometheus.Counter]),
 				duration: r.metrics.duration.WithLabelValues(labels...),
 				inFlight: r.metrics.inFlight.WithLabelValues(labels...),
 			}
@@ -229,6 +237,7 @@ func (r *Router) build(routes []storedRoute, newHealthy func(*backend) bool) (*t
 				}
 				made[key] = be
 				tk.backends = append(tk.backends, be)
+				tk.proxies = append(tk.proxies, r.newProxy(tk, be))
 			}
 			rt.tracks = append(rt.tracks, tk)
 		}
@@ -321,24 +330,48 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	tk, be := rt.pick(req)
-	if be == nil {
+	tk, i := rt.pick(req)
+	if i < 0 {
 		r.refuse(w, rt, start, http.StatusServiceUnavailable, "no healthy backend for "+rt.routing.Service)
 		return
 	}
+	be := tk.backends[i]
 	be.inFlight.Add(1)
 	tk.inFlight.Inc()
 	defer func() {
 		tk.inFlight.Dec()
 		be.inFlight.Add(-1)
 	}()
-	rec := &statusRecorder{ResponseWriter: w}
-	r.proxy.ServeHTTP(rec, req.WithContext(context.WithValue(req.Context(), choiceKey{}, choice{tk, be})))
-	if rec.code == 0 {
-		rec.code = http.StatusOK
+	rec := recorders.Get().(*statusRecorder)
+	rec.ResponseWriter = w
+	tk.proxies[i].ServeHTTP(rec, req)
+	code := rec.code
+	*rec = statusRecorder{}
+	recorders.Put(rec)
+	if code == 0 {
+		code = http.StatusOK
 	}
-	tk.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+	tk.count(code)
 	tk.duration.Observe(time.Since(start).Seconds())
+}
+
+// recorders lends ServeHTTP its status recorders.
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
+
+// count adds a request answered with code to the track's counter.
+func (tk *track) count(code int) {
+	if code < 100 || code >= 600 {
+		tk.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+		return
+	}
+	slot := &tk.codes[code-100]
+	c := slot.Load()
+	if c == nil {
+		counter := tk.requests.WithLabelValues(strconv.Itoa(code))
+		c = &counter
+		slot.Store(c)
+	}
+	(*c).Inc()
 }
 
 // errHeldTooLong ends a hold that outlasted the pause's maxHold.
@@ -379,8 +412,9 @@ func (r *Router) refuse(w http.ResponseWriter, rt *route, start time.Time, code 
 
 // pick chooses a track among those with a healthy backend, by weight, and a healthy backend of it in turn.
 // A track without a healthy backend gets no traffic: its share goes to the others in proportion to their
-// weights. It returns a nil backend when no track with a weight above 0 has a healthy backend.
-func (rt *route) pick(req *http.Request) (*track, *backend) {
+// weights. It returns the track and the index of the backend in it, or -1 when no track with a weight above 0
+// has a healthy backend.
+func (rt *route) pick(req *http.Request) (*track, int) {
 	total := 0
 	for _, tk := range rt.tracks {
 		if tk.weight > 0 && tk.anyHealthy() {
@@ -388,7 +422,7 @@ func (rt *route) pick(req *http.Request) (*track, *backend) {
 		}
 	}
 	if total == 0 {
-		return nil, nil
+		return nil, -1
 	}
 	var n int
 	if key, ok := rt.stickyKey(req); ok {
@@ -407,7 +441,7 @@ func (rt *route) pick(req *http.Request) (*track, *backend) {
 		}
 		n -= tk.weight
 	}
-	return nil, nil // unreachable unless health changed between the two loops
+	return nil, -1 // unreachable unless health changed between the two loops
 }
 
 func (rt *route) stickyKey(req *http.Request) (string, bool) {
@@ -436,15 +470,16 @@ func (tk *track) anyHealthy() bool {
 	return false
 }
 
-func (tk *track) nextHealthy() *backend {
+// nextHealthy returns the index of the next healthy backend in turn, or -1 when none is healthy.
+func (tk *track) nextHealthy() int {
 	n := uint64(len(tk.backends))
 	start := tk.next.Add(1)
 	for i := range n {
-		if b := tk.backends[(start+i)%n]; b.healthy.Load() {
-			return b
+		if j := (start + i) % n; tk.backends[j].healthy.Load() {
+			return int(j)
 		}
 	}
-	return nil
+	return -1
 }
 
 // statusRecorder keeps the status code of a response for the metrics.

@@ -21,8 +21,8 @@ type DockerPlatform struct {
 	Port int `yaml:"port" json:"port"`
 	// Readiness gates when a container receives traffic.
 	Readiness Readiness `yaml:"readiness,omitempty" json:"readiness"`
-	// Liveness is checked for its form only: the Docker driver does not probe it yet, so a container that stops
-	// answering it keeps running until the next release replaces it.
+	// Liveness, if set, keeps each container answering: every worker with the engine probes it and restarts a
+	// container that fails it Retries times in a row (see docker.Client.Supervise).
 	Liveness *Liveness `yaml:"liveness,omitempty" json:"liveness,omitempty"`
 	// StopTimeout is how long a container gets between SIGTERM and SIGKILL. Default 10s.
 	StopTimeout Duration `yaml:"stopTimeout,omitempty" json:"stopTimeout"`
@@ -47,8 +47,8 @@ type Readiness struct {
 	Threshold int `yaml:"threshold,omitempty" json:"threshold"`
 }
 
-// Liveness is an HTTP probe of a running container: Retries failures in a row, Interval apart, each bounded by
-// Timeout, and the container is replaced.
+// Liveness is an HTTP probe of a running container: Retries failures in a row (anything but a 200), Interval
+// apart, each bounded by Timeout, and the container is restarted in place, at the same address.
 type Liveness struct {
 	// Path is probed with GET. Required.
 	Path string `yaml:"path" json:"path"`

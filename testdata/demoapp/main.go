@@ -8,6 +8,7 @@
 //	-error-rate, DEMO_ERROR_RATE share of page requests answered 500, e.g. 0.2
 //	-latency, DEMO_LATENCY       added to every page request, e.g. 50ms
 //	-ready-delay, DEMO_READY_DELAY  /readyz answers 503 for this long after start
+//	-unhealthy-after, DEMO_UNHEALTHY_AFTER  /healthz answers 503 from this long after start
 //
 // It stops on SIGINT or SIGTERM, letting in-flight requests finish for up to 10 seconds.
 package main
@@ -52,13 +53,14 @@ func run() error {
 	flag.Float64Var(&cfg.ErrorRate, "error-rate", 0, "share of page requests answered 500 (env DEMO_ERROR_RATE)")
 	flag.DurationVar(&cfg.Latency, "latency", 0, "latency added to page requests (env DEMO_LATENCY)")
 	flag.DurationVar(&cfg.ReadyAfter, "ready-delay", 0, "how long /readyz answers 503 after start (env DEMO_READY_DELAY)")
+	flag.DurationVar(&cfg.UnhealthyAfter, "unhealthy-after", 0, "how long after start /healthz begins to answer 503 (env DEMO_UNHEALTHY_AFTER; 0: never)")
 	// Environment variables overwrite the zero defaults now; flag.Parse then overwrites them with any flag given.
 	if s := os.Getenv("DEMO_ERROR_RATE"); s != "" {
 		if cfg.ErrorRate, err = strconv.ParseFloat(s, 64); err != nil {
 			return fmt.Errorf("DEMO_ERROR_RATE=%q: %w", s, err)
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"DEMO_LATENCY": &cfg.Latency, "DEMO_READY_DELAY": &cfg.ReadyAfter} {
+	for name, dst := range map[string]*time.Duration{"DEMO_LATENCY": &cfg.Latency, "DEMO_READY_DELAY": &cfg.ReadyAfter, "DEMO_UNHEALTHY_AFTER": &cfg.UnhealthyAfter} {
 		if s := os.Getenv(name); s != "" {
 			if *dst, err = time.ParseDuration(s); err != nil {
 				return fmt.Errorf("%s=%q: %w", name, s, err)
