@@ -26,6 +26,7 @@ import (
 	"github.com/ferryhq/ferry/internal/registry"
 	"github.com/ferryhq/ferry/internal/router"
 	"github.com/ferryhq/ferry/internal/spec"
+	"github.com/ferryhq/ferry/internal/vault"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	// database connection strings when a migration connects. cmd/ferry passes os.LookupEnv; nil finds no
 	// variable, and such a reference is then an error.
 	LookupEnv func(string) (string, bool)
+	// Vault is the worker's Vault access, credentials resolved (VaultConfig.Resolve, with the --vault-* flags
+	// over it). Without an address the worker resolves no secrets.
+	Vault VaultAuth
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
 	// DOCKER_HOST; empty means the engine's default socket.
 	DockerHost string
@@ -84,6 +88,7 @@ type Worker struct {
 	// interrupt cancels the context every activity's context derives from.
 	interrupt context.CancelCauseFunc
 	commands  *inflight
+	vault     *vault.Client
 }
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
@@ -93,6 +98,10 @@ type Worker struct {
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
 // registries. The caller starts it (Start or Run) and stops it; Stop lets running activities finish within
 // opts.WorkerStopTimeout.
+//
+// Every resolved secret value feeds one SecretRedactor in front of opts.Redact, which all the activities share,
+// so that no value leaves an activity. New does not contact Vault; when opts.Vault cannot make a client (see
+// VaultAuth.Check, which callers run first) it logs why and the worker resolves no secrets.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
@@ -105,6 +114,19 @@ func New(c client.Client, opts Options) *Worker {
 	}
 	// A stopping SDK worker cancels its activities only once WorkerStopTimeout has passed; this context lets
 	// Interrupt do it sooner.
+	redactor := &activities.SecretRedactor{Next: opts.Redact}
+	opts.Redact = redactor
+	var secrets activities.SecretResolver
+	var vc *vault.Client
+	if a := opts.Vault; a.Address != "" {
+		var err error
+		vc, err = a.client(opts.Logger)
+		if err != nil {
+			opts.Logger.Error("no secret backend", "error", err)
+		} else {
+			secrets = vc
+		}
+	}
 	activityCtx, interrupt := context.WithCancelCause(context.Background())
 	w := &Worker{
 		Worker: sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
@@ -114,6 +136,7 @@ func New(c client.Client, opts Options) *Worker {
 		}),
 		interrupt: interrupt,
 		commands:  newInflight(),
+		vault:     vc,
 	}
 
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
@@ -123,7 +146,7 @@ func New(c client.Client, opts Options) *Worker {
 	policy := opts.Exec
 	policy.Allow = slices.Clone(policy.Allow)
 	policy.Env = slices.Clone(policy.Env)
-	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands), Exec: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands), Exec: &policy, Redact: opts.Redact, Secrets: secrets})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
@@ -134,8 +157,24 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)), "vault", opts.Vault.Address)
 	return w
+}
+
+// client makes the Vault client of a.
+func (a VaultAuth) client(logger *slog.Logger) (*vault.Client, error) {
+	return vault.New(vault.Config{Address: a.Address, Token: a.Token.Reveal(), RoleID: a.RoleID.Reveal(),
+		SecretID: a.SecretID.Reveal(), AppRoleMount: a.AppRoleMount, Logger: logger})
+}
+
+// Check reports whether a can make a Vault client: no address (no secrets), or an address with a token or
+// both AppRole credentials. It does not contact Vault.
+func (a VaultAuth) Check() error {
+	if a.Address == "" {
+		return nil
+	}
+	_, err := a.client(slog.New(slog.DiscardHandler))
+	return err
 }
 
 // databases resolves the databases section of the worker's configuration each time a migration activity
@@ -221,6 +260,9 @@ func (w *Worker) Stop() {
 	w.Worker.Stop()
 	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
 	w.commands.wait()
+	if w.vault != nil {
+		w.vault.Close()
+	}
 }
 
 // Interrupt cancels every running activity at once, as a second Ctrl-C asks: their commands are stopped

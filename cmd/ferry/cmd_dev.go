@@ -26,6 +26,8 @@ type DevOptions struct {
 	Config string
 	// Router names the traffic router of the in-process worker.
 	Router RouterAccess
+	// Vault is where the in-process worker resolves secret references.
+	Vault VaultAccess
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -60,7 +62,7 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 			&cli.StringFlag{Name: "tls-server-key", Usage: "private key `FILE` (PEM) of --tls-server-cert", EnvVars: []string{"FERRY_DEV_TLS_SERVER_KEY"}, Destination: &opts.TLSServerKey},
 			configFlag(&opts.Config),
 			&cli.StringFlag{Name: "tls-client-ca", Usage: "require client certificates signed by a CA in this `FILE` (PEM): mutual TLS", EnvVars: []string{"FERRY_DEV_TLS_CLIENT_CA"}, Destination: &opts.TLSClientCA},
-		), append(execFlags(&opts.Exec, "every program under --exec-root"), routerAccessFlags(&opts.Router)...)...),
+		), append(append(execFlags(&opts.Exec, "every program under --exec-root"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }

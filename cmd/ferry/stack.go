@@ -36,8 +36,12 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	var policy activities.ExecPolicy
 	var cfg worker.Config
+	var vault worker.VaultAuth
 	if !o.NoWorker {
 		if policy, cfg, err = workerSetup("dev", o.Config, o.Exec, o.Router, true); err != nil {
+			return nil, err
+		}
+		if vault, err = o.Vault.vaultAuth("dev", cfg.Vault); err != nil {
 			return nil, err
 		}
 	}
@@ -59,7 +63,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	if !o.NoWorker {
 		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST")})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

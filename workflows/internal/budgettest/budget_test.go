@@ -31,6 +31,10 @@ type platform struct{}
 
 func (*platform) Admit(context.Context, activities.AdmitRequest) error { return nil }
 
+func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activities.ConfigResult, error) {
+	return activities.ConfigResult{}, nil
+}
+
 func (*platform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 	return activities.PlatformResult{}, nil
 }
