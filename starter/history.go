@@ -38,6 +38,7 @@ const (
 	actRollback  = "Rollback"
 	actBuild     = "Build"
 	actResolve   = "Resolve"
+	actConfig    = "ResolveConfig"
 )
 
 // Event is one entry of a release's timeline: who did what, when and why.
@@ -128,6 +129,8 @@ type activityArgs struct {
 	Version    string `json:"version"`
 	GitSHA     string `json:"gitSha"`
 	Image      string `json:"image"`
+	// Of ResolveConfig.
+	Env string `json:"env"`
 }
 
 func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
@@ -195,6 +198,11 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 			if res.Reused {
 				ev.Text += " (already pushed from this git sha)"
 			}
+		}
+		if ev.Name == actConfig {
+			var res activities.ConfigResult
+			t.decode(a.GetResult(), &res)
+			ev.Text += ": " + res.Hash
 		}
 		if ev.Name == actRunCheck {
 			var res activities.CheckResult
@@ -342,6 +350,9 @@ func activityEvent(name string, in activityArgs, summary string) Event {
 		parts = nonEmpty(in.Repository+":"+in.Version, kv("git sha", in.GitSHA))
 	case actResolve:
 		parts = nonEmpty(in.Image)
+	case actConfig:
+		ev.Env = in.Env
+		parts = nonEmpty(in.Env)
 	default:
 		parts = nonEmpty(v.Env, kv("track", v.Track), kv("version", v.Version))
 	}

@@ -149,6 +149,7 @@ func newApp(g *GlobalOptions) *cli.App {
 			newWorkerCommand(g),
 			newRouterCommand(g),
 			newValidateCommand(g),
+			newConfigCommand(g),
 			newStartCommand(g),
 			newStatusCommand(g),
 			newListCommand(g),
