@@ -349,4 +349,3 @@ func payloads(m protoreflect.Message, fn func(*commonpb.Payload)) {
 		return true
 	})
 }
-

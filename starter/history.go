@@ -61,8 +61,13 @@ type Event struct {
 	Text string `json:"text"`
 }
 
-// History returns the timeline of service at version, or with an empty version of its newest release.
-func History(ctx context.Context, c client.Client, service, version string) ([]Event, error) {
+// History returns the timeline of service at version, or with an empty version of its newest release. dc decodes
+// the payloads in history: the client's data converter (with its codec, when payloads are encrypted); nil means
+// the SDK's default.
+func History(ctx context.Context, c client.Client, dc converter.DataConverter, service, version string) ([]Event, error) {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
 	run, err := Newest(ctx, c, service, version)
 	if err != nil {
 		return nil, err
@@ -80,7 +85,7 @@ func History(ctx context.Context, c client.Client, service, version string) ([]E
 			}
 			events = append(events, e)
 		}
-		out = append(Timeline(events, converter.GetDefaultDataConverter()), out...)
+		out = append(Timeline(events, dc), out...)
 		if len(events) == 0 {
 			return out, nil
 		}

@@ -40,6 +40,16 @@ type Config struct {
 	// Vault is where the environments' secret references resolve. Without an address, a release whose spec
 	// names secrets fails before it deploys them.
 	Vault VaultConfig `yaml:"vault" json:"vault"`
+	// Codec encrypts payloads, when neither --codec-keys nor FERRY_CODEC_KEYS names a key set.
+	Codec CodecConfig `yaml:"codec" json:"codec"`
+}
+
+// CodecConfig is the file's codec section.
+type CodecConfig struct {
+	// Keys is where the key set is found (env:NAME or file:PATH): one ID:BASE64 key a line.
+	Keys SecretRef `yaml:"keys" json:"keys,omitempty"`
+	// Active is the ID of the key that encrypts. Default the first key; --codec-key-id overrides it.
+	Active string `yaml:"active" json:"active,omitempty"`
 }
 
 // VaultConfig is the file's vault section: Vault's address and how the worker logs in, with a token or with
@@ -304,6 +314,11 @@ func (cfg Config) check() []string {
 		}
 	}
 	problems = append(problems, cfg.Vault.check()...)
+	if cfg.Codec.Keys != "" {
+		if err := cfg.Codec.Keys.check(); err != nil {
+			problems = append(problems, fmt.Sprintf("codec.keys: %v", err))
+		}
+	}
 	if cfg.Router.Admin != "" {
 		if u, err := url.Parse(cfg.Router.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("router.admin: %q is not an http:// or https:// URL", cfg.Router.Admin))

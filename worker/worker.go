@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -331,6 +332,9 @@ type DialOptions struct {
 	TLSDisabled bool
 	// APIKey, when set, goes with every call as the bearer token of the authorization header.
 	APIKey string
+	// DataConverter, when set, converts payloads: the default one with a codec (such as the encryption of
+	// internal/codec) on both the CLI and the worker. Nil means the SDK's default.
+	DataConverter converter.DataConverter
 }
 
 // Dial connects to Temporal and checks that the server answers before it returns. ctx bounds the attempt. When
@@ -351,9 +355,10 @@ func Dial(ctx context.Context, opts DialOptions) (client.Client, error) {
 // clientOptions are the SDK's options for opts.
 func clientOptions(opts DialOptions, logger *slog.Logger) client.Options {
 	o := client.Options{
-		HostPort:  opts.HostPort,
-		Namespace: opts.Namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
+		HostPort:      opts.HostPort,
+		Namespace:     opts.Namespace,
+		Logger:        sdklog.NewStructuredLogger(logger),
+		DataConverter: opts.DataConverter,
 		ConnectionOptions: client.ConnectionOptions{
 			TLS:         opts.TLS,
 			TLSDisabled: opts.TLSDisabled && opts.TLS == nil,

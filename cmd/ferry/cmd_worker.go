@@ -264,6 +264,9 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err != nil {
 		return err
 	}
+	if err := g.withWorkerCodec("worker", cfg.Codec); err != nil {
+		return err
+	}
 	if len(policy.Allow) == 0 {
 		g.logger.Warn("no --exec-allow (nor exec.allow in the worker configuration): the worker refuses every release that runs a command", "execRoot", policy.Root)
 	}

@@ -44,10 +44,13 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 		if vault, err = o.Vault.vaultAuth("dev", cfg.Vault); err != nil {
 			return nil, err
 		}
+		if err = g.withWorkerCodec("dev", cfg.Codec); err != nil {
+			return nil, err
+		}
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
-		TLS: serverTLS,
+		TLS: serverTLS, CodecEndpoint: o.UICodecEndpoint,
 	})
 	if err != nil {
 		if inUse := portInUse(err); inUse != nil {
