@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,12 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	dockerclient "github.com/docker/docker/client"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/ferryhq/ferry/internal/docker"
 	"github.com/ferryhq/ferry/internal/vaulttest"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -315,7 +323,7 @@ func historyText(t *testing.T, workflowID string) string {
 		}
 		b.Write(js)
 		b.WriteByte('\n')
-		payloads(ev.ProtoReflect(), func(p *commonpb.Payload) {
+		payloads(ev.ProtoReflect(), false, func(p *commonpb.Payload) {
 			b.Write(p.GetData())
 			b.WriteByte('\n')
 		})
@@ -326,26 +334,181 @@ func historyText(t *testing.T, workflowID string) string {
 	return b.String()
 }
 
-// payloads calls fn for every Payload message within m.
-func payloads(m protoreflect.Message, fn func(*commonpb.Payload)) {
-	if p, ok := m.Interface().(*commonpb.Payload); ok {
+// payloads calls fn for every Payload message within m; with skipSearch, apart from search attributes: the
+// server indexes those, so no codec touches them.
+func payloads(m protoreflect.Message, skipSearch bool, fn func(*commonpb.Payload)) {
+	switch p := m.Interface().(type) {
+	case *commonpb.Payload:
 		fn(p)
 		return
+	case *commonpb.SearchAttributes:
+		if skipSearch {
+			return
+		}
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case fd.IsList() && fd.Message() != nil:
 			for i := 0; i < v.List().Len(); i++ {
-				payloads(v.List().Get(i).Message(), fn)
+				payloads(v.List().Get(i).Message(), skipSearch, fn)
 			}
 		case fd.IsMap() && fd.MapValue().Message() != nil:
 			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				payloads(mv.Message(), fn)
+				payloads(mv.Message(), skipSearch, fn)
 				return true
 			})
 		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
-			payloads(v.Message(), fn)
+			payloads(v.Message(), skipSearch, fn)
 		}
 		return true
 	})
+}
+
+// TestSecretsReachDockerContainers releases on the Docker platform with a worker that logs in to Vault with
+// AppRole: the containers run with the environment's secret and config under their own names.
+func TestSecretsReachDockerContainers(t *testing.T) {
+	v := vaulttest.Server(t)
+	ds := startDockerStack(t)
+	roleID, secretID := v.AppRole(t, "ferry-docker-worker", v.ReadPolicy(t))
+	stop(ds.worker)
+	ds.workerArgs = append(ds.workerArgs, "--vault-addr", v.Addr)
+	ds.env = append(ds.env, "FERRY_VAULT_ROLE_ID="+roleID, "FERRY_VAULT_SECRET_ID="+secretID)
+	ds.startWorker(t)
+
+	service := "sec-dk-" + uniqueSuffix()
+	ds.cleanup(t, service)
+	vals := putSecrets(t, v, service)
+	ds.push(t, service, "1.0.0")
+	spec := ds.spec(t, service, "{type: rolling}", fmt.Sprintf(
+		"    config: {LOG_LEVEL: debug}\n    secrets: {DB_PASSWORD: \"vault:secret/%s/staging#db_password\"}\n", service))
+	if r := ds.release(t, spec, "1.0.0"); r.code != 0 {
+		t.Fatalf("release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	envs := containerEnvs(t, service)
+	if len(envs) != 2 {
+		t.Fatalf("got %d containers, want 2", len(envs))
+	}
+	for i, env := range envs {
+		if !containsLine(env, "DB_PASSWORD="+vals["staging"]) || !containsLine(env, "LOG_LEVEL=debug") {
+			t.Errorf("container %d: got %d variables without DB_PASSWORD or LOG_LEVEL, want both", i, len(env))
+		}
+	}
+}
+
+// containerEnvs returns the environment of each running container of service, as the engine reports it.
+func containerEnvs(t *testing.T, service string) [][]string {
+	t.Helper()
+	ctx := context.Background()
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.LabelService+"="+service))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, c := range list {
+		info, err := cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, info.Config.Env)
+	}
+	return out
+}
+
+// TestCodecEncryptsHistory runs a release with payload encryption on in the worker and the CLI: every payload
+// in its history (search attributes aside, which the server indexes) is encrypted, the CLI still reads the
+// release, and `ferry codec-server` decodes a payload from the history for the UI.
+func TestCodecEncryptsHistory(t *testing.T) {
+	keys := "k2:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")) + "\n" +
+		"k1:" + base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210")) + "\n"
+	v := vaulttest.Server(t)
+	token := v.Token(t, time.Hour, true, v.ReadPolicy(t))
+	w := startSecretsWorker(t, v, "ferry-codec", []string{"FERRY_VAULT_TOKEN=" + token, "FERRY_CODEC_KEYS=" + keys})
+	w.env = append(w.env, "FERRY_CODEC_KEYS="+keys)
+	service := "sec-codec-" + uniqueSuffix()
+	putSecrets(t, v, service)
+	spec, _ := w.app(t, service, strings.ReplaceAll(secretsSpec, "BAKE", "1s"), map[string]string{"platform.sh": secretScript})
+	if r := w.ferry(t, "start", "--spec", spec, "--version", "1.0.0", "--git-sha", "0a1b2c3", "--wait", "--timeout", "3m"); r.code != 0 {
+		t.Fatalf("release: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if s := secretsStatus(t, w, service, "1.0.0"); s.State != workflows.StateSucceeded {
+		t.Errorf("got state %q through the codec, want %s", s.State, workflows.StateSucceeded)
+	}
+	if r := w.ferry(t, "history", service); r.code != 0 || !strings.Contains(r.stdout, "ResolveConfig production: hmac-sha256:") {
+		t.Errorf("history: exit %d, got\n%s\nwant the decoded timeline with the config hashes", r.code, r.stdout)
+	}
+
+	var encrypted, plain int
+	var sample *commonpb.Payload
+	forHistory(t, workflows.ReleaseWorkflowID(service, "1.0.0"), func(p *commonpb.Payload) {
+		if string(p.GetMetadata()["encoding"]) == "binary/encrypted" {
+			encrypted++
+			if sample == nil {
+				sample = p
+			}
+			return
+		}
+		plain++
+		t.Errorf("got a plain payload (encoding %q): %.80s", p.GetMetadata()["encoding"], p.GetData())
+	})
+	if encrypted == 0 {
+		t.Fatal("got no encrypted payload in the history, want all of them")
+	}
+	t.Logf("history: %d encrypted payloads, %d plain", encrypted, plain)
+
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	cs := exec.Command(stack.bin, "codec-server", "--listen", addr, "--ui-origin", "http://127.0.0.1:8233")
+	cs.Env = append(ferryEnv(), "FERRY_CODEC_KEYS="+keys)
+	if err := cs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stop(cs)
+	if err := waitPort(addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{sample}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/default/decode", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "http://127.0.0.1:8233")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out commonpb.Payloads
+	if resp.StatusCode != http.StatusOK || protojson.Unmarshal(raw, &out) != nil || len(out.Payloads) != 1 {
+		t.Fatalf("codec-server: got status %d, body %.200s, want one decoded payload", resp.StatusCode, raw)
+	}
+	if enc := string(out.Payloads[0].GetMetadata()["encoding"]); enc != "json/plain" {
+		t.Errorf("codec-server: got encoding %q, want json/plain", enc)
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:8233" {
+		t.Errorf("codec-server: got no CORS header for the UI's origin")
+	}
+}
+
+// forHistory calls fn for every payload in the workflow's history, apart from search attributes.
+func forHistory(t *testing.T, workflowID string, fn func(*commonpb.Payload)) {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: stack.address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads(ev.ProtoReflect(), true, fn)
+	}
 }
