@@ -60,3 +60,14 @@ func TestConfigDiff(t *testing.T) {
 		t.Errorf("got code %d, stderr %q, want %d naming the environment", code, stderr, exitRejected)
 	}
 }
+
+func TestCodecKeysRejected(t *testing.T) {
+	clearEnv(t)
+	bad := writeFile(t, "keys", "k1:not-base64!\n")
+	if _, stderr, code := ferry(t, "--codec-keys", bad, "list"); code != exitRejected || !strings.Contains(stderr, "not base64") {
+		t.Errorf("got code %d, stderr %q, want %d saying the key is not base64", code, stderr, exitRejected)
+	}
+	if _, stderr, code := ferry(t, "codec-server"); code != exitRejected || !strings.Contains(stderr, "no key set") {
+		t.Errorf("codec-server without keys: got code %d, stderr %q, want %d", code, stderr, exitRejected)
+	}
+}
