@@ -438,6 +438,13 @@ func TestCodecEncryptsHistory(t *testing.T) {
 	if s := secretsStatus(t, w, service, "1.0.0"); s.State != workflows.StateSucceeded {
 		t.Errorf("got state %q through the codec, want %s", s.State, workflows.StateSucceeded)
 	}
+	// Start stays idempotent: it reads the existing release's encrypted memo through the codec.
+	if r := w.ferry(t, "start", "--spec", spec, "--version", "1.0.0", "--git-sha", "0a1b2c3"); r.code != 0 {
+		t.Errorf("start again with the same inputs: exit %d\n%s%s, want 0", r.code, r.stdout, r.stderr)
+	}
+	if r := w.ferry(t, "start", "--spec", spec, "--version", "1.0.0", "--git-sha", "9f9f9f9"); r.code == 0 || !strings.Contains(r.stderr, "9f9f9f9") {
+		t.Errorf("start again with another git sha: exit %d\n%s, want a conflict naming it", r.code, r.stderr)
+	}
 	if r := w.ferry(t, "history", service); r.code != 0 || !strings.Contains(r.stdout, "ResolveConfig production: hmac-sha256:") {
 		t.Errorf("history: exit %d, got\n%s\nwant the decoded timeline with the config hashes", r.code, r.stdout)
 	}
