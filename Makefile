@@ -2,11 +2,13 @@
 GO ?= go
 
 # Packages whose tests run under the race detector: everything that does not link the Temporal server.
-RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/migrate ./internal/execrun/... ./internal/probe ./internal/router ./internal/demoapp ./internal/registry
-# Packages that start real servers (embedded Temporal, the ferry binary, the Docker engine, PostgreSQL) and run
-# without -race.
+RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/migrate ./internal/execrun/... ./internal/probe ./internal/router ./internal/demoapp ./internal/registry \
+	./internal/codec
+# Packages that start real servers (embedded Temporal, the ferry binary, the Docker engine, PostgreSQL, Vault) and
+# run without -race.
 SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest \
-	./internal/docker ./internal/postgres ./internal/pgtest ./activities/internal/buildtest ./workflows/internal/migratetest
+	./internal/docker ./internal/postgres ./internal/pgtest ./activities/internal/buildtest ./workflows/internal/migratetest \
+	./internal/vault
 
 .PHONY: test vet race server demo bench bench-router record build
 

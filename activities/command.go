@@ -155,17 +155,10 @@ func commandEnv(op string, v TemplateVars) []string {
 	return env
 }
 
-// envName upper-cases key and replaces every character other than A-Z and 0-9 with '_'.
+// envName upper-cases key and replaces every character other than A-Z and 0-9 with '_' (spec.ConfigEnvName
+// without its prefix).
 func envName(key string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, key)
+	return strings.TrimPrefix(spec.ConfigEnvName(key), "FERRY_CONFIG_")
 }
 
 // runCommand runs cmd and heartbeats details while it runs, so that the server notices a dead worker within the

@@ -30,8 +30,9 @@ type DockerEngine interface {
 
 // Docker is the driver of the Docker platform (kind "docker"): it runs a track's replicas as containers
 // labelled ferry.service, ferry.env, ferry.track, ferry.version and ferry.digest on the engine that
-// platform.docker.host names, with the environment's config as environment variables (plus FERRY_SERVICE,
-// FERRY_ENV and FERRY_VERSION), and routes traffic to them through Router.
+// platform.docker.host names, with the environment's config and (for the operations that start containers:
+// deploy, promote, rollback) its resolved secrets as environment variables under their own names, plus
+// FERRY_SERVICE, FERRY_ENV and FERRY_VERSION, and routes traffic to them through Router.
 //
 // Tracks: a new version runs on the canary or preview track beside stable; Promote starts it on stable, sends
 // stable all traffic and removes the track. Blue-green keeps the replaced version on the previous track (the
@@ -66,6 +67,8 @@ type target struct {
 	d   *spec.DockerPlatform
 	rep docker.Replicas
 	v   TemplateVars
+	// secrets are the request's resolved secrets (none for operations that start nothing).
+	secrets map[string]string
 }
 
 func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (*target, error) {
@@ -83,8 +86,8 @@ func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (
 	v := in.Vars
 	t := &target{eng: eng, d: d, v: v, rep: docker.Replicas{
 		Service: v.Service, Env: v.Env, Track: v.Track, Version: v.Version, Count: v.Replicas,
-		Port: d.Port, StopTimeout: d.StopTimeout.D(), Vars: containerEnv(v),
-	}}
+		Port: d.Port, StopTimeout: d.StopTimeout.D(), Vars: containerEnv(v, in.SecretEnv),
+	}, secrets: in.SecretEnv}
 	if l := d.Liveness; l != nil {
 		t.rep.Liveness = &docker.Liveness{Path: l.Path, Interval: l.Interval.D(), Timeout: l.Timeout.D(), Retries: l.Retries}
 	}
@@ -98,12 +101,14 @@ func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (
 	return t, nil
 }
 
-// containerEnv is a replica's environment: the config, and Ferry's coordinates.
-func containerEnv(v TemplateVars) map[string]string {
+// containerEnv is a replica's environment: the config and the resolved secrets under their own names, and
+// Ferry's coordinates.
+func containerEnv(v TemplateVars, secrets map[string]string) map[string]string {
 	env := maps.Clone(v.Config)
 	if env == nil {
 		env = map[string]string{}
 	}
+	maps.Copy(env, secrets)
 	env["FERRY_SERVICE"], env["FERRY_ENV"], env["FERRY_VERSION"] = v.Service, v.Env, v.Version
 	return env
 }
@@ -285,7 +290,7 @@ func (p *Docker) promote(ctx context.Context, t *target) error {
 			prev.Track, prev.Version, prev.Count = trackPrevious, old[0].Version, len(old)
 			oldVars := t.v
 			oldVars.Version = old[0].Version
-			prev.Vars = containerEnv(oldVars)
+			prev.Vars = containerEnv(oldVars, t.secrets)
 			prev.Image = repository(t.rep.Image) + "@" + old[0].Digest
 			if _, err := t.eng.Ensure(ctx, prev); err != nil {
 				return err

@@ -79,6 +79,13 @@ type PlatformRequest struct {
 	Digest string `json:"digest,omitempty"`
 	spec.Platform
 	Vars TemplateVars `json:"vars"`
+	// Secrets are the environment's secret references (spec.Environment.Secrets): variable name to
+	// "vault:..." reference, never a value. Deploy, Promote and Rollback resolve them into SecretEnv.
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// SecretEnv holds the resolved secrets by variable name, set inside the worker by the Platform activity
+	// right before it calls the driver. It is never serialised, so no value reaches workflow history; a driver
+	// hands it to the platform as environment variables, never as arguments.
+	SecretEnv map[string]string `json:"-"`
 }
 
 // kind is the request's driver kind: Kind, or else the kind of its platform section.

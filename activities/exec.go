@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ var _ Driver = (*Exec)(nil)
 
 // Exec is the driver of the exec platform (kind "exec"): each operation runs the matching argv from the
 // request's platform.exec section, rendered as templates over the request's TemplateVars, with FERRY_*
-// variables in the environment.
+// variables in the environment (config key K as FERRY_CONFIG_K, see spec.ConfigEnvName) and, for deploy,
+// promote and rollback, the request's resolved secrets under their own names.
 //
 // Idempotence: Ferry retries an operation with exactly the same vars, so each operation is idempotent when the
 // user's command is, and the exec platform requires that it is: deploying a version that already runs, setting a
@@ -83,7 +85,7 @@ func (p *Exec) do(ctx context.Context, in PlatformRequest, op platformOp, argv f
 	if err != nil {
 		return err
 	}
-	_, err = p.run(ctx, x, in.Vars, op, argv(x))
+	_, err = p.run(ctx, x, in.Vars, op, argv(x), in.SecretEnv)
 	return err
 }
 
@@ -122,7 +124,7 @@ func (p *Exec) Current(ctx context.Context, in PlatformRequest) (CurrentResult, 
 	if len(x.Current) == 0 {
 		return CurrentResult{}, nil
 	}
-	output, err := p.run(ctx, x, in.Vars, opCurrent, x.Current)
+	output, err := p.run(ctx, x, in.Vars, opCurrent, x.Current, nil)
 	if err != nil {
 		return CurrentResult{}, err
 	}
@@ -230,13 +232,25 @@ func (p *Exec) waitReady(ctx context.Context, x *spec.ExecPlatform, vars Templat
 	}
 }
 
+// secretEnv turns resolved secrets into KEY=value entries in sorted order. They follow the FERRY_* variables;
+// validation keeps their names off those.
+func secretEnv(secrets map[string]string) []string {
+	env := make([]string, 0, len(secrets))
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
+}
+
 // run renders and runs one operation's command and returns its output, or maps its failure to the activity's
 // error. The output stays inside the worker: only Current reads it, for the version it prints.
-func (p *Exec) run(ctx context.Context, x *spec.ExecPlatform, vars TemplateVars, op platformOp, argv []string) (string, error) {
+func (p *Exec) run(ctx context.Context, x *spec.ExecPlatform, vars TemplateVars, op platformOp, argv []string, secrets map[string]string) (string, error) {
 	cmd, err := command(p.Policy, op.field, argv, x.Dir, commandTimeout(*x), op.name, vars)
 	if err != nil {
 		return "", redactError(p.Redact, err)
 	}
+	cmd.Env = append(cmd.Env, secretEnv(secrets)...)
 	start := time.Now()
 	res, err := runCommand(ctx, p.Runner, cmd, nil)
 	activity.GetLogger(ctx).Info("platform command finished", "op", op.name, "program", redact(p.Redact, cmd.Argv[0]),

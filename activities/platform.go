@@ -62,8 +62,24 @@ type Platform struct {
 	// Exec is what the worker allows commands to do; Admit checks a release's commands against it. Nil allows
 	// nothing.
 	Exec *ExecPolicy
-	// Redact sees every string the activities return. Nil redacts nothing.
+	// Redact sees every string the activities return. Nil redacts nothing. When it has an Add(...string)
+	// method (SecretRedactor), every secret value the activities resolve is added to it.
 	Redact Redactor
+	// Secrets resolves the environments' secret references. Nil resolves none: a release with secrets then
+	// fails with ErrTypeSecretMissing.
+	Secrets SecretResolver
+}
+
+// callWithSecrets resolves the request's secrets, then runs op with the driver.
+func (p *Platform) callWithSecrets(ctx context.Context, in PlatformRequest, op func(Driver, PlatformRequest) error) (PlatformResult, error) {
+	d, err := p.Drivers.driver(in.kind())
+	if err == nil {
+		in, err = p.withSecrets(ctx, in)
+	}
+	if err == nil {
+		err = op(d, in)
+	}
+	return PlatformResult{}, redactError(p.Redact, err)
 }
 
 // call runs op with the request's driver and redacts its error.
@@ -78,12 +94,13 @@ func (p *Platform) call(in PlatformRequest, op func(Driver) error) (PlatformResu
 // Deploy starts the version's replica set on Vars.Track with the request's driver. A request that carries the
 // release's pinned digest (Digest) must deploy exactly that digest: Vars.Image must be pinned to it. Anything
 // else is refused with a non-retryable ErrTypeDigestMismatch before any driver runs, so that no environment
-// deploys an image other than the one that passed the environments before it.
+// deploys an image other than the one that passed the environments before it. The request's secrets are
+// resolved before the driver runs, so a missing one (ErrTypeSecretMissing) deploys nothing.
 func (p *Platform) Deploy(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
 	if err := in.checkDigest(); err != nil {
 		return PlatformResult{}, redactError(p.Redact, err)
 	}
-	return p.call(in, func(d Driver) error { return d.Deploy(ctx, in) })
+	return p.callWithSecrets(ctx, in, func(d Driver, in PlatformRequest) error { return d.Deploy(ctx, in) })
 }
 
 // checkDigest refuses a request whose image is not pinned to the release's digest, when it has one.
@@ -115,14 +132,16 @@ func (p *Platform) SetWeight(ctx context.Context, in PlatformRequest) (PlatformR
 	return p.call(in, func(d Driver) error { return d.SetWeight(ctx, in) })
 }
 
-// Promote makes the track's version the stable one with the request's driver.
+// Promote makes the track's version the stable one with the request's driver, which may start it there: the
+// request's secrets are resolved first.
 func (p *Platform) Promote(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.call(in, func(d Driver) error { return d.Promote(ctx, in) })
+	return p.callWithSecrets(ctx, in, func(d Driver, in PlatformRequest) error { return d.Promote(ctx, in) })
 }
 
-// Rollback restores Vars.StableVersion on the stable track with the request's driver.
+// Rollback restores Vars.StableVersion on the stable track with the request's driver, with the request's
+// secrets resolved first.
 func (p *Platform) Rollback(ctx context.Context, in PlatformRequest) (PlatformResult, error) {
-	return p.call(in, func(d Driver) error { return d.Rollback(ctx, in) })
+	return p.callWithSecrets(ctx, in, func(d Driver, in PlatformRequest) error { return d.Rollback(ctx, in) })
 }
 
 // Remove deletes a version's replica set from Vars.Track with the request's driver.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/vaulttest"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -66,6 +67,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer stop(stack.dev)
+	defer vaulttest.Stop()
 	if err := waitServing(time.Minute); err != nil {
 		return 1, fmt.Errorf("ferry dev: %w (log in %s)", err, dir)
 	}

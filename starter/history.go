@@ -38,6 +38,7 @@ const (
 	actRollback  = "Rollback"
 	actBuild     = "Build"
 	actResolve   = "Resolve"
+	actConfig    = "ResolveConfig"
 )
 
 // Event is one entry of a release's timeline: who did what, when and why.
@@ -60,8 +61,13 @@ type Event struct {
 	Text string `json:"text"`
 }
 
-// History returns the timeline of service at version, or with an empty version of its newest release.
-func History(ctx context.Context, c client.Client, service, version string) ([]Event, error) {
+// History returns the timeline of service at version, or with an empty version of its newest release. dc decodes
+// the payloads in history: the client's data converter (with its codec, when payloads are encrypted); nil means
+// the SDK's default.
+func History(ctx context.Context, c client.Client, dc converter.DataConverter, service, version string) ([]Event, error) {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
 	run, err := Newest(ctx, c, service, version)
 	if err != nil {
 		return nil, err
@@ -79,7 +85,7 @@ func History(ctx context.Context, c client.Client, service, version string) ([]E
 			}
 			events = append(events, e)
 		}
-		out = append(Timeline(events, converter.GetDefaultDataConverter()), out...)
+		out = append(Timeline(events, dc), out...)
 		if len(events) == 0 {
 			return out, nil
 		}
@@ -128,6 +134,8 @@ type activityArgs struct {
 	Version    string `json:"version"`
 	GitSHA     string `json:"gitSha"`
 	Image      string `json:"image"`
+	// Of ResolveConfig.
+	Env string `json:"env"`
 }
 
 func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
@@ -195,6 +203,11 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 			if res.Reused {
 				ev.Text += " (already pushed from this git sha)"
 			}
+		}
+		if ev.Name == actConfig {
+			var res activities.ConfigResult
+			t.decode(a.GetResult(), &res)
+			ev.Text += ": " + res.Hash
 		}
 		if ev.Name == actRunCheck {
 			var res activities.CheckResult
@@ -342,6 +355,9 @@ func activityEvent(name string, in activityArgs, summary string) Event {
 		parts = nonEmpty(in.Repository+":"+in.Version, kv("git sha", in.GitSHA))
 	case actResolve:
 		parts = nonEmpty(in.Image)
+	case actConfig:
+		ev.Env = in.Env
+		parts = nonEmpty(in.Env)
 	default:
 		parts = nonEmpty(v.Env, kv("track", v.Track), kv("version", v.Version))
 	}

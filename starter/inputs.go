@@ -118,13 +118,15 @@ func joinAnd(s []string) string {
 
 // checkSameInputs compares the memo of the existing release run with want and returns a *ConflictError when
 // they differ. A memo entry that is missing (a release started before Ferry recorded it) is not compared.
-func checkSameInputs(ctx context.Context, c client.Client, run Run, want memo) error {
+func checkSameInputs(ctx context.Context, c client.Client, dc converter.DataConverter, run Run, want memo) error {
 	desc, err := c.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
 	if err != nil {
 		return fmt.Errorf("compare with the existing release %s %s: %w", run.Service, run.Version, err)
 	}
 	fields := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()
-	dc := converter.GetDefaultDataConverter()
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
 	str := func(key string) (string, bool) {
 		p, ok := fields[key]
 		if !ok {

@@ -207,7 +207,7 @@ func TestLiveApproveFlow(t *testing.T) {
 		t.Fatalf("Approve after the end: got %v, want a rejection saying the release ended", err)
 	}
 
-	events, err := History(ctx, c, "checkout", "1.4.2")
+	events, err := History(ctx, c, nil, "checkout", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferryhq/ferry/internal/spec"
@@ -44,6 +45,9 @@ type StartOptions struct {
 	// TaskQueue is the queue Ferry's workers poll.
 	TaskQueue string
 	Input     workflows.ReleaseInput
+	// DataConverter decodes the memo of an existing release: the client's (with its codec, when payloads are
+	// encrypted). Nil means the SDK's default.
+	DataConverter converter.DataConverter
 }
 
 // Start starts the Release workflow of Input.Spec.Service at Input.Version.
@@ -91,7 +95,7 @@ func Start(ctx context.Context, c client.Client, opts StartOptions) (Run, bool, 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		run.RunID = started.RunId
-		if err := checkSameInputs(ctx, c, run, want); err != nil {
+		if err := checkSameInputs(ctx, c, opts.DataConverter, run, want); err != nil {
 			return Run{}, false, err
 		}
 		return run, true, nil

@@ -37,6 +37,65 @@ type Config struct {
 	// PostgreSQL DSN or URL, which holds a password) is found: env:NAME or file:PATH. A key "ENV/NAME" is the
 	// database NAME of environment ENV only, and takes precedence over "NAME" there.
 	Databases map[string]SecretRef `yaml:"databases" json:"databases,omitempty"`
+	// Vault is where the environments' secret references resolve. Without an address, a release whose spec
+	// names secrets fails before it deploys them.
+	Vault VaultConfig `yaml:"vault" json:"vault"`
+	// Codec encrypts payloads, when neither --codec-keys nor FERRY_CODEC_KEYS names a key set.
+	Codec CodecConfig `yaml:"codec" json:"codec"`
+}
+
+// CodecConfig is the file's codec section.
+type CodecConfig struct {
+	// Keys is where the key set is found (env:NAME or file:PATH): one ID:BASE64 key a line.
+	Keys SecretRef `yaml:"keys" json:"keys,omitempty"`
+	// Active is the ID of the key that encrypts. Default the first key; --codec-key-id overrides it.
+	Active string `yaml:"active" json:"active,omitempty"`
+}
+
+// VaultConfig is the file's vault section: Vault's address and how the worker logs in, with a token or with
+// AppRole. Credentials are references (env:NAME or file:PATH), never values. The --vault-* flags (and their
+// environment variables) override each field.
+type VaultConfig struct {
+	// Address is Vault's URL: https://vault.example.com:8200.
+	Address string `yaml:"address" json:"address,omitempty"`
+	// Token is where the worker's Vault token is found. It takes precedence over AppRole.
+	Token SecretRef `yaml:"token" json:"token,omitempty"`
+	// AppRole logs in through the AppRole auth method.
+	AppRole AppRoleConfig `yaml:"approle" json:"approle"`
+}
+
+// AppRoleConfig is the vault.approle section.
+type AppRoleConfig struct {
+	// Mount is the path the AppRole auth method is mounted at. Default "approle".
+	Mount string `yaml:"mount" json:"mount,omitempty"`
+	// RoleID and SecretID are where the role's credentials are found: env:NAME or file:PATH.
+	RoleID   SecretRef `yaml:"roleId" json:"roleId,omitempty"`
+	SecretID SecretRef `yaml:"secretId" json:"secretId,omitempty"`
+}
+
+// VaultAuth is the worker's Vault access with its credentials resolved: what the vault client needs.
+type VaultAuth struct {
+	Address          string
+	Token            Secret
+	AppRoleMount     string
+	RoleID, SecretID Secret
+}
+
+// Resolve reads the credentials that v refers to, with lookupEnv and readFile (os.LookupEnv and os.ReadFile in
+// a real worker).
+func (v VaultConfig) Resolve(lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (VaultAuth, error) {
+	a := VaultAuth{Address: v.Address, AppRoleMount: v.AppRole.Mount}
+	var err error
+	if a.Token, err = v.Token.Resolve(lookupEnv, readFile); err != nil {
+		return VaultAuth{}, fmt.Errorf("vault.token: %w", err)
+	}
+	if a.RoleID, err = v.AppRole.RoleID.Resolve(lookupEnv, readFile); err != nil {
+		return VaultAuth{}, fmt.Errorf("vault.approle.roleId: %w", err)
+	}
+	if a.SecretID, err = v.AppRole.SecretID.Resolve(lookupEnv, readFile); err != nil {
+		return VaultAuth{}, fmt.Errorf("vault.approle.secretId: %w", err)
+	}
+	return a, nil
 }
 
 // ExecConfig is the file's exec section, the counterpart of the --exec-root, --exec-allow and --exec-env flags.
@@ -148,6 +207,27 @@ func (r SecretRef) Resolve(lookupEnv func(string) (string, bool), readFile func(
 	return Secret(strings.TrimRight(string(b), "\r\n")), nil
 }
 
+// check lists what is wrong with the vault section.
+func (v VaultConfig) check() []string {
+	var problems []string
+	if v.Address != "" {
+		if u, err := url.Parse(v.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("vault.address: %q is not an http:// or https:// URL", v.Address))
+		}
+	}
+	for name, ref := range map[string]SecretRef{"vault.token": v.Token, "vault.approle.roleId": v.AppRole.RoleID, "vault.approle.secretId": v.AppRole.SecretID} {
+		if ref != "" {
+			if err := ref.check(); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			}
+		}
+	}
+	if (v.AppRole.RoleID == "") != (v.AppRole.SecretID == "") {
+		problems = append(problems, "vault.approle: set both roleId and secretId")
+	}
+	return problems
+}
+
 // ConfigError is a worker configuration file that cannot be used: each problem names its line or its key.
 type ConfigError struct {
 	Path     string
@@ -231,6 +311,12 @@ func (cfg Config) check() []string {
 	for name, ref := range cfg.Databases {
 		if err := ref.check(); err != nil {
 			problems = append(problems, fmt.Sprintf("databases.%s: %v", name, err))
+		}
+	}
+	problems = append(problems, cfg.Vault.check()...)
+	if cfg.Codec.Keys != "" {
+		if err := cfg.Codec.Keys.check(); err != nil {
+			problems = append(problems, fmt.Sprintf("codec.keys: %v", err))
 		}
 	}
 	if cfg.Router.Admin != "" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -26,6 +27,7 @@ import (
 	"github.com/ferryhq/ferry/internal/registry"
 	"github.com/ferryhq/ferry/internal/router"
 	"github.com/ferryhq/ferry/internal/spec"
+	"github.com/ferryhq/ferry/internal/vault"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -72,6 +74,9 @@ type Options struct {
 	// database connection strings when a migration connects. cmd/ferry passes os.LookupEnv; nil finds no
 	// variable, and such a reference is then an error.
 	LookupEnv func(string) (string, bool)
+	// Vault is the worker's Vault access, credentials resolved (VaultConfig.Resolve, with the --vault-* flags
+	// over it). Without an address the worker resolves no secrets.
+	Vault VaultAuth
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
 	// DOCKER_HOST; empty means the engine's default socket.
 	DockerHost string
@@ -89,6 +94,7 @@ type Worker struct {
 	logger     *slog.Logger
 	supervised sync.WaitGroup
 	stopLive   context.CancelFunc
+	vault      *vault.Client
 }
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
@@ -98,6 +104,10 @@ type Worker struct {
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
 // registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
 // liveness) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
+//
+// Every resolved secret value feeds one SecretRedactor in front of opts.Redact, which all the activities share,
+// so that no value leaves an activity. New does not contact Vault; when opts.Vault cannot make a client (see
+// VaultAuth.Check, which callers run first) it logs why and the worker resolves no secrets.
 func New(c client.Client, opts Options) *Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = DefaultTaskQueue
@@ -110,6 +120,19 @@ func New(c client.Client, opts Options) *Worker {
 	}
 	// A stopping SDK worker cancels its activities only once WorkerStopTimeout has passed; this context lets
 	// Interrupt do it sooner.
+	redactor := &activities.SecretRedactor{Next: opts.Redact}
+	opts.Redact = redactor
+	var secrets activities.SecretResolver
+	var vc *vault.Client
+	if a := opts.Vault; a.Address != "" {
+		var err error
+		vc, err = a.client(opts.Logger)
+		if err != nil {
+			opts.Logger.Error("no secret backend", "error", err)
+		} else {
+			secrets = vc
+		}
+	}
 	activityCtx, interrupt := context.WithCancelCause(context.Background())
 	w := &Worker{
 		Worker: sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
@@ -120,6 +143,7 @@ func New(c client.Client, opts Options) *Worker {
 		interrupt: interrupt,
 		commands:  newInflight(),
 		logger:    opts.Logger,
+		vault:     vc,
 	}
 
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
@@ -131,7 +155,7 @@ func New(c client.Client, opts Options) *Worker {
 	policy.Env = slices.Clone(policy.Env)
 	dk, dockerEngines := dockerDriver(opts)
 	w.engines = dockerEngines
-	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact, Secrets: secrets})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
@@ -142,8 +166,24 @@ func New(c client.Client, opts Options) *Worker {
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)))
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)), "vault", opts.Vault.Address)
 	return w
+}
+
+// client makes the Vault client of a.
+func (a VaultAuth) client(logger *slog.Logger) (*vault.Client, error) {
+	return vault.New(vault.Config{Address: a.Address, Token: a.Token.Reveal(), RoleID: a.RoleID.Reveal(),
+		SecretID: a.SecretID.Reveal(), AppRoleMount: a.AppRoleMount, Logger: logger})
+}
+
+// Check reports whether a can make a Vault client: no address (no secrets), or an address with a token or
+// both AppRole credentials. It does not contact Vault.
+func (a VaultAuth) Check() error {
+	if a.Address == "" {
+		return nil
+	}
+	_, err := a.client(slog.New(slog.DiscardHandler))
+	return err
 }
 
 // databases resolves the databases section of the worker's configuration each time a migration activity
@@ -255,6 +295,9 @@ func (w *Worker) Stop() {
 	w.Worker.Stop()
 	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
 	w.commands.wait()
+	if w.vault != nil {
+		w.vault.Close()
+	}
 }
 
 // Interrupt cancels every running activity at once, as a second Ctrl-C asks: their commands are stopped
@@ -323,6 +366,9 @@ type DialOptions struct {
 	TLSDisabled bool
 	// APIKey, when set, goes with every call as the bearer token of the authorization header.
 	APIKey string
+	// DataConverter, when set, converts payloads: the default one with a codec (such as the encryption of
+	// internal/codec) on both the CLI and the worker. Nil means the SDK's default.
+	DataConverter converter.DataConverter
 }
 
 // Dial connects to Temporal and checks that the server answers before it returns. ctx bounds the attempt. When
@@ -343,9 +389,10 @@ func Dial(ctx context.Context, opts DialOptions) (client.Client, error) {
 // clientOptions are the SDK's options for opts.
 func clientOptions(opts DialOptions, logger *slog.Logger) client.Options {
 	o := client.Options{
-		HostPort:  opts.HostPort,
-		Namespace: opts.Namespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
+		HostPort:      opts.HostPort,
+		Namespace:     opts.Namespace,
+		Logger:        sdklog.NewStructuredLogger(logger),
+		DataConverter: opts.DataConverter,
 		ConnectionOptions: client.ConnectionOptions{
 			TLS:         opts.TLS,
 			TLSDisabled: opts.TLSDisabled && opts.TLS == nil,

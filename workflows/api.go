@@ -147,6 +147,10 @@ type EnvStatus struct {
 	Reason   string    `json:"reason,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+	// ConfigHash is the salted hash of the configuration the environment was deployed with, config and
+	// resolved secrets (activities.ConfigHash): equal within a release for the same configuration, and no
+	// value can be read from it. Empty for releases that started before configChange.
+	ConfigHash string `json:"configHash,omitempty"`
 }
 
 // Status answers QueryStatus: where the release is and what it waits for.

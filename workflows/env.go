@@ -108,6 +108,9 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	if err = r.checkContracts(ctx); err != nil {
 		return err
 	}
+	if err = r.resolveConfig(ctx, e, es); err != nil {
+		return err
+	}
 	if err = r.expand(ctx, e, i); err != nil {
 		return err
 	}
@@ -144,6 +147,28 @@ type cleanupError struct {
 func (e *cleanupError) Error() string {
 	return fmt.Sprintf("%s: %s is promoted and serves all traffic, but its cleanup failed: %s",
 		e.env, e.version, errorMessage(e.err))
+}
+
+// configChange is the GetVersion change ID under which a release resolves each environment's configuration
+// (its secrets included) in an activity of its own before anything deploys there: a missing secret fails the
+// environment before any migration, deploy or traffic shift, and the activity's result, the salted hash of
+// the resolved configuration, records in history which configuration the environment got.
+const configChange = "resolve-config-before-deploy"
+
+// resolveConfig resolves the environment's configuration on the worker and records its hash in es. No secret
+// value reaches the workflow: the request holds references, the result a hash.
+func (r *release) resolveConfig(ctx workflow.Context, e *envRun, es *EnvStatus) error {
+	if workflow.GetVersion(ctx, configChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	opts := platformOptions(ctx, e.platform, "config "+e.spec.Name)
+	req := activities.ConfigRequest{Service: r.in.Spec.Service, Env: e.spec.Name, Config: e.spec.Config, Secrets: e.spec.Secrets}
+	var res activities.ConfigResult
+	if err := workflow.ExecuteActivity(opts, platformActs.ResolveConfig, req).Get(ctx, &res); err != nil {
+		return fmt.Errorf("resolve config: %s", errorMessage(err))
+	}
+	es.ConfigHash = res.Hash
+	return nil
 }
 
 // currentChange is the GetVersion change ID under which a release that does not know the stable version
@@ -359,7 +384,7 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 // request is the input of a platform activity: the platform's kind and its spec section, which the worker's
 // driver for that kind reads, and the platform-neutral coordinates in vars.
 func (e *envRun) request(vars activities.TemplateVars) activities.PlatformRequest {
-	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars}
+	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars, Secrets: e.spec.Secrets}
 }
 
 // checkDir is the working directory of exec checks: the exec platform's dir, which the worker resolves against

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/internal/codec"
 	"github.com/ferryhq/ferry/worker"
 )
 
@@ -27,6 +28,9 @@ type GlobalOptions struct {
 	LogLevel string
 	// Conn secures the connection: TLS and an API key.
 	Conn ConnOptions
+	// Codec encrypts payloads (flags and env); codec is the codec it loaded, nil when none.
+	Codec CodecOptions
+	codec *codec.Codec
 	// devTLS, when set, is the TLS configuration of a client in the process of an embedded server that has
 	// TLS on; it stands in for Conn when Conn asks for no TLS.
 	devTLS *tls.Config
@@ -47,7 +51,7 @@ func (g GlobalOptions) printer() *printer {
 // dial connects to Temporal. A TLS credential it cannot read is a credentialError (exit code 2); every failure
 // to connect is an unreachableError (exit code 3).
 func (g GlobalOptions) dial(ctx context.Context) (client.Client, error) {
-	opts := worker.DialOptions{HostPort: g.Address, Namespace: g.Namespace, Logger: g.logger}
+	opts := worker.DialOptions{HostPort: g.Address, Namespace: g.Namespace, Logger: g.logger, DataConverter: g.dataConverter()}
 	if err := g.Conn.apply(&opts); err != nil {
 		return nil, err
 	}
@@ -95,6 +99,10 @@ func (g *GlobalOptions) setup() error {
 	if err := g.Conn.check(); err != nil {
 		return err
 	}
+	var err error
+	if g.codec, err = g.Codec.load(); err != nil {
+		return err
+	}
 	g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 	return nil
 }
@@ -114,7 +122,7 @@ func globalFlags(g *GlobalOptions) []cli.Flag {
 		&cli.StringFlag{Name: "ui-url", Usage: "Temporal Web UI base `URL`, for links (ferry dev prints it)", EnvVars: []string{"FERRY_UI_URL"}, Destination: &g.UIURL},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: text or json", EnvVars: []string{"FERRY_OUTPUT"}, Value: outputText, Destination: &g.Output},
 		&cli.StringFlag{Name: "log-level", Usage: "`LEVEL` of logs on stderr: debug, info, warn, error", EnvVars: []string{"FERRY_LOG_LEVEL"}, Value: defaultLogLevel, Destination: &g.LogLevel},
-	}, connFlags(&g.Conn)...)
+	}, append(connFlags(&g.Conn), codecFlags(&g.Codec)...)...)
 }
 
 const appDescription = `Ferry moves a release (service, version, git sha, image) through its environments under a
@@ -149,6 +157,7 @@ func newApp(g *GlobalOptions) *cli.App {
 			newWorkerCommand(g),
 			newRouterCommand(g),
 			newValidateCommand(g),
+			newConfigCommand(g),
 			newStartCommand(g),
 			newStatusCommand(g),
 			newListCommand(g),
@@ -161,6 +170,7 @@ func newApp(g *GlobalOptions) *cli.App {
 			newHistoryCommand(g),
 			newMigrateCommand(g),
 			newDemoCommand(g),
+			newCodecServerCommand(g),
 			newVersionCommand(g),
 			newCompletionCommand(g),
 		},

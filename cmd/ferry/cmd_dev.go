@@ -16,6 +16,8 @@ type DevOptions struct {
 	UIPort   int
 	DBFile   string
 	NoWorker bool
+	// UICodecEndpoint is the codec server the embedded UI decodes payloads with.
+	UICodecEndpoint string
 	// TLSServerCert and TLSServerKey turn TLS on for the frontend; TLSClientCA makes it mutual.
 	TLSServerCert, TLSServerKey, TLSClientCA string
 	// Exec configures the in-process worker's commands. Without --exec-allow (or exec.allow in the worker
@@ -26,6 +28,8 @@ type DevOptions struct {
 	Config string
 	// Router names the traffic router of the in-process worker.
 	Router RouterAccess
+	// Vault is where the in-process worker resolves secret references.
+	Vault VaultAccess
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -55,12 +59,14 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 			"exec section of --config, default ./ferry-worker.yaml if present) says otherwise.",
 		Flags: append(append(serverFlags(&opts.IP, &opts.Port, &opts.UIPort),
 			&cli.StringFlag{Name: "db-file", Usage: "SQLite `FILE` that keeps the server's state (default: in memory)", EnvVars: []string{"FERRY_DEV_DB_FILE"}, Destination: &opts.DBFile},
+			&cli.StringFlag{Name: "ui-codec-endpoint", Usage: "`URL` of a codec server (ferry codec-server) the embedded UI decodes encrypted payloads with",
+				EnvVars: []string{"FERRY_DEV_UI_CODEC_ENDPOINT"}, Destination: &opts.UICodecEndpoint},
 			&cli.BoolFlag{Name: "no-worker", Usage: "run no worker (run `ferry worker` yourself)", EnvVars: []string{"FERRY_DEV_NO_WORKER"}, Destination: &opts.NoWorker},
 			&cli.StringFlag{Name: "tls-server-cert", Usage: "serve TLS with this certificate `FILE` (PEM, with its intermediates)", EnvVars: []string{"FERRY_DEV_TLS_SERVER_CERT"}, Destination: &opts.TLSServerCert},
 			&cli.StringFlag{Name: "tls-server-key", Usage: "private key `FILE` (PEM) of --tls-server-cert", EnvVars: []string{"FERRY_DEV_TLS_SERVER_KEY"}, Destination: &opts.TLSServerKey},
 			configFlag(&opts.Config),
 			&cli.StringFlag{Name: "tls-client-ca", Usage: "require client certificates signed by a CA in this `FILE` (PEM): mutual TLS", EnvVars: []string{"FERRY_DEV_TLS_CLIENT_CA"}, Destination: &opts.TLSClientCA},
-		), append(execFlags(&opts.Exec, "every program under --exec-root"), routerAccessFlags(&opts.Router)...)...),
+		), append(append(execFlags(&opts.Exec, "every program under --exec-root"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }

@@ -32,7 +32,7 @@ func runHistory(ctx context.Context, opts HistoryOptions, g GlobalOptions, args 
 		return err
 	}
 	return g.withClient(ctx, func(c client.Client) error {
-		events, err := starter.History(ctx, c, args[0], opts.Version)
+		events, err := starter.History(ctx, c, g.dataConverter(), args[0], opts.Version)
 		if err != nil {
 			return err
 		}

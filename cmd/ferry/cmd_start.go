@@ -105,7 +105,7 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 	}
 
 	return g.withClient(ctx, func(c client.Client) error {
-		run, existed, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: g.TaskQueue, Input: in})
+		run, existed, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: g.TaskQueue, Input: in, DataConverter: g.dataConverter()})
 		if err != nil {
 			return err
 		}

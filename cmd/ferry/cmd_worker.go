@@ -31,6 +31,58 @@ type WorkerOptions struct {
 	// Config is the worker configuration file. Empty means ./ferry-worker.yaml when it exists.
 	Config string
 	Router RouterAccess
+	Vault  VaultAccess
+}
+
+// VaultAccess holds the flags that say where Vault is and how the worker logs in, shared by `ferry worker` and
+// `ferry dev`. Each one set overrides the vault section of the worker configuration; a token set here wins over
+// AppRole.
+type VaultAccess struct {
+	Addr     string
+	Token    string
+	RoleID   string
+	SecretID string
+}
+
+// vaultFlags are the flags of VaultAccess.
+func vaultFlags(o *VaultAccess) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "vault-addr", Usage: "`URL` of Vault, where the specs' secret references resolve (overrides vault.address of --config)",
+			EnvVars: []string{"FERRY_VAULT_ADDR"}, Destination: &o.Addr},
+		&cli.StringFlag{Name: "vault-token", Usage: "Vault `TOKEN` of the worker, renewed while it runs (overrides vault.token of --config); prefer the env var",
+			EnvVars: []string{"FERRY_VAULT_TOKEN"}, Destination: &o.Token},
+		&cli.StringFlag{Name: "vault-role-id", Usage: "AppRole role `ID` to log in to Vault with (overrides vault.approle.roleId of --config)",
+			EnvVars: []string{"FERRY_VAULT_ROLE_ID"}, Destination: &o.RoleID},
+		&cli.StringFlag{Name: "vault-secret-id", Usage: "AppRole secret `ID` to log in to Vault with (overrides vault.approle.secretId of --config); prefer the env var",
+			EnvVars: []string{"FERRY_VAULT_SECRET_ID"}, Destination: &o.SecretID},
+	}
+}
+
+// vaultAuth resolves the vault section of cfg with the flags over it.
+func (o VaultAccess) vaultAuth(cmd string, cfg worker.VaultConfig) (worker.VaultAuth, error) {
+	if o.Token != "" {
+		cfg.Token = ""
+	}
+	if o.RoleID != "" || o.SecretID != "" {
+		cfg.AppRole.RoleID, cfg.AppRole.SecretID = "", ""
+	}
+	a, err := cfg.Resolve(os.LookupEnv, os.ReadFile)
+	if err != nil {
+		return worker.VaultAuth{}, usagef(cmd, "worker configuration: %v", err)
+	}
+	if o.Addr != "" {
+		a.Address = o.Addr
+	}
+	if o.Token != "" {
+		a.Token = worker.Secret(o.Token)
+	}
+	if o.RoleID != "" || o.SecretID != "" {
+		a.RoleID, a.SecretID = worker.Secret(o.RoleID), worker.Secret(o.SecretID)
+	}
+	if err := a.Check(); err != nil {
+		return worker.VaultAuth{}, usagef(cmd, "%v (--vault-token, or --vault-role-id and --vault-secret-id)", err)
+	}
+	return a, nil
 }
 
 // RouterAccess holds the flags that name the traffic router's admin API, shared by `ferry worker` and
@@ -74,7 +126,7 @@ func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
 
 // configFlag is the --config flag of the commands that run a worker.
 func configFlag(dest *string) cli.Flag {
-	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router; flags and their env vars override its exec section",
+	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router, Vault; flags and their env vars override its exec section",
 		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
 }
 
@@ -188,12 +240,14 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 			"against --exec-root, with PATH, HOME, the FERRY_* variables and the --exec-env variables as their\n" +
 			"whole environment. It checks every release's spec before the release runs anything.\n\n" +
 			"--config names the worker configuration file (default ./ferry-worker.yaml, if present): the exec\n" +
-			"settings, Docker hosts, registries and the router's admin API. Flags and env vars override it.",
+			"settings, Docker hosts, registries, the router's admin API and Vault. Flags and env vars override it.\n\n" +
+			"With --vault-addr (or vault.address) the worker resolves the specs' secret references in Vault, inside\n" +
+			"the activities that start a version, and hands the values to the platform as environment variables.",
 		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
 			configFlag(&opts.Config),
-		}, append(execFlags(&opts.Exec, "none: nothing runs"), routerAccessFlags(&opts.Router)...)...),
+		}, append(append(execFlags(&opts.Exec, "none: nothing runs"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
@@ -206,12 +260,19 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	if err != nil {
 		return err
 	}
+	vault, err := opts.Vault.vaultAuth("worker", cfg.Vault)
+	if err != nil {
+		return err
+	}
+	if err := g.withWorkerCodec("worker", cfg.Codec); err != nil {
+		return err
+	}
 	if len(policy.Allow) == 0 {
 		g.logger.Warn("no --exec-allow (nor exec.allow in the worker configuration): the worker refuses every release that runs a command", "execRoot", policy.Root)
 	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST")})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

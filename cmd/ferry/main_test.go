@@ -23,6 +23,9 @@ func ferry(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // machine's environment cannot leak into flag defaults.
 func clearEnv(t *testing.T) {
 	t.Helper()
+	// The key set itself may come from the environment without a flag.
+	t.Setenv(codecKeysEnv, "")
+	os.Unsetenv(codecKeysEnv)
 	app := newApp(&GlobalOptions{})
 	flags := app.Flags
 	for _, c := range app.Commands {

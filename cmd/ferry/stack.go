@@ -36,14 +36,21 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	var policy activities.ExecPolicy
 	var cfg worker.Config
+	var vault worker.VaultAuth
 	if !o.NoWorker {
 		if policy, cfg, err = workerSetup("dev", o.Config, o.Exec, o.Router, true); err != nil {
+			return nil, err
+		}
+		if vault, err = o.Vault.vaultAuth("dev", cfg.Vault); err != nil {
+			return nil, err
+		}
+		if err = g.withWorkerCodec("dev", cfg.Codec); err != nil {
 			return nil, err
 		}
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		IP: o.IP, Port: o.Port, UIPort: o.UIPort, DBFile: o.DBFile, Namespace: g.Namespace, Logger: g.logger,
-		TLS: serverTLS,
+		TLS: serverTLS, CodecEndpoint: o.UICodecEndpoint,
 	})
 	if err != nil {
 		if inUse := portInUse(err); inUse != nil {
@@ -59,7 +66,7 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	if !o.NoWorker {
 		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST")})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

@@ -129,6 +129,9 @@ type Options struct {
 
 	// TLS, when set, turns TLS on for the frontend. Nil means plaintext.
 	TLS *TLS
+	// CodecEndpoint, when set, is the URL of a codec server (`ferry codec-server`) the Web UI decodes
+	// payloads with, from the browser.
+	CodecEndpoint string
 
 	// timerPollRPS is history.timerProcessorMaxPollRPS; 0 means defaultTimerPollRPS. Only BenchmarkTimerShift
 	// varies it.
@@ -497,6 +500,7 @@ func newUI(opts Options, port int, frontend string, t *tlsSetup) *uiserver.Serve
 		// Plain HTTP on loopback: a Secure CSRF cookie would never come back and every write action would fail.
 		CORS: uiconfig.CORS{CookieInsecure: true},
 	}
+	conf.Codec.Endpoint = opts.CodecEndpoint
 	if t == nil {
 		return uiserver.NewServer(uioptions.WithConfigProvider(conf))
 	}

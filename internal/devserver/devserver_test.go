@@ -103,7 +103,7 @@ func dial(t testing.TB, s *Server) client.Client {
 
 // TestServer runs one server on free ports through every check that needs a running server, and stops it last.
 func TestServer(t *testing.T) {
-	s := startServer(t, Options{Port: 0, Namespace: "ferry-test"})
+	s := startServer(t, Options{Port: 0, Namespace: "ferry-test", CodecEndpoint: "http://127.0.0.1:8234"})
 	c := dial(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -173,6 +173,18 @@ func TestServer(t *testing.T) {
 		added, err := ensureSearchAttributes(ctx, c.OperatorService(), s.Namespace())
 		if err != nil || added {
 			t.Errorf("ensureSearchAttributes on the started namespace = %v, %v; want false, nil", added, err)
+		}
+	})
+
+	t.Run("ui codec endpoint", func(t *testing.T) {
+		resp, err := http.Get(s.UIURL() + "/api/v1/settings")
+		if err != nil {
+			t.Fatalf("GET settings: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"Endpoint":"http://127.0.0.1:8234"`) {
+			t.Errorf("GET settings: got status %d, body %.300s, want the codec endpoint", resp.StatusCode, body)
 		}
 	})
 

@@ -35,14 +35,15 @@ const (
 	eventsUpsert = 1
 
 	// eventsMarkers bounds the version markers of a release run: one for each GetVersion change ID the Release
-	// workflow asks, at most once per run: 15 change IDs as of expand-contract-migrations.
-	eventsMarkers = 15
+	// workflow asks, at most once per run: 16 change IDs as of resolve-config-before-deploy.
+	eventsMarkers = 16
 
 	// eventsEnvBase is what every environment costs whatever its spec says: the run's start and close (5),
 	// version markers (eventsMarkers), the worker's admission (6), the image's build or resolution and its
-	// digest (7, in a release's first run only), the lock (upsert, request, grant: 11), deploy and readiness
-	// (2 × 7), the lock's release (6) and a rollback (upsert and two commands: 13).
-	eventsEnvBase = 5 + eventsMarkers + eventsActivity + (eventsActivity + eventsUpsert) + (eventsUpsert + eventsActivity + eventsSignalIn) +
+	// digest (7, in a release's first run only), the lock (upsert, request, grant: 11), the configuration's
+	// resolution (6), deploy and readiness (2 × 7), the lock's release (6) and a rollback (upsert and two
+	// commands: 13).
+	eventsEnvBase = 5 + eventsMarkers + eventsActivity + (eventsActivity + eventsUpsert) + (eventsUpsert + eventsActivity + eventsSignalIn) + eventsActivity +
 		2*(eventsUpsert+eventsActivity) + (eventsSignalOut + eventsUpsert) + (eventsUpsert + 2*eventsActivity)
 	// eventsPauseEpisode is a pause, of a bake or a pause step, apart from analysis: the stage change, the
 	// resume or promote, and the paused analysis' child workflow (started, cancelled, closed, with their

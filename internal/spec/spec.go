@@ -105,8 +105,15 @@ type Environment struct {
 	Replicas int `yaml:"replicas,omitempty" json:"replicas"`
 	// Strategy says how the new version replaces the old one. Default rolling.
 	Strategy Strategy `yaml:"strategy,omitempty" json:"strategy"`
-	// Config is plain configuration handed to the platform as FERRY_CONFIG_<KEY> variables.
+	// Config is plain configuration, handed to the platform as environment variables: to exec commands as
+	// FERRY_CONFIG_<KEY> (see ConfigEnvName), to Docker containers under the key's own name.
 	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
+	// Secrets maps an environment variable name to a secret reference, "vault:<mount>/<path>#<key>" (see
+	// SecretRef). The worker resolves the references inside the activities that start a version (deploy,
+	// promote, rollback) and hands the values to the platform under the variable's own name, never in argv; the
+	// spec and workflow input hold only the references. A name is not also a config key and does not start
+	// with FERRY_.
+	Secrets map[string]string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
 	// URL is the base URL of the environment, used by http checks with a relative path. Templated.
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
 	// Checks run once the new version serves traffic.

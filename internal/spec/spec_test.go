@@ -109,6 +109,7 @@ func TestValidSpecDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"minimal exec dir", minimal.Platform.Exec.Dir, validDir},
+		{"full secrets", staging.Secrets["DATABASE_URL"], "vault:secret/checkout/staging#database_url"},
 		{"minimal exec timeout", minimal.Platform.Exec.Timeout, Duration(5 * time.Minute)},
 		{"minimal ready timeout", minimal.Platform.Exec.ReadyTimeout, Duration(10 * time.Minute)},
 		{"minimal build", minimal.Image.Build == nil, true},

@@ -238,6 +238,7 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 			v.add(p+".config."+k, "must be an environment variable name (letters, digits, '_', not starting with a digit)")
 		}
 	}
+	v.secrets(e, p)
 	vars := sampleVars(s, e)
 	if e.URL != "" {
 		v.absoluteURL(p+".url", e.URL, vars)

@@ -31,6 +31,10 @@ type platform struct{}
 
 func (*platform) Admit(context.Context, activities.AdmitRequest) error { return nil }
 
+func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activities.ConfigResult, error) {
+	return activities.ConfigResult{}, nil
+}
+
 func (*platform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 	return activities.PlatformResult{}, nil
 }
@@ -212,7 +216,7 @@ func largestRelease(ctx context.Context, t *testing.T, c client.Client) {
 		t.Errorf("first run ended with %v, want continued as new", last)
 	}
 
-	events, err := starter.History(ctx, c, "budget", "1.0.0")
+	events, err := starter.History(ctx, c, nil, "budget", "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
