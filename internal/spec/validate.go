@@ -46,6 +46,7 @@ func validate(s *Spec, src *source) []Problem {
 		v.historyBudget(e, p)
 	}
 	v.migrations(s)
+	v.metrics(s)
 	return v.problems
 }
 
@@ -244,7 +245,8 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 	}
 	env := checkEnv{env: e, path: p, vars: vars}
 	if a := e.Strategy.Analysis; a != nil {
-		v.checks(p+".strategy.analysis.checks", a.Checks, env, true)
+		v.checks(p+".strategy.analysis.checks", a.Checks, env, len(a.Metrics) == 0)
+		v.metricAnalysis(s, &a.MetricAnalysis, p+".strategy.analysis")
 	}
 	v.checks(p+".checks.smoke", e.Checks.Smoke, env, false)
 	v.checks(p+".checks.e2e", e.Checks.E2E, env, false)
@@ -255,7 +257,8 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 		if vf.Window > 0 && vf.Interval > vf.Window {
 			v.add(vp+".interval", "must not exceed window %s, got %s", vf.Window, vf.Interval)
 		}
-		v.checks(vp+".checks", vf.Checks, env, true)
+		v.checks(vp+".checks", vf.Checks, env, len(vf.Metrics) == 0)
+		v.metricAnalysis(s, &vf.MetricAnalysis, vp)
 	}
 }
 
