@@ -185,7 +185,7 @@ type Analysis struct {
 	// FailureLimit is how many failed runs (of the checks, or of one metric) are tolerated. Default 0.
 	FailureLimit int `yaml:"failureLimit,omitempty" json:"failureLimit"`
 	// Checks run on every interval. At least one check or one metric.
-	Checks []Check `yaml:"checks" json:"checks"`
+	Checks         []Check `yaml:"checks" json:"checks"`
 	MetricAnalysis `yaml:",inline"`
 }
 
@@ -305,7 +305,7 @@ type Verify struct {
 	// Interval between check runs, at most Window. Default 1m (or Window, if shorter).
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
 	// Checks run on every interval. At least one check or one metric.
-	Checks []Check `yaml:"checks" json:"checks"`
+	Checks         []Check `yaml:"checks" json:"checks"`
 	MetricAnalysis `yaml:",inline"`
 }
 
