@@ -37,6 +37,20 @@ type Config struct {
 	// PostgreSQL DSN or URL, which holds a password) is found: env:NAME or file:PATH. A key "ENV/NAME" is the
 	// database NAME of environment ENV only, and takes precedence over "NAME" there.
 	Databases map[string]SecretRef `yaml:"databases" json:"databases,omitempty"`
+	// Prometheus is the server that analysis and verification query for the spec's metrics.
+	Prometheus PrometheusConfig `yaml:"prometheus" json:"prometheus"`
+}
+
+// PrometheusConfig is the file's prometheus section, the counterpart of the --prometheus-* flags.
+type PrometheusConfig struct {
+	// Address is the server's base URL: http://127.0.0.1:9090.
+	Address string `yaml:"address" json:"address,omitempty"`
+	// Token is a bearer token. It is never printed or logged.
+	Token Secret `yaml:"token" json:"token,omitempty"`
+	// Username and Password are basic auth credentials; Password is where the password is found, env:NAME or
+	// file:PATH.
+	Username string    `yaml:"username" json:"username,omitempty"`
+	Password SecretRef `yaml:"password" json:"password,omitempty"`
 }
 
 // ExecConfig is the file's exec section, the counterpart of the --exec-root, --exec-allow and --exec-env flags.
@@ -237,6 +251,22 @@ func (cfg Config) check() []string {
 		if u, err := url.Parse(cfg.Router.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("router.admin: %q is not an http:// or https:// URL", cfg.Router.Admin))
 		}
+	}
+	if p := cfg.Prometheus; p.Address != "" {
+		if u, err := url.Parse(p.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("prometheus.address: %q is not an http:// or https:// URL", p.Address))
+		}
+	}
+	if p := cfg.Prometheus; p.Password != "" {
+		if err := p.Password.check(); err != nil {
+			problems = append(problems, fmt.Sprintf("prometheus.password: %v", err))
+		}
+		if p.Username == "" {
+			problems = append(problems, "prometheus.password: needs prometheus.username")
+		}
+	}
+	if p := cfg.Prometheus; p.Token != "" && p.Username != "" {
+		problems = append(problems, "prometheus: set token or username/password, not both")
 	}
 	slices.Sort(problems)
 	return problems
