@@ -187,4 +187,3 @@ func shorten(s string, n int) string {
 	}
 	return s[:cut] + "..."
 }
-
