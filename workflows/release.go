@@ -44,6 +44,8 @@ type release struct {
 	pausedBy       string
 	backfillCancel workflow.CancelFunc // stops the running backfill activity (pause, resize)
 	pausedAnalyses int                 // PausedAnalysis children started, for their workflow IDs
+	roundSince     time.Time           // start of the weight (or verification) that stepMeasured counts for
+	stepMeasured   map[string]int      // measurements per kind/metric since roundSince, for count
 
 	published [4]string // env, stage, state, digest last upserted as search attributes
 }

@@ -35,8 +35,8 @@ const (
 	eventsUpsert = 1
 
 	// eventsMarkers bounds the version markers of a release run: one for each GetVersion change ID the Release
-	// workflow asks, at most once per run: 15 change IDs as of expand-contract-migrations.
-	eventsMarkers = 15
+	// workflow asks, at most once per run: 16 change IDs as of metric-analysis.
+	eventsMarkers = 16
 
 	// eventsEnvBase is what every environment costs whatever its spec says: the run's start and close (5),
 	// version markers (eventsMarkers), the worker's admission (6), the image's build or resolution and its

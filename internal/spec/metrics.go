@@ -27,12 +27,12 @@ var (
 
 // MetricVars are the variables of a metric's query template.
 type MetricVars struct {
-	Service string
-	Env     string
-	Version string
-	Track   string
+	Service string `json:"service"`
+	Env     string `json:"env"`
+	Version string `json:"version"`
+	Track   string `json:"track"`
 	// Interval is the analysis interval as a PromQL duration (1m, 30s), for range selectors.
-	Interval string
+	Interval string `json:"interval"`
 }
 
 // PromDuration formats d as a PromQL duration, in whole seconds at least: 1m, 1m30s, 1s.
@@ -179,8 +179,9 @@ func templateError(err error) string {
 	return msg
 }
 
-// metricAnalysis checks an analysis' or verification's references to metrics and their limits.
-func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p string) {
+// metricAnalysis checks an analysis' or verification's references to metrics and their limits. fullWeight,
+// when set, says why the new version serves all traffic there, so that no baseline is left to compare with.
+func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p, fullWeight string) {
 	defined := sortedMetricNames(s.Metrics)
 	seen := map[string]bool{}
 	for i, name := range a.Metrics {
@@ -192,6 +193,8 @@ func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p string) {
 			v.add(ip, "unknown metric %q: the spec defines no metrics (add it under metrics:)", name)
 		case !ok:
 			v.add(ip, "unknown metric %q (defined: %s)%s", name, strings.Join(defined, ", "), didYouMean(name, defined))
+		case fullWeight != "" && s.Metrics[name].Compare == CompareBaseline:
+			v.add(ip, "metric %q compares with the baseline, but %s: the baseline gets no traffic to compare", name, fullWeight)
 		}
 		seen[name] = true
 	}

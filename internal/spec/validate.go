@@ -246,7 +246,11 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 	env := checkEnv{env: e, path: p, vars: vars}
 	if a := e.Strategy.Analysis; a != nil {
 		v.checks(p+".strategy.analysis.checks", a.Checks, env, len(a.Metrics) == 0)
-		v.metricAnalysis(s, &a.MetricAnalysis, p+".strategy.analysis")
+		fullWeight := ""
+		if e.Strategy.Type == StrategyBlueGreen {
+			fullWeight = "blue-green analysis runs after the switch"
+		}
+		v.metricAnalysis(s, &a.MetricAnalysis, p+".strategy.analysis", fullWeight)
 	}
 	v.checks(p+".checks.smoke", e.Checks.Smoke, env, false)
 	v.checks(p+".checks.e2e", e.Checks.E2E, env, false)
@@ -258,7 +262,7 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 			v.add(vp+".interval", "must not exceed window %s, got %s", vf.Window, vf.Interval)
 		}
 		v.checks(vp+".checks", vf.Checks, env, len(vf.Metrics) == 0)
-		v.metricAnalysis(s, &vf.MetricAnalysis, vp)
+		v.metricAnalysis(s, &vf.MetricAnalysis, vp, "verification runs once the new version serves all traffic")
 	}
 }
 
