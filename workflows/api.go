@@ -183,9 +183,9 @@ type Status struct {
 	// Measurements are the latest measurement of each metric in Env, by analysis and by verification.
 	Measurements []MeasurementStatus `json:"measurements,omitempty"`
 	// Score is the latest score of the baseline comparisons in Env.
-	Score *ScoreStatus `json:"score,omitempty"`
-	Environments     []EnvStatus  `json:"environments"`
-	Decisions        []Decision   `json:"decisions,omitempty"`
+	Score        *ScoreStatus `json:"score,omitempty"`
+	Environments []EnvStatus  `json:"environments"`
+	Decisions    []Decision   `json:"decisions,omitempty"`
 	// Backfill is the backfill under way in Env, or the last one that ran. Its Progress is as of its last start
 	// or pause; starter.StatusOf fills in the running activity's latest heartbeat.
 	Backfill  *BackfillStatus `json:"backfill,omitempty"`
