@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -220,6 +221,14 @@ func (r *release) awaitVerdict(ctx workflow.Context, kind, why string) error {
 	}
 	r.setStage(ctx, stage, waiting)
 	return nil
+}
+
+// FormatValue renders a measured value for people: 0.0123, 1.5e-05, or "-" without one.
+func FormatValue(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'g', 4, 64)
 }
 
 // metricVars are the query variables of a track.
