@@ -195,9 +195,9 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 			verdict = "MISSED"
 		}
 		fmt.Fprintf(out, "%-9s %-30s %-14s %-26s %s\n", iv, strings.Join(each, " "),
-			fmt.Sprintf("%.0fs %s", (2*iv + 5*time.Second).Seconds(), verdict),
-			fmt.Sprintf("%.0fs (failureLimit %d)", (time.Duration(failureLimit+1) * iv).Seconds(), failureLimit),
-			fmt.Sprintf("%.0fs (threshold %d)", (flaggerThreshold * iv).Seconds(), flaggerThreshold))
+			fmt.Sprintf("%.0fs %s", (2*iv+5*time.Second).Seconds(), verdict),
+			fmt.Sprintf("%.0fs (failureLimit %d)", (time.Duration(failureLimit+1)*iv).Seconds(), failureLimit),
+			fmt.Sprintf("%.0fs (threshold %d)", (flaggerThreshold*iv).Seconds(), flaggerThreshold))
 	}
 	return nil
 }
