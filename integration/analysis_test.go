@@ -47,20 +47,20 @@ func (as *analysisStack) specFor(t *testing.T, service, version string) string {
 const analysisMetrics = `metrics:
   error-rate:
     query: >-
-      (sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",code=~"5.."}[10s])) or vector(0))
-      / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}"}[10s]))
+      (sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}",code=~"5.."}[10s])) or vector(0))
+      / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[10s]))
     max: 0.05
   latency-p99:
     query: >-
-      histogram_quantile(0.99, sum by (le) (rate(ferry_router_request_duration_seconds_bucket{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}"}[10s])))
+      histogram_quantile(0.99, sum by (le) (rate(ferry_router_request_duration_seconds_bucket{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[10s])))
     max: 0.2
   throughput:
     kind: throughput
-    query: sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}"}[10s]))
+    query: sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[10s]))
   latency-vs-stable:
     compare: baseline
     query: >-
-      histogram_quantile(0.5, sum by (le) (rate(ferry_router_request_duration_seconds_bucket{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}"}[10s])))
+      histogram_quantile(0.5, sum by (le) (rate(ferry_router_request_duration_seconds_bucket{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[10s])))
 `
 
 // analysisSpec is a canary at 50 % for bake, analysed every 3 s by the metrics, with config lines for the new

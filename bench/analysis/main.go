@@ -206,7 +206,7 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 // traffic, and returns the time from its first set-weight above 0 to its set-weight back to 0.
 func once(ctx context.Context, c client.Client, b backends, dir, self string, interval time.Duration, version string, maxRequests int64) (time.Duration, error) {
 	rc := &router.Client{BaseURL: "http://" + b.admin, Token: token}
-	if err := setRoutes(ctx, rc, b, 0); err != nil {
+	if err := setRoutes(ctx, rc, b, 0, ""); err != nil {
 		return 0, err
 	}
 	_ = os.Remove(filepath.Join(dir, "calls.log"))
@@ -225,8 +225,8 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 				Analysis: &spec.Analysis{Interval: spec.Duration(interval), FailureLimit: failureLimit,
 					MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}}}}}},
 		Metrics: map[string]spec.Metric{"error-rate": {
-			Query: `(sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",code=~"5.."}[{{.Interval}}])) or vector(0))` +
-				` / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}"}[{{.Interval}}]))`,
+			Query: `(sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}",code=~"5.."}[{{.Interval}}])) or vector(0))` +
+				` / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[{{.Interval}}]))`,
 			Max: &max}},
 	}
 	spec.ApplyDefaults(&s)
@@ -239,7 +239,8 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 		return 0, err
 	}
 	res, err := starter.Wait(ctx, c, run)
-	if err != nil {
+	var outcome *starter.OutcomeError
+	if err != nil && !errors.As(err, &outcome) {
 		return 0, err
 	}
 	if res.State != workflows.StateRolledBack {
@@ -252,19 +253,19 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 	return back.Sub(onset), nil
 }
 
-// setRoutes sends weight percent of the traffic to the canary backend and the rest to stable.
-func setRoutes(ctx context.Context, rc *router.Client, b backends, weight int) error {
+// setRoutes sends weight percent of the traffic to the canary backend, as version, and the rest to stable.
+func setRoutes(ctx context.Context, rc *router.Client, b backends, weight int, version string) error {
 	r := router.Routing{Service: service, Env: env, Hosts: []string{service + "." + env + ".localhost"},
 		Tracks: []router.Track{{Name: "stable", Version: "1.0.0", Weight: 100 - weight, Backends: []router.Backend{{URL: b.stable}}}}}
 	if weight > 0 {
-		r.Tracks = append(r.Tracks, router.Track{Name: "canary", Version: "1.1.0", Weight: weight, Backends: []router.Backend{{URL: b.canary}}})
+		r.Tracks = append(r.Tracks, router.Track{Name: "canary", Version: version, Weight: weight, Backends: []router.Backend{{URL: b.canary}}})
 	}
 	_, err := rc.SetWeights(ctx, r)
 	return err
 }
 
 // platform is the exec platform's command: it sets the router's weights on set-weight (FERRY_OP and
-// FERRY_WEIGHT, as the worker passes them) and logs "unix-nanos op weight" after the router took them.
+// FERRY_WEIGHT and FERRY_VERSION, as the worker passes them) and logs "unix-nanos op weight" after the router took them.
 func platform(args []string) error {
 	if len(args) != 4 {
 		return fmt.Errorf("want ADMIN_URL STABLE_URL CANARY_URL LOG, got %q", args)
@@ -276,7 +277,7 @@ func platform(args []string) error {
 		rc := &router.Client{BaseURL: args[0], Token: token}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := setRoutes(ctx, rc, b, weight); err != nil {
+		if err := setRoutes(ctx, rc, b, weight, os.Getenv("FERRY_VERSION")); err != nil {
 			return err
 		}
 	}
