@@ -78,6 +78,7 @@ func (as *analysisStack) analysisSpec(t *testing.T, service, bake, analysis, con
 }
 
 const defaultAnalysis = `        failureLimit: 1
+        inconclusiveLimit: 2
         metrics: [error-rate, latency-p99, throughput, latency-vs-stable]
         dryRun: [latency-vs-stable]
 `

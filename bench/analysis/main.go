@@ -70,6 +70,7 @@ func main() {
 	flag.StringVar(&intervals, "intervals", "5s,10s", "analysis intervals to measure, comma-separated (1s..1m)")
 	flag.IntVar(&runs, "runs", 2, "runs per interval (1..10)")
 	flag.Int64Var(&maxRequests, "max-requests", 500_000, "bound on the requests of each run's load")
+	flag.BoolVar(&verbose, "v", false, "log the worker's and the SDK's warnings to stderr")
 	flag.Parse()
 	runs = min(max(runs, 1), 10)
 	var ivs []time.Duration
@@ -95,8 +96,15 @@ type backends struct {
 	traffic, admin string // router listeners, host:port
 }
 
+// verbose logs the worker's and the SDK's warnings.
+var verbose bool
+
 func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests int64, out io.Writer) error {
 	quiet := slog.New(slog.DiscardHandler)
+	logger := quiet
+	if verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	dir, err := os.MkdirTemp("", "ferry-bench-analysis-")
 	if err != nil {
 		return err
@@ -153,7 +161,7 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 	}
 	stop = append(stop, func() { _ = srv.Stop() })
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(quiet)})
+		Logger: sdklog.NewStructuredLogger(logger)})
 	if err != nil {
 		return err
 	}
@@ -162,7 +170,7 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 	if err != nil {
 		return err
 	}
-	w := worker.New(c, worker.Options{TaskQueue: queue, Logger: quiet,
+	w := worker.New(c, worker.Options{TaskQueue: queue, Logger: logger,
 		Exec:   activities.ExecPolicy{Root: dir, Allow: []string{self}},
 		Config: worker.Config{Prometheus: worker.PrometheusConfig{Address: prom.URL}}})
 	if err := w.Start(); err != nil {
@@ -223,7 +231,9 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 			Strategy: spec.Strategy{Type: spec.StrategyCanary,
 				Steps: []spec.Step{{Weight: 50, Bake: spec.Duration(20 * interval)}, {Weight: 100}},
 				Analysis: &spec.Analysis{Interval: spec.Duration(interval), FailureLimit: failureLimit,
-					MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}}}}}},
+					// A round that finds no data yet (a slow scrape) is inconclusive; a few are tolerated
+					// rather than paused for a person, whom a benchmark does not have.
+					MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}, InconclusiveLimit: 3}}}}},
 		Metrics: map[string]spec.Metric{"error-rate": {
 			Query: `(sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}",code=~"5.."}[{{.Interval}}])) or vector(0))` +
 				` / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[{{.Interval}}]))`,
@@ -233,6 +243,8 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 	if err := spec.Validate(&s); err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, 25*interval+2*time.Minute) // the bake, and room for the rest
+	defer cancel()
 	in := workflows.ReleaseInput{Spec: s, Version: version, GitSHA: "0000000", StartedBy: "bench"}
 	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: in})
 	if err != nil {
