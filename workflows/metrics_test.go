@@ -219,3 +219,73 @@ func TestVerifyMetricFailureRollsBack(t *testing.T) {
 		t.Errorf("got calls %q, want traffic back to stable", h.calls)
 	}
 }
+
+func TestMetricInitialDelayAndCount(t *testing.T) {
+	h := newHarness(t)
+	f := withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Successful })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	prod := metricProduction(spec.MetricAnalysis{Metrics: []string{"error-rate"}, InitialDelay: spec.Duration(3 * time.Minute),
+		Count: 2, ConsecutiveErrorLimit: 4})
+	prod.Verify = nil
+	h.run(metricInput(prod))
+	if res, errType := h.result(); errType != "" {
+		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
+	}
+	// Two 10m bakes analysed every minute: the rounds at 1m and 2m of each wait for the initial delay, and
+	// each step stops after 2 measurements; the 100 % step has no bake and one round, before its delay.
+	byWeight := map[int]int{}
+	for _, in := range f.requests {
+		byWeight[in.Weight]++
+	}
+	if byWeight[10] != 2 || byWeight[50] != 2 || byWeight[100] != 0 {
+		t.Errorf("got measurements by weight %v, want 2 at 10 %%, 2 at 50 %% and none at 100 %%", byWeight)
+	}
+}
+
+func TestBlueGreenMetricsHaveNoBaseline(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	f := withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Successful })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	prod := production()
+	prod.Strategy = spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: spec.Duration(time.Second),
+		Analysis: &spec.Analysis{Interval: spec.Duration(time.Minute), FailureLimit: 1,
+			MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}, ConsecutiveErrorLimit: 4}}}
+	prod.Verify = nil
+	in := metricInput(prod)
+	in.Spec.Metrics["error-rate"] = spec.Metric{Query: "up", Kind: spec.MetricThroughput, Tolerance: 0.5, Direction: "increase", OnError: spec.OnErrorError}
+	h.run(in)
+	if res, errType := h.result(); errType != "" {
+		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
+	}
+	if len(f.requests) == 0 {
+		t.Fatal("got no measurements after the switch")
+	}
+	for _, r := range f.requests {
+		if r.Weight != 100 || r.Baseline != nil || r.Vars.Track != TrackPreview {
+			t.Errorf("got weight %d baseline %+v track %s, want the preview at 100 %% without a baseline", r.Weight, r.Baseline, r.Vars.Track)
+		}
+	}
+}
+
+func TestPausedMetricsOnlyAnalysisWaits(t *testing.T) {
+	h := newHarness(t)
+	f := withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Successful })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	var atPause, atResume int
+	h.after(5*time.Minute, func() {
+		h.update(UpdatePause, PauseInput{Identity: "alice"})
+	})
+	h.after(6*time.Minute, func() { atPause = f.count() })
+	h.after(5*time.Hour, func() {
+		atResume = f.count()
+		h.update(UpdateResume, ResumeInput{Identity: "alice"})
+	})
+	h.run(metricInput(metricProduction(spec.MetricAnalysis{Metrics: []string{"error-rate"}, ConsecutiveErrorLimit: 4})))
+	if res, errType := h.result(); errType != "" {
+		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
+	}
+	if atPause == 0 || atResume != atPause {
+		t.Errorf("got %d measurements a minute into the pause and %d at its end, want some and none more while paused", atPause, atResume)
+	}
+}
