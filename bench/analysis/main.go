@@ -179,23 +179,24 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 	stop = append(stop, w.Stop)
 
 	fmt.Fprintf(out, "fault onset (canary takes 50 %% of the traffic, half of its answers 500) to 100 %% on stable\n")
-	fmt.Fprintf(out, "analysis: error rate > 5 %% fails, failureLimit %d, Prometheus scraping every %s\n\n", failureLimit, promtest.ScrapeInterval)
+	fmt.Fprintf(out, "analysis: error rate > 5 %% fails, failureLimit %d, Prometheus scraping every %s\n", failureLimit, promtest.ScrapeInterval)
+	fmt.Fprintf(out, "(Ni): N inconclusive measurements (no data yet) delayed that run\n\n")
 	fmt.Fprintf(out, "%-9s %-30s %-14s %-26s %s\n", "interval", "measured (each run)", "goal 2i + 5s", "Argo (failureLimit+1)×i", "Flagger threshold×i")
 	version := 0
 	for _, iv := range intervals {
-		var got []time.Duration
+		var each []string
+		ok := true
 		for range runs {
 			version++
-			d, err := once(ctx, c, b, dir, self, iv, fmt.Sprintf("1.1.%d", version), maxRequests)
+			d, inconclusive, err := once(ctx, c, b, dir, self, iv, fmt.Sprintf("1.1.%d", version), maxRequests)
 			if err != nil {
 				return fmt.Errorf("interval %s: %w", iv, err)
 			}
-			got = append(got, d)
-		}
-		var each []string
-		ok := true
-		for _, d := range got {
-			each = append(each, fmt.Sprintf("%.1fs", d.Seconds()))
+			figure := fmt.Sprintf("%.1fs", d.Seconds())
+			if inconclusive > 0 {
+				figure += fmt.Sprintf("(%di)", inconclusive)
+			}
+			each = append(each, figure)
 			ok = ok && d <= 2*iv+5*time.Second
 		}
 		verdict := "met"
@@ -211,11 +212,12 @@ func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests i
 }
 
 // once routes everything to stable, starts the load, releases a canary that goes bad as soon as it takes
-// traffic, and returns the time from its first set-weight above 0 to its set-weight back to 0.
-func once(ctx context.Context, c client.Client, b backends, dir, self string, interval time.Duration, version string, maxRequests int64) (time.Duration, error) {
+// traffic, and returns the time from its first set-weight above 0 to its set-weight back to 0, and how many
+// of its measurements were inconclusive.
+func once(ctx context.Context, c client.Client, b backends, dir, self string, interval time.Duration, version string, maxRequests int64) (time.Duration, int, error) {
 	rc := &router.Client{BaseURL: "http://" + b.admin, Token: token}
 	if err := setRoutes(ctx, rc, b, 0, ""); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	_ = os.Remove(filepath.Join(dir, "calls.log"))
 	stopLoad := load(b.traffic, 4, maxRequests)
@@ -241,28 +243,38 @@ func once(ctx context.Context, c client.Client, b backends, dir, self string, in
 	}
 	spec.ApplyDefaults(&s)
 	if err := spec.Validate(&s); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 25*interval+2*time.Minute) // the bake, and room for the rest
 	defer cancel()
 	in := workflows.ReleaseInput{Spec: s, Version: version, GitSHA: "0000000", StartedBy: "bench"}
 	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: in})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	res, err := starter.Wait(ctx, c, run)
 	var outcome *starter.OutcomeError
 	if err != nil && !errors.As(err, &outcome) {
-		return 0, err
+		return 0, 0, err
 	}
 	if res.State != workflows.StateRolledBack {
-		return 0, fmt.Errorf("release %s ended %s (%s), want rolled back", version, res.State, res.Reason)
+		return 0, 0, fmt.Errorf("release %s ended %s (%s), want rolled back", version, res.State, res.Reason)
 	}
 	onset, back, err := weightChanges(filepath.Join(dir, "calls.log"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return back.Sub(onset), nil
+	// The inconclusive rounds (no data yet) each delayed the verdict by an interval.
+	inconclusive := 0
+	if v, err := c.QueryWorkflow(ctx, run.WorkflowID, "", workflows.QueryStatus); err == nil {
+		var st workflows.Status
+		if v.Get(&st) == nil {
+			for _, m := range st.Measurements {
+				inconclusive += m.Inconclusive
+			}
+		}
+	}
+	return back.Sub(onset), inconclusive, nil
 }
 
 // setRoutes sends weight percent of the traffic to the canary backend, as version, and the rest to stable.
