@@ -236,7 +236,8 @@ const (
 // Metric is one named measurement, a Prometheus query and how to judge its result.
 type Metric struct {
 	// Query is a PromQL expression, a Go template over .Service, .Env, .Version, .Track and .Interval (the
-	// analysis interval in PromQL form, such as 1m). A value metric must give one number.
+	// analysis interval in PromQL form, such as 1m). Select the version as well as the track: a canary
+	// rolled back moments before leaves its series on the track inside the window.
 	Query string `yaml:"query" json:"query"`
 	// Kind is value (default) or throughput.
 	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
