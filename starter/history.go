@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/analysis"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -39,6 +40,7 @@ const (
 	actBuild     = "Build"
 	actResolve   = "Resolve"
 	actConfig    = "ResolveConfig"
+	actMeasure   = "MeasureMetric"
 )
 
 // Event is one entry of a release's timeline: who did what, when and why.
@@ -136,6 +138,8 @@ type activityArgs struct {
 	Image      string `json:"image"`
 	// Of ResolveConfig.
 	Env string `json:"env"`
+	// Of MeasureMetric: the metric's name (its vars are the query's, with the same env and track).
+	Name string `json:"name"`
 }
 
 func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
@@ -208,6 +212,20 @@ func (t *timeline) event(e *historypb.HistoryEvent) (Event, bool) {
 			var res activities.ConfigResult
 			t.decode(a.GetResult(), &res)
 			ev.Text += ": " + res.Hash
+		}
+		if ev.Name == actMeasure {
+			var res activities.MeasureResult
+			t.decode(a.GetResult(), &res)
+			ev.Text += fmt.Sprintf(": %s %s", workflows.FormatValue(res.Value), res.Verdict)
+			if res.Detail != "" {
+				ev.Text += " (" + res.Detail + ")"
+			}
+			if res.Query != "" {
+				ev.Text += " [" + res.Query + "]"
+			}
+			if res.Verdict != analysis.Successful {
+				ev.Failed, ev.Reason = true, res.Detail
+			}
 		}
 		if ev.Name == actRunCheck {
 			var res activities.CheckResult
@@ -346,6 +364,8 @@ func activityEvent(name string, in activityArgs, summary string) Event {
 	switch name {
 	case actRunCheck:
 		parts = nonEmpty(in.Check.Name, v.Env, kv("track", v.Track))
+	case actMeasure:
+		parts = nonEmpty(in.Name, v.Env, kv("track", v.Track))
 	case actSetWeight:
 		ev.Weight = v.Weight
 		parts = nonEmpty(v.Env, kv("track", v.Track), fmt.Sprintf("weight %d%%", v.Weight))

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/analysis"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -426,6 +427,39 @@ func TestTimelineArtifact(t *testing.T) {
 	for i, w := range want {
 		if got[i].Text != w || got[i].Digest != digest || got[i].Kind != EventActivity {
 			t.Errorf("event %d: got %s %q digest %q, want activity %q digest %s", i, got[i].Kind, got[i].Text, got[i].Digest, w, digest)
+		}
+	}
+}
+
+func TestTimelineMeasurement(t *testing.T) {
+	var id int64
+	measure := func(in activities.MeasureRequest, out activities.MeasureResult) []*historypb.HistoryEvent {
+		id += 2
+		return []*historypb.HistoryEvent{
+			{EventId: id - 1, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
+				ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: "MeasureMetric"}, Input: payloads(t, in)}}},
+			{EventId: id, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+				ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{ScheduledEventId: id - 1, Result: payloads(t, out)}}},
+		}
+	}
+	v := 0.25
+	vars := spec.MetricVars{Env: "production", Track: "canary"}
+	events := append(
+		measure(activities.MeasureRequest{Name: "error-rate", Vars: vars},
+			activities.MeasureResult{Name: "error-rate", Verdict: analysis.Failed, Value: &v, Detail: "0.25 is above max 0.01", Query: "sum(x)"}),
+		measure(activities.MeasureRequest{Name: "latency", Vars: vars},
+			activities.MeasureResult{Name: "latency", Verdict: analysis.Error, Detail: "query failed: connection refused"})...)
+	got := Timeline(events, converter.GetDefaultDataConverter())
+	want := []string{
+		"MeasureMetric error-rate production track canary: 0.25 failed (0.25 is above max 0.01) [sum(x)]",
+		"MeasureMetric latency production track canary: - error (query failed: connection refused)",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events %+v, want %d", len(got), got, len(want))
+	}
+	for i, w := range want {
+		if got[i].Text != w || !got[i].Failed || got[i].Env != "production" {
+			t.Errorf("event %d: got %q failed=%v env %q, want %q failed in production", i, got[i].Text, got[i].Failed, got[i].Env, w)
 		}
 	}
 }

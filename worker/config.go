@@ -40,6 +40,8 @@ type Config struct {
 	// Vault is where the environments' secret references resolve. Without an address, a release whose spec
 	// names secrets fails before it deploys them.
 	Vault VaultConfig `yaml:"vault" json:"vault"`
+	// Prometheus is the server that analysis and verification query for the spec's metrics.
+	Prometheus PrometheusConfig `yaml:"prometheus" json:"prometheus"`
 	// Codec encrypts payloads, when neither --codec-keys nor FERRY_CODEC_KEYS names a key set.
 	Codec CodecConfig `yaml:"codec" json:"codec"`
 }
@@ -96,6 +98,18 @@ func (v VaultConfig) Resolve(lookupEnv func(string) (string, bool), readFile fun
 		return VaultAuth{}, fmt.Errorf("vault.approle.secretId: %w", err)
 	}
 	return a, nil
+}
+
+// PrometheusConfig is the file's prometheus section, the counterpart of the --prometheus-* flags.
+type PrometheusConfig struct {
+	// Address is the server's base URL: http://127.0.0.1:9090.
+	Address string `yaml:"address" json:"address,omitempty"`
+	// Token is a bearer token. It is never printed or logged.
+	Token Secret `yaml:"token" json:"token,omitempty"`
+	// Username and Password are basic auth credentials; Password is where the password is found, env:NAME or
+	// file:PATH.
+	Username string    `yaml:"username" json:"username,omitempty"`
+	Password SecretRef `yaml:"password" json:"password,omitempty"`
 }
 
 // ExecConfig is the file's exec section, the counterpart of the --exec-root, --exec-allow and --exec-env flags.
@@ -323,6 +337,22 @@ func (cfg Config) check() []string {
 		if u, err := url.Parse(cfg.Router.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("router.admin: %q is not an http:// or https:// URL", cfg.Router.Admin))
 		}
+	}
+	if p := cfg.Prometheus; p.Address != "" {
+		if u, err := url.Parse(p.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("prometheus.address: %q is not an http:// or https:// URL", p.Address))
+		}
+	}
+	if p := cfg.Prometheus; p.Password != "" {
+		if err := p.Password.check(); err != nil {
+			problems = append(problems, fmt.Sprintf("prometheus.password: %v", err))
+		}
+		if p.Username == "" {
+			problems = append(problems, "prometheus.password: needs prometheus.username")
+		}
+	}
+	if p := cfg.Prometheus; p.Token != "" && p.Username != "" {
+		problems = append(problems, "prometheus: set token or username/password, not both")
 	}
 	slices.Sort(problems)
 	return problems

@@ -33,6 +33,10 @@ registries:
 router:
   admin: http://127.0.0.1:9090
   token: tok-9f8e7d6c5b4a
+prometheus:
+  address: http://127.0.0.1:9091
+  username: ferry
+  password: file:/etc/ferry/prometheus-password
 `
 
 func TestParseConfig(t *testing.T) {
@@ -51,6 +55,9 @@ func TestParseConfig(t *testing.T) {
 	}
 	if cfg.Router.Admin != "http://127.0.0.1:9090" || cfg.Router.Token.Reveal() != "tok-9f8e7d6c5b4a" {
 		t.Errorf("got router admin %q, token %q, want the file's", cfg.Router.Admin, cfg.Router.Token.Reveal())
+	}
+	if p := cfg.Prometheus; p.Address != "http://127.0.0.1:9091" || p.Username != "ferry" || p.Password != "file:/etc/ferry/prometheus-password" {
+		t.Errorf("got prometheus %+v, want the file's", p)
 	}
 
 	empty, err := ParseConfig("ferry-worker.yaml", []byte("# nothing yet\n"))
@@ -82,6 +89,10 @@ func TestParseConfigBadValues(t *testing.T) {
 	}{
 		{"docker address", "docker:\n  hosts:\n    local: /var/run/docker.sock\n", `docker.hosts.local: "/var/run/docker.sock" is not a Docker address`},
 		{"router url", "router:\n  admin: 127.0.0.1:9090\n", `router.admin: "127.0.0.1:9090" is not an http:// or https:// URL`},
+		{"prometheus url", "prometheus:\n  address: localhost:9090\n", `prometheus.address: "localhost:9090" is not an http:// or https:// URL`},
+		{"prometheus password inline", "prometheus:\n  address: http://p:9090\n  username: u\n  password: hunter2\n", "prometheus.password: must be a reference"},
+		{"prometheus password without username", "prometheus:\n  password: env:P\n", "prometheus.password: needs prometheus.username"},
+		{"prometheus token and password", "prometheus:\n  token: t\n  username: u\n", "set token or username/password, not both"},
 		{"registry without address", "registries:\n  main:\n    username: ferry\n", "registries.main.address: is empty"},
 		{"not yaml", "exec: [\n", "line 1"},
 		{"wrong type", "exec:\n  allow: 3\n", "line 2: cannot unmarshal"},

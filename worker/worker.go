@@ -99,7 +99,8 @@ type Worker struct {
 
 // New returns a worker, not yet started, that runs every Ferry workflow and activity on opts.TaskQueue with c.
 // It registers the Release and EnvLock workflows under workflows.ReleaseWorkflow and workflows.EnvLockWorkflow,
-// and the methods of the Platform, Checks, Temporal and Artifact activity structs under their method names. The
+// and the methods of the Platform, Checks, Temporal, Artifact, Migrations and Metrics activity structs under
+// their method names; Metrics queries the configured Prometheus. The
 // Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
 // registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
@@ -164,9 +165,11 @@ func New(c client.Client, opts Options) *Worker {
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Migrations{Databases: databases{refs: opts.Config.Databases, lookupEnv: opts.LookupEnv}, Exec: &policy, Redact: opts.Redact})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
+	w.RegisterActivity(&activities.Metrics{Source: metricSource(opts.Config.Prometheus, opts.LookupEnv), Redact: opts.Redact})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)), "vault", opts.Vault.Address)
+		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),
+		"vault", opts.Vault.Address, "prometheus", opts.Config.Prometheus.Address)
 	return w
 }
 

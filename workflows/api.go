@@ -184,8 +184,12 @@ type Status struct {
 	Approvals        []Decision   `json:"approvals,omitempty"`
 	LastCheck        *CheckStatus `json:"lastCheck,omitempty"`
 	AnalysisFailures int          `json:"analysisFailures,omitempty"`
-	Environments     []EnvStatus  `json:"environments"`
-	Decisions        []Decision   `json:"decisions,omitempty"`
+	// Measurements are the latest measurement of each metric in Env, by analysis and by verification.
+	Measurements []MeasurementStatus `json:"measurements,omitempty"`
+	// Score is the latest score of the baseline comparisons in Env.
+	Score        *ScoreStatus `json:"score,omitempty"`
+	Environments []EnvStatus  `json:"environments"`
+	Decisions    []Decision   `json:"decisions,omitempty"`
 	// Backfill is the backfill under way in Env, or the last one that ran. Its Progress is as of its last start
 	// or pause; starter.StatusOf fills in the running activity's latest heartbeat.
 	Backfill  *BackfillStatus `json:"backfill,omitempty"`

@@ -69,21 +69,25 @@ func (r *release) noteCheck(ctx workflow.Context, kind string, res activities.Ch
 	}
 }
 
-// analyze runs one analysis round. A failed round counts against the FailureLimit; past it the step fails.
+// analyze runs one analysis round: the checks, then the metrics. A failed round of checks counts against
+// the FailureLimit; past it the step fails. Metrics apply their own limits (see measureRound).
 func (r *release) analyze(ctx workflow.Context, e *envRun, a *spec.Analysis) error {
 	failed, err := r.checkRound(ctx, e, "analysis", e.strategy.track(), a.Checks)
 	if err != nil {
 		return fmt.Errorf("analysis: %s", errorMessage(err))
 	}
-	if failed == nil {
+	if failed != nil {
+		r.status.AnalysisFailures++
+		if r.status.AnalysisFailures > a.FailureLimit {
+			return fmt.Errorf("analysis failed at %d%%: %q: %s (%d failed runs, limit %d)",
+				e.weight, failed.Name, failed.Detail, r.status.AnalysisFailures, a.FailureLimit)
+		}
+	}
+	if !r.measuresMetrics(ctx, &a.MetricAnalysis) {
 		return nil
 	}
-	r.status.AnalysisFailures++
-	if r.status.AnalysisFailures > a.FailureLimit {
-		return fmt.Errorf("analysis failed at %d%%: %q: %s (%d failed runs, limit %d)",
-			e.weight, failed.Name, failed.Detail, r.status.AnalysisFailures, a.FailureLimit)
-	}
-	return nil
+	return r.measureRound(ctx, e, metricRound{kind: "analysis", ma: &a.MetricAnalysis, failureLimit: a.FailureLimit,
+		interval: orDefault(a.Interval.D(), time.Minute), since: e.weightSince})
 }
 
 // analysisCadenceChange is the GetVersion change ID under which analysis started running on a fixed
@@ -194,6 +198,13 @@ func (r *release) hold(ctx workflow.Context, e *envRun, a *spec.Analysis, summar
 		}
 		paused := r.status.Paused
 		changed := func() bool { return r.promotePending || r.status.Paused != paused }
+		if paused && c != nil && until().IsZero() && len(a.Checks) == 0 {
+			// Metrics alone pause with the release: a wait only a person ends adds nothing to the history.
+			if err := workflow.Await(ctx, changed); err != nil {
+				return false, err
+			}
+			continue
+		}
 		if paused && c != nil && until().IsZero() && r.analyzeInChild(ctx) {
 			// A wait that only a person ends has no bound in time: its analysis runs in a child workflow,
 			// on the same cadence, so the release's history grows by a constant (see analyzeWhilePaused).
@@ -338,15 +349,21 @@ func (r *release) pauseStepV0(ctx workflow.Context, p *spec.Pause) error {
 	return workflow.Await(ctx, done)
 }
 
-// verify watches the new version for the verification window once it serves all traffic, running the
-// checks at the start, every interval, and at the end. Any failure rolls back.
+// verify watches the new version for the verification window once it serves all traffic, before it is
+// promoted (the old version still runs), running the checks and measuring the metrics at the start, every
+// interval, and at the end. Any failure rolls back.
 func (r *release) verify(ctx workflow.Context, e *envRun, track string) error {
 	v := e.spec.Verify
-	if v == nil || len(v.Checks) == 0 {
+	if v == nil {
+		return nil
+	}
+	metrics := r.measuresMetrics(ctx, &v.MetricAnalysis)
+	if len(v.Checks) == 0 && !metrics {
 		return nil
 	}
 	r.setStage(ctx, StageVerify, "")
-	deadline := workflow.Now(ctx).Add(v.Window.D())
+	start := workflow.Now(ctx)
+	deadline := start.Add(v.Window.D())
 	interval := orDefault(v.Interval.D(), min(time.Minute, v.Window.D()))
 	for {
 		failed, err := r.checkRound(ctx, e, StageVerify, track, v.Checks)
@@ -355,6 +372,13 @@ func (r *release) verify(ctx workflow.Context, e *envRun, track string) error {
 		}
 		if failed != nil {
 			return fmt.Errorf("verification failed: %q: %s", failed.Name, failed.Detail)
+		}
+		if metrics {
+			// Any failed measurement fails verification: the old version still runs, and a rollback is fast.
+			mr := metricRound{kind: StageVerify, ma: &v.MetricAnalysis, interval: interval, since: start}
+			if err := r.measureRound(ctx, e, mr); err != nil {
+				return err
+			}
 		}
 		now := workflow.Now(ctx)
 		if !now.Before(deadline) {

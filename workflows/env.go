@@ -28,6 +28,8 @@ type envRun struct {
 	// promoted is set once the new version is the stable one: past it there is nothing to roll back.
 	promoted bool
 	weight   int
+	// weightSince is when weight was last set: metric analysis' initialDelay and count start from it.
+	weightSince time.Time
 	// digest is the release's pinned digest, which the platform's Deploy checks the image against.
 	digest string
 }
@@ -58,6 +60,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	r.status.Strategy = env.Strategy.Type
 	r.status.Step, r.status.Steps, r.status.Weight = 0, 0, 0
 	r.status.Approvals, r.status.LastCheck, r.status.AnalysisFailures = nil, nil, 0
+	r.status.Measurements, r.status.Score = nil, nil
 	r.scopeDecisions(ctx)
 
 	if r.in.Spec.Platform.Kind() == "" {
@@ -377,6 +380,7 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 	err := workflow.ExecuteActivity(opts, platformActivities[op], e.request(vars)).Get(ctx, nil)
 	if err == nil && op == opSetWeight {
 		e.weight, r.status.Weight = vars.Weight, vars.Weight
+		e.weightSince = workflow.Now(ctx)
 	}
 	return err
 }

@@ -44,6 +44,8 @@ type release struct {
 	pausedBy       string
 	backfillCancel workflow.CancelFunc // stops the running backfill activity (pause, resize)
 	pausedAnalyses int                 // PausedAnalysis children started, for their workflow IDs
+	roundSince     time.Time           // start of the weight (or verification) that stepMeasured counts for
+	stepMeasured   map[string]int      // measurements per kind/metric since roundSince, for count
 
 	published [4]string // env, stage, state, digest last upserted as search attributes
 }
@@ -266,6 +268,19 @@ func (r *release) details(now time.Time) string {
 	}
 	if s.Reason != "" {
 		fmt.Fprintf(&b, "- **reason** %s\n", s.Reason)
+	}
+	if len(s.Measurements) > 0 || s.Score != nil {
+		b.WriteString("\n| metric | verdict | value | baseline | measured |\n|---|---|---|---|---|\n")
+		for _, m := range s.Measurements {
+			name := m.Metric
+			if m.DryRun {
+				name += " (dry run)"
+			}
+			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %d |\n", m.Kind, name, m.Verdict, FormatValue(m.Value), FormatValue(m.Baseline), m.Measured)
+		}
+		if sc := s.Score; sc != nil {
+			fmt.Fprintf(&b, "| %s score | %s | %.0f | | |\n", sc.Kind, sc.Verdict, sc.Score)
+		}
 	}
 	b.WriteString("\n| environment | state |\n|---|---|\n")
 	for _, e := range s.Environments {

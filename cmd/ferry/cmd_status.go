@@ -178,12 +178,48 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if st.AnalysisFailures > 0 {
 		row("analysis failures", fmt.Sprint(st.AnalysisFailures))
 	}
+	for _, m := range st.Measurements {
+		row("metric", measurementText(m))
+	}
+	if sc := st.Score; sc != nil {
+		row("score", fmt.Sprintf("%s %.0f: %s at %s", sc.Kind, sc.Score, sc.Verdict, fmtTime(sc.At)))
+	}
 	if b := st.Backfill; b != nil {
 		row("backfill", backfillText(b))
 	}
 	for _, d := range st.Decisions {
 		row("decision", decisionText(d))
 	}
+}
+
+// measurementText is one metric's latest measurement: "analysis error-rate 0.002 successful (3 measured) at
+// ...: detail [query]".
+func measurementText(m workflows.MeasurementStatus) string {
+	name := m.Kind + " " + m.Metric
+	if m.DryRun {
+		name += " (dry run)"
+	}
+	s := fmt.Sprintf("%s %s %s", name, workflows.FormatValue(m.Value), m.Verdict)
+	if m.Baseline != nil {
+		s += " vs baseline " + workflows.FormatValue(m.Baseline)
+	}
+	var counts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{m.Measured, "measured"}, {m.Failures, "failed"}, {m.Inconclusive, "inconclusive"}, {m.Errors, "errors in a row"}} {
+		if c.n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	s += " (" + strings.Join(counts, ", ") + ") at " + fmtTime(m.At)
+	if m.Detail != "" {
+		s += ": " + m.Detail
+	}
+	if m.Query != "" {
+		s += " [" + m.Query + "]"
+	}
+	return s
 }
 
 func decisionText(d workflows.Decision) string {

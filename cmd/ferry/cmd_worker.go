@@ -85,11 +85,15 @@ func (o VaultAccess) vaultAuth(cmd string, cfg worker.VaultConfig) (worker.Vault
 	return a, nil
 }
 
-// RouterAccess holds the flags that name the traffic router's admin API, shared by `ferry worker` and
-// `ferry dev`. Each one set overrides the router section of the worker configuration.
+// RouterAccess holds the flags that name the traffic router's admin API and the Prometheus that analysis
+// queries, shared by `ferry worker` and `ferry dev`. Each one set overrides the router or prometheus section
+// of the worker configuration.
 type RouterAccess struct {
 	Admin string
 	Token string
+	// PrometheusAddress and PrometheusToken override prometheus.address and prometheus.token.
+	PrometheusAddress string
+	PrometheusToken   string
 }
 
 // routerAccessFlags are the flags of RouterAccess.
@@ -99,6 +103,10 @@ func routerAccessFlags(o *RouterAccess) []cli.Flag {
 			EnvVars: []string{"FERRY_ROUTER_ADMIN"}, Destination: &o.Admin},
 		&cli.StringFlag{Name: "router-token", Usage: "bearer `TOKEN` of the router's admin API (overrides router.token of --config)",
 			EnvVars: []string{"FERRY_ROUTER_TOKEN"}, Destination: &o.Token},
+		&cli.StringFlag{Name: "prometheus-address", Usage: "`URL` of the Prometheus that analysis and verify query for metrics (overrides prometheus.address of --config)",
+			EnvVars: []string{"FERRY_PROMETHEUS_ADDRESS"}, Destination: &o.PrometheusAddress},
+		&cli.StringFlag{Name: "prometheus-token", Usage: "bearer `TOKEN` for Prometheus (overrides prometheus.token of --config)",
+			EnvVars: []string{"FERRY_PROMETHEUS_TOKEN"}, Destination: &o.PrometheusToken},
 	}
 }
 
@@ -126,7 +134,7 @@ func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
 
 // configFlag is the --config flag of the commands that run a worker.
 func configFlag(dest *string) cli.Flag {
-	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router, Vault; flags and their env vars override its exec section",
+	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router, Prometheus, Vault; flags and their env vars override its exec section",
 		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
 }
 
@@ -170,7 +178,7 @@ func (o ExecOptions) withConfig(c worker.ExecConfig) ExecOptions {
 }
 
 // workerSetup reads the worker configuration at path ("" for none) and builds the exec policy from the flags over it.
-// The router flags override the file's router section.
+// The router and Prometheus flags override the file's router and prometheus sections.
 func workerSetup(cmd, path string, o ExecOptions, r RouterAccess, allowRoot bool) (activities.ExecPolicy, worker.Config, error) {
 	cfg, err := workerConfig(cmd, path)
 	if err != nil {
@@ -181,6 +189,12 @@ func workerSetup(cmd, path string, o ExecOptions, r RouterAccess, allowRoot bool
 	}
 	if r.Token != "" {
 		cfg.Router.Token = worker.Secret(r.Token)
+	}
+	if r.PrometheusAddress != "" {
+		cfg.Prometheus.Address = r.PrometheusAddress
+	}
+	if r.PrometheusToken != "" {
+		cfg.Prometheus.Token = worker.Secret(r.PrometheusToken)
 	}
 	policy, err := o.withConfig(cfg.Exec).policy(cmd, allowRoot)
 	return policy, cfg, err

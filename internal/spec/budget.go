@@ -35,8 +35,8 @@ const (
 	eventsUpsert = 1
 
 	// eventsMarkers bounds the version markers of a release run: one for each GetVersion change ID the Release
-	// workflow asks, at most once per run: 16 change IDs as of resolve-config-before-deploy.
-	eventsMarkers = 16
+	// workflow asks, at most once per run: 17 change IDs as of metric-analysis and resolve-config-before-deploy.
+	eventsMarkers = 17
 
 	// eventsEnvBase is what every environment costs whatever its spec says: the run's start and close (5),
 	// version markers (eventsMarkers), the worker's admission (6), the image's build or resolution and its
@@ -93,12 +93,13 @@ func EstimateHistory(e *Environment, path string) HistoryEstimate {
 			add(c.field, eventsUpsert+n*eventsActivity, plural(n, "check"))
 		}
 	}
-	if v := e.Verify; v != nil && len(v.Checks) > 0 {
+	if v := e.Verify; v != nil && len(v.Checks)+len(v.Metrics) > 0 {
 		interval := durationOr(v.Interval.D(), min(time.Minute, v.Window.D()))
 		waits := ceilDiv(v.Window.D(), interval)
 		rounds := waits + 1 // at the start and after each wait
-		add("verify.interval", eventsUpsert+rounds*len(v.Checks)*eventsActivity+waits*eventsTimer,
-			fmt.Sprintf("%s over a %s window: %d rounds of %s", v.Interval, v.Window, rounds, plural(len(v.Checks), "check")))
+		probes := len(v.Checks) + len(v.Metrics)
+		add("verify.interval", eventsUpsert+rounds*probes*eventsActivity+waits*eventsTimer+inconclusiveEvents(&v.MetricAnalysis),
+			fmt.Sprintf("%s over a %s window: %d rounds of %s%s", v.Interval, v.Window, rounds, plural(len(v.Checks), "check"), describeMetrics(len(v.Metrics))))
 	}
 	st := &e.Strategy
 	switch st.Type {
@@ -119,7 +120,8 @@ func EstimateHistory(e *Environment, path string) HistoryEstimate {
 		}
 		why := fmt.Sprintf("%d steps baking %s", len(st.Steps), FormatDuration(baked))
 		if a := st.Analysis; a != nil {
-			why += fmt.Sprintf(" with analysis of %s every %s: %d rounds", plural(len(a.Checks), "check"), a.Interval, rounds)
+			why += fmt.Sprintf(" with analysis of %s%s every %s: %d rounds", plural(len(a.Checks), "check"), describeMetrics(len(a.Metrics)), a.Interval, rounds)
+			steps += len(st.Steps) * inconclusiveEvents(&a.MetricAnalysis)
 		}
 		add("strategy.steps", steps, why)
 	case StrategyBlueGreen:
@@ -127,7 +129,8 @@ func EstimateHistory(e *Environment, path string) HistoryEstimate {
 		if a := st.Analysis; a != nil {
 			watch := time.Duration(a.FailureLimit+1) * durationOr(a.Interval.D(), time.Minute)
 			ev, n := bakeEvents(watch, a)
-			add("strategy.analysis.failureLimit", ev, fmt.Sprintf("%d rounds of %s after the switch", n, plural(len(a.Checks), "check")))
+			add("strategy.analysis.failureLimit", ev+inconclusiveEvents(&a.MetricAnalysis),
+				fmt.Sprintf("%d rounds of %s%s after the switch", n, plural(len(a.Checks), "check"), describeMetrics(len(a.Metrics))))
 		}
 	}
 	sort.SliceStable(est.Drivers, func(i, j int) bool { return est.Drivers[i].Events > est.Drivers[j].Events })
@@ -152,7 +155,13 @@ func bakeEvents(d time.Duration, a *Analysis) (events, rounds int) {
 		rounds = int(d/durationOr(a.Interval.D(), time.Minute)) + 2
 		timers = rounds + 1
 	}
-	return rounds*len(a.Checks)*eventsActivity + timers*eventsTimer, rounds
+	return rounds*(len(a.Checks)+len(a.Metrics))*eventsActivity + timers*eventsTimer, rounds
+}
+
+// inconclusiveEvents bounds the pauses that inconclusive measurements cause in one step: each metric may
+// pause the release once it passes the inconclusive limit, and each pause is a stage change and a resume.
+func inconclusiveEvents(a *MetricAnalysis) int {
+	return len(a.Metrics) * (eventsUpsert + eventsUpdate)
 }
 
 func ceilDiv(a, b time.Duration) int {

@@ -37,14 +37,14 @@ func TestHistoryBudget(t *testing.T) {
 			},
 			wantPath:   "environments[1].verify.interval",
 			wantIn:     []string{"worst-case history of 95,", "budget of 20,000", "environments[1].verify.interval 95,", "8641 rounds of 1 check"},
-			wantEvents: 95191,
+			wantEvents: 95192,
 		},
 		{
 			name:       "20 steps of 1h bakes with 1m analysis of 3 checks",
 			edit:       func(e *Environment) { e.Strategy = canary(20, time.Hour, time.Minute, 3) },
 			wantPath:   "environments[1].strategy.steps",
 			wantIn:     []string{"environments[1].strategy.steps 28,", "20 steps baking 20h with analysis of 3 checks every 1m: 1240 rounds"},
-			wantEvents: 28867,
+			wantEvents: 28868,
 		},
 		{
 			name: "a weekend pause step with analysis",
@@ -54,7 +54,7 @@ func TestHistoryBudget(t *testing.T) {
 			},
 			wantPath:   "environments[1].strategy.steps",
 			wantIn:     []string{"environments[1].strategy.steps 42,", "with analysis of 1 check every 1m: 3866 rounds"},
-			wantEvents: 42702,
+			wantEvents: 42703,
 		},
 		{
 			name: "verify and steps both drive it",
@@ -63,7 +63,7 @@ func TestHistoryBudget(t *testing.T) {
 				e.Verify = &Verify{Window: Duration(12 * time.Hour), Interval: Duration(30 * time.Second), Checks: check(2)}
 			},
 			wantPath: "environments[1].verify.interval",
-			wantIn:   []string{"worst-case history of 35,270 events", "environments[1].verify.interval 24,", "environments[1].strategy.steps 10,"},
+			wantIn:   []string{"worst-case history of 35,271 events", "environments[1].verify.interval 24,", "environments[1].strategy.steps 10,"},
 		},
 		{
 			name: "big but within the budget",

@@ -16,7 +16,7 @@ type checkEnv struct {
 
 func (v *validator) checks(path string, checks []Check, env checkEnv, required bool) {
 	if required && len(checks) == 0 {
-		v.add(path, "must list at least one check")
+		v.add(path, "must list at least one check, or name metrics")
 	}
 	for i := range checks {
 		v.check(&checks[i], index(path, i), env)

@@ -98,6 +98,20 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+			d.fail(n, path, "must be true or false, got %s", describe(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Float64:
+		var f float64
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&f) != nil {
+			d.fail(n, path, "must be a number, got %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Int:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
@@ -148,7 +162,7 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 			continue
 		}
 		d.lines[p] = kv.keyNode.Line
-		val, f := resolve(kv.val), v.Field(i)
+		val, f := resolve(kv.val), v.FieldByIndex(i)
 		if isNull(val) {
 			// An empty key turns an optional section on with its defaults: "pause:" waits for a human.
 			if f.Kind() == reflect.Pointer {
@@ -168,20 +182,30 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 	}
 }
 
-// yamlFields lists a struct's YAML field names in declaration order and maps them to field indexes.
-func yamlFields(t reflect.Type) ([]string, map[string]int) {
+// yamlFields lists a struct's YAML field names in declaration order and maps them to field index paths. The
+// fields of an embedded struct tagged `yaml:",inline"` count as the struct's own.
+func yamlFields(t reflect.Type) ([]string, map[string][]int) {
 	var names []string
-	index := map[string]int{}
+	index := map[string][]int{}
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "-" || !t.Field(i).IsExported() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			inner, innerIndex := yamlFields(f.Type)
+			for _, n := range inner {
+				names = append(names, n)
+				index[n] = append([]int{i}, innerIndex[n]...)
+			}
+			continue
+		}
+		if name == "-" || !f.IsExported() {
 			continue
 		}
 		if name == "" {
-			name = strings.ToLower(t.Field(i).Name)
+			name = strings.ToLower(f.Name)
 		}
 		names = append(names, name)
-		index[name] = i
+		index[name] = []int{i}
 	}
 	return names, index
 }
@@ -208,8 +232,9 @@ func (d *decoder) list(n *yaml.Node, path string, v reflect.Value) {
 	v.Set(items)
 }
 
-// dict decodes a mapping of strings. Values may be any scalar (LOG_LEVEL: debug, DEBUG: true, PORT: 8080)
-// because they end up in environment variables; null is the empty string.
+// dict decodes a mapping with string keys. String values may be any scalar (LOG_LEVEL: debug, DEBUG: true,
+// PORT: 8080) because they end up in environment variables; null is the empty string. Struct values (metrics)
+// decode field by field; null is the zero value.
 func (d *decoder) dict(n *yaml.Node, path string, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "must be a mapping, got %s", describe(n))
@@ -221,6 +246,15 @@ func (d *decoder) dict(n *yaml.Node, path string, v reflect.Value) {
 		d.lines[p] = kv.keyNode.Line
 		d.set[p] = true
 		val := resolve(kv.val)
+		if v.Type().Elem().Kind() == reflect.Struct {
+			// A mapping of named sections (metrics): each value decodes like any struct.
+			item := reflect.New(v.Type().Elem()).Elem()
+			if !isNull(val) {
+				d.value(val, p, item)
+			}
+			m.SetMapIndex(reflect.ValueOf(kv.key), item)
+			continue
+		}
 		if val.Kind != yaml.ScalarNode {
 			d.fail(val, p, "must be a string, got %s", describe(val))
 			continue

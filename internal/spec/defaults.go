@@ -45,6 +45,7 @@ func applyDefaults(s *Spec, src *source) {
 	for i := range s.Environments {
 		envDefaults(&s.Environments[i], index("environments", i), src)
 	}
+	metricDefaults(s, src)
 	for i := range s.Migrations {
 		if c := s.Migrations[i].Contract; c != nil && c.Approval != nil {
 			setDefault(&c.Approval.Quorum, 1, src, index("migrations", i)+".contract.approval.quorum")
@@ -82,6 +83,7 @@ func envDefaults(e *Environment, path string, src *source) {
 	if a := st.Analysis; a != nil {
 		setDefault(&a.Interval, Duration(defaultInterval), src, sp+".analysis.interval")
 		checkDefaults(a.Checks, sp+".analysis.checks", src)
+		metricAnalysisDefaults(&a.MetricAnalysis, sp+".analysis", src)
 	}
 	checkDefaults(e.Checks.Smoke, path+".checks.smoke", src)
 	checkDefaults(e.Checks.E2E, path+".checks.e2e", src)
@@ -92,6 +94,7 @@ func envDefaults(e *Environment, path string, src *source) {
 		}
 		setDefault(&v.Interval, interval, src, path+".verify.interval")
 		checkDefaults(v.Checks, path+".verify.checks", src)
+		metricAnalysisDefaults(&v.MetricAnalysis, path+".verify", src)
 	}
 }
 

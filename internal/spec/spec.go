@@ -39,6 +39,8 @@ type Spec struct {
 	// Completes names the migrations whose old shape this version no longer reads. Once a release of it serves
 	// 100 % in every environment, the migration's contract may run (after its minAge and approval).
 	Completes []string `yaml:"completes,omitempty" json:"completes,omitempty"`
+	// Metrics are the measurements analysis and verification may reference by name.
+	Metrics map[string]Metric `yaml:"metrics,omitempty" json:"metrics,omitempty"`
 }
 
 // Image locates the artifact.
@@ -183,14 +185,94 @@ type Pause struct {
 	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
 }
 
-// Analysis evaluates checks every Interval; more than FailureLimit failures roll back.
+// Analysis evaluates checks and metrics every Interval; more than FailureLimit failures roll back.
 type Analysis struct {
 	// Interval between runs. Default 1m.
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
-	// FailureLimit is how many failed runs are tolerated. Default 0.
+	// FailureLimit is how many failed runs (of the checks, or of one metric) are tolerated. Default 0.
 	FailureLimit int `yaml:"failureLimit,omitempty" json:"failureLimit"`
-	// Checks run on every interval. At least one.
-	Checks []Check `yaml:"checks" json:"checks"`
+	// Checks run on every interval. At least one check or one metric.
+	Checks         []Check `yaml:"checks" json:"checks"`
+	MetricAnalysis `yaml:",inline"`
+}
+
+// MetricAnalysis is how analysis and verification measure the spec's metrics, with Argo Rollouts' meaning
+// for each limit. Its fields sit beside the checks in YAML.
+type MetricAnalysis struct {
+	// Metrics name entries of the spec's metrics, measured every interval.
+	Metrics []string `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	// DryRun names metrics among Metrics that are measured and shown but never fail or pause a release.
+	DryRun []string `yaml:"dryRun,omitempty" json:"dryRun,omitempty"`
+	// InitialDelay is how long after a weight change (or the start of verification) metrics wait before
+	// their first measurement, so that the new version's data fills the query's window.
+	InitialDelay Duration `yaml:"initialDelay,omitempty" json:"initialDelay,omitempty"`
+	// Count bounds the measurements of each metric per step (0: as many as the intervals allow).
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
+	// InconclusiveLimit is how many inconclusive measurements of one metric are tolerated; one more pauses
+	// the release for a human to resume or abort. Default 0.
+	InconclusiveLimit int `yaml:"inconclusiveLimit,omitempty" json:"inconclusiveLimit,omitempty"`
+	// ConsecutiveErrorLimit is how many measurements of one metric in a row may fail to run (an
+	// unreachable Prometheus, a bad query); one more fails the step. Default 4.
+	ConsecutiveErrorLimit int `yaml:"consecutiveErrorLimit,omitempty" json:"consecutiveErrorLimit,omitempty"`
+	// Score sets the thresholds of the score of baseline comparisons.
+	Score *Score `yaml:"score,omitempty" json:"score,omitempty"`
+}
+
+// Score holds the thresholds of a round's 0..100 score over its baseline comparisons, the way Kayenta
+// judges: at least Pass passes, at least Marginal is inconclusive, below it fails.
+type Score struct {
+	// Pass is the lowest passing score. Default 95.
+	Pass float64 `yaml:"pass,omitempty" json:"pass"`
+	// Marginal is the lowest inconclusive score. Default 75.
+	Marginal float64 `yaml:"marginal,omitempty" json:"marginal"`
+}
+
+// Metric kinds and comparisons.
+const (
+	// MetricValue judges the query's value against thresholds.
+	MetricValue = "value"
+	// MetricThroughput compares the new version's requests per second per instance with the baseline's.
+	MetricThroughput = "throughput"
+	// CompareBaseline compares the new version's samples with the baseline's with a Mann-Whitney U test.
+	CompareBaseline = "baseline"
+	// OnErrorError and OnErrorInconclusive are what a measurement that fails to run counts as.
+	OnErrorError        = "error"
+	OnErrorInconclusive = "inconclusive"
+)
+
+// Metric is one named measurement, a Prometheus query and how to judge its result.
+type Metric struct {
+	// Query is a PromQL expression, a Go template over .Service, .Env, .Version, .Track and .Interval (the
+	// analysis interval in PromQL form, such as 1m). Select the version as well as the track: a canary
+	// rolled back moments before leaves its series on the track inside the window.
+	Query string `yaml:"query" json:"query"`
+	// Kind is value (default) or throughput.
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
+	// Min and Max bound a passing value.
+	Min *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max *float64 `yaml:"max,omitempty" json:"max,omitempty"`
+	// SuccessCondition and FailureCondition are expressions over result (the value; result[0] also works)
+	// with the syntax of github.com/expr-lang/expr, such as "result < 0.01". A value that meets neither when
+	// both are set is inconclusive.
+	SuccessCondition string `yaml:"successCondition,omitempty" json:"successCondition,omitempty"`
+	FailureCondition string `yaml:"failureCondition,omitempty" json:"failureCondition,omitempty"`
+	// Compare, when "baseline", compares the new version's samples over the interval with the stable
+	// version's, instead of judging a value.
+	Compare string `yaml:"compare,omitempty" json:"compare,omitempty"`
+	// Direction is the change that fails a comparison: increase (default), decrease or either.
+	Direction string `yaml:"direction,omitempty" json:"direction,omitempty"`
+	// Tolerance is the relative change a comparison allows: 0.1 lets the new version be 10 % worse. Default
+	// 0 for baseline comparisons, 0.5 for throughput.
+	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	// Confidence is the confidence level of the Mann-Whitney U test, 0.5..0.9999. Default 0.95.
+	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty"`
+	// Critical makes a failed comparison fail the round whatever the score.
+	Critical bool `yaml:"critical,omitempty" json:"critical,omitempty"`
+	// DryRun measures and shows the metric everywhere it is referenced but never lets it fail a release.
+	DryRun bool `yaml:"dryRun,omitempty" json:"dryRun,omitempty"`
+	// OnError is what a measurement that fails to run counts as: error (default, limited by
+	// consecutiveErrorLimit) or inconclusive.
+	OnError string `yaml:"onError,omitempty" json:"onError,omitempty"`
 }
 
 // Checks run once the new version serves traffic: smoke first, then e2e.
@@ -230,8 +312,9 @@ type Verify struct {
 	Window Duration `yaml:"window" json:"window"`
 	// Interval between check runs, at most Window. Default 1m (or Window, if shorter).
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
-	// Checks run on every interval. At least one.
-	Checks []Check `yaml:"checks" json:"checks"`
+	// Checks run on every interval. At least one check or one metric.
+	Checks         []Check `yaml:"checks" json:"checks"`
+	MetricAnalysis `yaml:",inline"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in YAML (time.ParseDuration; never negative) and as

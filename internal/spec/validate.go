@@ -46,6 +46,7 @@ func validate(s *Spec, src *source) []Problem {
 		v.historyBudget(e, p)
 	}
 	v.migrations(s)
+	v.metrics(s)
 	return v.problems
 }
 
@@ -245,7 +246,12 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 	}
 	env := checkEnv{env: e, path: p, vars: vars}
 	if a := e.Strategy.Analysis; a != nil {
-		v.checks(p+".strategy.analysis.checks", a.Checks, env, true)
+		v.checks(p+".strategy.analysis.checks", a.Checks, env, len(a.Metrics) == 0)
+		fullWeight := ""
+		if e.Strategy.Type == StrategyBlueGreen {
+			fullWeight = "blue-green analysis runs after the switch"
+		}
+		v.metricAnalysis(s, &a.MetricAnalysis, p+".strategy.analysis", fullWeight)
 	}
 	v.checks(p+".checks.smoke", e.Checks.Smoke, env, false)
 	v.checks(p+".checks.e2e", e.Checks.E2E, env, false)
@@ -256,7 +262,8 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 		if vf.Window > 0 && vf.Interval > vf.Window {
 			v.add(vp+".interval", "must not exceed window %s, got %s", vf.Window, vf.Interval)
 		}
-		v.checks(vp+".checks", vf.Checks, env, true)
+		v.checks(vp+".checks", vf.Checks, env, len(vf.Metrics) == 0)
+		v.metricAnalysis(s, &vf.MetricAnalysis, vp, "verification runs once the new version serves all traffic")
 	}
 }
 
