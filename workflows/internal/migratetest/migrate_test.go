@@ -70,6 +70,10 @@ func (p *platform) Current(_ context.Context, in activities.PlatformRequest) (ac
 	return activities.CurrentResult{Known: true, Version: p.running[in.Vars.Env]}, nil
 }
 
+func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activities.ConfigResult, error) {
+	return activities.ConfigResult{Hash: "hmac-sha256:test"}, nil
+}
+
 type dsns map[string]string
 
 func (d dsns) DSN(env, name string) (string, error) { return d[name], nil }

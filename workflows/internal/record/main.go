@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/analysis"
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
@@ -114,6 +115,22 @@ func (*recMigrations) Contract(context.Context, activities.MigrationRequest) (ac
 		Dropped: []string{"column users.legacy_flag"}}, nil
 }
 
+// ResolveConfig resolves nothing: the recorded specs name no secrets.
+func (*recPlatform) ResolveConfig(_ context.Context, in activities.ConfigRequest) (activities.ConfigResult, error) {
+	return activities.ConfigResult{Hash: "hmac-sha256:" + in.Env}, nil
+}
+
+// recMetrics measures every metric as 0.001, and 0.2 for versions ending in "-bad" at 10 %.
+type recMetrics struct{}
+
+func (*recMetrics) MeasureMetric(_ context.Context, in activities.MeasureRequest) (activities.MeasureResult, error) {
+	v, verdict := 0.001, analysis.Successful
+	if strings.HasSuffix(in.Vars.Version, "-bad") && in.Weight == 10 {
+		v, verdict = 0.2, analysis.Failed
+	}
+	return activities.MeasureResult{Name: in.Name, Verdict: verdict, Value: &v, Detail: "recorded", Query: "recorded"}, nil
+}
+
 type recChecks struct{}
 
 func (*recChecks) RunCheck(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
@@ -155,6 +172,8 @@ type scenario struct {
 	prod    spec.Environment
 	// current gives the platform a current command, so the release asks what runs.
 	current bool
+	// metrics adds a metric, error-rate, to production's canary analysis and verification.
+	metrics bool
 	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
 	act func(ctx context.Context, c client.Client, id string)
 }
@@ -182,6 +201,7 @@ func record() {
 	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}})
 	w.RegisterActivity(&recChecks{})
 	w.RegisterActivity(&recMigrations{})
+	w.RegisterActivity(&recMetrics{})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	if err := w.Start(); err != nil {
 		fatalf("%v", err)
@@ -256,6 +276,10 @@ func record() {
 			}},
 		// The worker refuses the release before anything runs.
 		{name: "admission-refused", version: "1.7.0-untrusted", prod: autoCanary},
+		// Metric analysis fails at 10 %, and the release rolls back.
+		{name: "metric-analysis-rollback", version: "1.8.0-bad", prod: autoCanary, metrics: true},
+		// Metric analysis and verification pass.
+		{name: "metric-analysis", version: "1.8.0", prod: autoCanary, metrics: true},
 		// The platform says 0.9.0 serves; 0.8.0 is older, so the release is refused as a downgrade.
 		{name: "downgrade-refused", version: "0.8.0", current: true, prod: autoCanary},
 	}
@@ -267,6 +291,16 @@ func record() {
 		in := workflows.ReleaseInput{Spec: recSpec(service, sc.staging, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
 		if sc.current {
 			in.Spec.Platform.Exec.Current = []string{"current"}
+		}
+		if sc.metrics {
+			limit := 0.01
+			in.Spec.Metrics = map[string]spec.Metric{"error-rate": {Query: `sum(rate(errors{version="{{.Version}}"}[{{.Interval}}]))`, Max: &limit}}
+			prod := &in.Spec.Environments[1]
+			a := *prod.Strategy.Analysis
+			a.Metrics = []string{"error-rate"}
+			v := *prod.Verify
+			v.Metrics = []string{"error-rate"}
+			prod.Strategy.Analysis, prod.Verify = &a, &v
 		}
 		id := workflows.ReleaseWorkflowID(service, sc.version)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
