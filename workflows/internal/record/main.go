@@ -120,12 +120,12 @@ func (*recPlatform) ResolveConfig(_ context.Context, in activities.ConfigRequest
 	return activities.ConfigResult{Hash: "hmac-sha256:" + in.Env}, nil
 }
 
-// recMetrics measures every metric as 0.001, and 0.2 for versions ending in "-bad" at 10 %.
+// recMetrics measures every metric as 0.001, and 0.2 for versions ending in "-regressed" at 10 %.
 type recMetrics struct{}
 
 func (*recMetrics) MeasureMetric(_ context.Context, in activities.MeasureRequest) (activities.MeasureResult, error) {
 	v, verdict := 0.001, analysis.Successful
-	if strings.HasSuffix(in.Vars.Version, "-bad") && in.Weight == 10 {
+	if strings.HasSuffix(in.Vars.Version, "-regressed") && in.Weight == 10 {
 		v, verdict = 0.2, analysis.Failed
 	}
 	return activities.MeasureResult{Name: in.Name, Verdict: verdict, Value: &v, Detail: "recorded", Query: "recorded"}, nil
@@ -277,7 +277,7 @@ func record() {
 		// The worker refuses the release before anything runs.
 		{name: "admission-refused", version: "1.7.0-untrusted", prod: autoCanary},
 		// Metric analysis fails at 10 %, and the release rolls back.
-		{name: "metric-analysis-rollback", version: "1.8.0-bad", prod: autoCanary, metrics: true},
+		{name: "metric-analysis-rollback", version: "1.8.0-regressed", prod: autoCanary, metrics: true},
 		// Metric analysis and verification pass.
 		{name: "metric-analysis", version: "1.8.0", prod: autoCanary, metrics: true},
 		// The platform says 0.9.0 serves; 0.8.0 is older, so the release is refused as a downgrade.
