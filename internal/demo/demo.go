@@ -104,16 +104,25 @@ func Run(ctx context.Context, opts Options) (workflows.ReleaseResult, error) {
 	if err != nil {
 		return workflows.ReleaseResult{}, err
 	}
-	s, err := spec.Load(path)
+	s, err := loadExample(path)
 	if err != nil {
-		return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
-	}
-	if err := spec.RelativeDir(s, path); err != nil {
-		return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
+		return workflows.ReleaseResult{}, err
 	}
 
 	d := &demo{Options: opts, envs: map[string]string{}}
 	return d.release(ctx, s, Version, gitSHA, "staging rolls out, then production canaries 10% -> 50% -> 100% behind an approval")
+}
+
+// loadExample loads the example spec the demo wrote to path, with its directory relative to path.
+func loadExample(path string) (*spec.Spec, error) {
+	s, err := spec.Load(path)
+	if err == nil {
+		err = spec.RelativeDir(s, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("demo spec: %w", err)
+	}
+	return s, nil
 }
 
 // runDocker releases Previous and then Version on the Docker platform.
@@ -135,12 +144,9 @@ func runDocker(ctx context.Context, opts Options) (workflows.ReleaseResult, erro
 		if err != nil {
 			return workflows.ReleaseResult{}, err
 		}
-		s, err := spec.Load(path)
+		s, err := loadExample(path)
 		if err != nil {
-			return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
-		}
-		if err := spec.RelativeDir(s, path); err != nil {
-			return workflows.ReleaseResult{}, fmt.Errorf("demo spec: %w", err)
+			return workflows.ReleaseResult{}, err
 		}
 		d.envs, d.last = map[string]string{}, ""
 		if res, err = d.release(ctx, s, r.version, r.sha, r.plan); err != nil {

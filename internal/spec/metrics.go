@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/analysis"
@@ -42,7 +41,7 @@ func PromDuration(d time.Duration) string {
 
 // RenderQuery renders a metric's query template against vars.
 func RenderQuery(query string, vars MetricVars) (string, error) {
-	t, err := template.New("query").Option("missingkey=error").Parse(query)
+	t, err := ParseTemplate("query", query)
 	if err != nil {
 		return "", err
 	}

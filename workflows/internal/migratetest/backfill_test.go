@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/starter"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -21,14 +20,7 @@ func TestBackfillCommands(t *testing.T) {
 	const rows = 20000
 	f := newFixture(t, ctx, rows, "'Y'", map[string]string{"db/003_expand.sql": expandSQL})
 	f.serve(t)
-	// pg_sleep per row makes the backfill take several seconds.
-	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
-		Backfill: &spec.Backfill{Table: "users", Where: "email_verified IS NULL",
-			Set: "email_verified = (legacy_flag = 'Y'), n = n + 1 + length(pg_sleep(0.0003)::text) * 0", BatchTarget: spec.Duration(100 * time.Millisecond)}}
-	s := &spec.Spec{Service: "users-svc", Image: spec.Image{Repository: "registry.local/users-svc"},
-		Platform:     spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
-		Environments: []spec.Environment{{Name: "staging"}}, Migrations: []spec.Migration{m}, Requires: []string{m.Name}}
-	spec.ApplyDefaults(s)
+	s := slowBackfillSpec()
 	wr, err := f.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ReleaseWorkflowID(s.Service, "1.0.0"), TaskQueue: queue},
 		workflows.ReleaseWorkflow, workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc1234"})
 	if err != nil {

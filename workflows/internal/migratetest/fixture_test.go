@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/devserver"
 	"github.com/ferryhq/ferry/internal/pgtest"
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -105,3 +106,16 @@ func (f *fixture) count(t *testing.T, ctx context.Context, sql string) int64 {
 }
 
 const expandSQL = "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN email_verified boolean;\n"
+
+// slowBackfillSpec is a service with one environment whose release requires one migration, whose backfill of
+// users takes several seconds: pg_sleep per row slows each batch. n counts the updates of each row.
+func slowBackfillSpec() *spec.Spec {
+	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
+		Backfill: &spec.Backfill{Table: "users", Where: "email_verified IS NULL",
+			Set: "email_verified = (legacy_flag = 'Y'), n = n + 1 + length(pg_sleep(0.0003)::text) * 0", BatchTarget: spec.Duration(100 * time.Millisecond)}}
+	s := &spec.Spec{Service: "users-svc", Image: spec.Image{Repository: "registry.local/users-svc"},
+		Platform:     spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
+		Environments: []spec.Environment{{Name: "staging"}}, Migrations: []spec.Migration{m}, Requires: []string{m.Name}}
+	spec.ApplyDefaults(s)
+	return s
+}

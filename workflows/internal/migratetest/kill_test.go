@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -62,14 +61,7 @@ func TestBackfillSurvivesKilledWorker(t *testing.T) {
 	db, dsn, root, srv, c, addr := f.db, f.dsn, f.root, f.srv, f.c, f.srv.FrontendHostPort()
 
 	first := startWorker(t, addr, srv.Namespace(), dsn, root)
-	// pg_sleep per row slows each batch, so the kill lands mid-way; n counts the updates of each row.
-	m := spec.Migration{Name: "add-email-verified", Database: "users", Expand: "db/003_expand.sql",
-		Backfill: &spec.Backfill{Table: "users", Where: "email_verified IS NULL",
-			Set: "email_verified = (legacy_flag = 'Y'), n = n + 1 + length(pg_sleep(0.0003)::text) * 0", BatchTarget: spec.Duration(100 * time.Millisecond)}}
-	s := &spec.Spec{Service: "users-svc", Image: spec.Image{Repository: "registry.local/users-svc"},
-		Platform:     spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"d"}, Rollback: []string{"rb"}, Remove: []string{"rm"}}},
-		Environments: []spec.Environment{{Name: "staging"}}, Migrations: []spec.Migration{m}, Requires: []string{m.Name}}
-	spec.ApplyDefaults(s)
+	s := slowBackfillSpec() // the kill lands mid-way
 	id := workflows.ReleaseWorkflowID(s.Service, "1.0.0")
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow,
 		workflows.ReleaseInput{Spec: *s, Version: "1.0.0", GitSHA: "abc1234"})
