@@ -31,14 +31,14 @@ func startAnalysisStack(t *testing.T) *analysisStack {
 		configs: map[string]string{}, analyses: map[string]string{}, extraMetrics: map[string]string{}}
 }
 
-// specFor writes the spec that releases version: a 15 s bake at 50 %, with that version's lines.
+// specFor writes the spec that releases version: a 21 s bake at 50 %, with that version's lines.
 func (as *analysisStack) specFor(t *testing.T, service, version string) string {
 	t.Helper()
 	analysis := as.analyses[version]
 	if analysis == "" {
 		analysis = defaultAnalysis
 	}
-	return as.analysisSpec(t, service, "15s", analysis, as.configs[version], as.extraMetrics[version])
+	return as.analysisSpec(t, service, "21s", analysis, as.configs[version], as.extraMetrics[version])
 }
 
 // analysisMetrics are the spec's metrics over the router's series of the release's service and track, on a
@@ -63,7 +63,8 @@ const analysisMetrics = `metrics:
       histogram_quantile(0.5, sum by (le) (rate(ferry_router_request_duration_seconds_bucket{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[10s])))
 `
 
-// analysisSpec is a canary at 50 % for bake, analysed every 3 s by the metrics, with config lines for the new
+// analysisSpec is a canary at 50 % for bake, analysed every 3 s by the metrics once their 10 s windows hold
+// only traffic at that weight (before, stable's rate still counts the whole traffic and throughput looks low), with config lines for the new
 // version (the demo's DEMO_ERROR_RATE and DEMO_LATENCY make it bad).
 func (as *analysisStack) analysisSpec(t *testing.T, service, bake, analysis, config, extraMetrics string) string {
 	t.Helper()
@@ -72,7 +73,7 @@ func (as *analysisStack) analysisSpec(t *testing.T, service, bake, analysis, con
       steps: [{weight: 50, bake: %s}]
       analysis:
         interval: 3s
-        initialDelay: 3s
+        initialDelay: 10s
 %s`, bake, analysis)
 	return as.spec(t, service, strategy, config+analysisMetrics+extraMetrics)
 }
@@ -119,8 +120,8 @@ func TestDockerAnalysis(t *testing.T) {
 	if r := as.release(t, as.spec(t, service, "{type: blue-green, scaleDownDelay: 1s}", ""), "1.0.0"); r.code != 0 {
 		t.Fatalf("release 1.0.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	// Bounded load: 4 connections, at most 200,000 requests, stopped when the test ends.
-	load, stopLoad := as.load(service, 4, 200_000)
+	// Bounded load: 4 connections, at most 400,000 requests, stopped when the test ends.
+	load, stopLoad := as.load(service, 4, 400_000)
 	defer stopLoad()
 	awaitSent(t, load, 200, time.Minute)
 

@@ -70,7 +70,7 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 			identityFlag(&opts.As),
 			&cli.StringFlag{Name: "reason", Usage: "approve-contract and the backfill commands: `TEXT` recorded with the decision", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
 			versionFlag(&opts.Version, deployingRelease),
-			&cli.DurationFlag{Name: "batch-target", Usage: "resize-backfill: how long each batch should take, e.g. 500ms (smaller batches hold row locks for less time)", Destination: &opts.BatchTarget},
+			&cli.DurationFlag{Name: "batch-target", Usage: "resize-backfill: how long each batch should take, e.g. 500ms (smaller batches hold row locks for less time)", EnvVars: []string{"FERRY_BATCH_TARGET"}, Destination: &opts.BatchTarget},
 		},
 		Subcommands: []*cli.Command{lint, status, approve,
 			backfill(workflows.BackfillPause, "pause the backfill a release runs; it stops after its current batch, and resumes from there"),

@@ -204,7 +204,8 @@ type MetricAnalysis struct {
 	// DryRun names metrics among Metrics that are measured and shown but never fail or pause a release.
 	DryRun []string `yaml:"dryRun,omitempty" json:"dryRun,omitempty"`
 	// InitialDelay is how long after a weight change (or the start of verification) metrics wait before
-	// their first measurement, so that the new version's data fills the query's window.
+	// their first measurement, so that the new version's data fills the query's window: make it at least the
+	// window's range, or rates mix traffic from before the change.
 	InitialDelay Duration `yaml:"initialDelay,omitempty" json:"initialDelay,omitempty"`
 	// Count bounds the measurements of each metric per step (0: as many as the intervals allow).
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
