@@ -59,15 +59,7 @@ func invalidSpec(msg string, cause error) error {
 
 // render executes text as a template over vars. A missing field or config key is an error, not "<no value>".
 func render(name, text string, vars TemplateVars) (string, error) {
-	t, err := spec.ParseTemplate(name, text)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, vars); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return spec.Execute(name, text, vars)
 }
 
 // command builds the command for the spec field named field: argv rendered over vars, run in dir (resolved

@@ -41,15 +41,7 @@ func PromDuration(d time.Duration) string {
 
 // RenderQuery renders a metric's query template against vars.
 func RenderQuery(query string, vars MetricVars) (string, error) {
-	t, err := ParseTemplate("query", query)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, vars); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return Execute("query", query, vars)
 }
 
 // Threshold returns the part of m that judges a value.

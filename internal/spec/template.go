@@ -82,6 +82,19 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Option("missingkey=error").Parse(text)
 }
 
+// Execute parses text with ParseTemplate and executes it against data.
+func Execute(name, text string, data any) (string, error) {
+	t, err := ParseTemplate(name, text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
 // render executes text as a template against vars, returning the output or a problem message.
 func render(text string, vars *templateVars) (string, string) {
 	t, err := ParseTemplate("", text)
