@@ -19,6 +19,7 @@ import (
 func TestDemoDocker(t *testing.T) {
 	clearEnv(t)
 	eng := dockertest.Engine(t)
+	dockertest.Exclusive(t, "demo-docker")
 	stdout, stderr, code := ferry(t, "demo", "--port", "0", "--ui-port", "-1", "--exit", "--approve-after", "0s", "--platform", "docker")
 	if code != exitOK {
 		t.Fatalf("ferry demo exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

@@ -28,6 +28,7 @@ import (
 // ends on Version, and Close leaves no container or image of the demo behind.
 func TestRunOnDocker(t *testing.T) {
 	eng := dockertest.Engine(t)
+	dockertest.Exclusive(t, "demo-docker")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
