@@ -42,6 +42,20 @@ const maxMigrations = 500
 // release runs, sorted by database and name: Contract workflows that run as they answer QueryContract, closed
 // ones from their result. A running one that no worker answers shows its phase as "unknown".
 func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
+	out, err := contractStatuses(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = addBackfills(ctx, c, out); err != nil {
+		return nil, err
+	}
+	sortMigrations(out)
+	return out, nil
+}
+
+// contractStatuses returns the status of every Contract workflow, sorted by database and name, as
+// MigrationStatuses describes it, without the backfills of running releases.
+func contractStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
 	var out []workflows.ContractStatus
 	var token []byte
 	for len(out) < maxMigrations {
@@ -82,17 +96,17 @@ func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.Contra
 			break
 		}
 	}
-	out, err := addBackfills(ctx, c, out)
-	if err != nil {
-		return nil, err
-	}
+	sortMigrations(out)
+	return out, nil
+}
+
+func sortMigrations(out []workflows.ContractStatus) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Database != out[j].Database {
 			return out[i].Database < out[j].Database
 		}
 		return out[i].Migration < out[j].Migration
 	})
-	return out, nil
 }
 
 // addBackfills attaches to each migration still waiting for its contract the backfills that running releases
@@ -129,7 +143,7 @@ func addBackfills(ctx context.Context, c client.Client, all []workflows.Contract
 // one its workflow refuses to take the approval for, is a *RejectedError.
 func ApproveContract(ctx context.Context, c client.Client, database, name string, in workflows.ContractApproveInput) (workflows.UpdateResult, error) {
 	var res workflows.UpdateResult
-	all, err := MigrationStatuses(ctx, c)
+	all, err := contractStatuses(ctx, c) // an approval needs no backfill progress
 	if err != nil {
 		return res, err
 	}
