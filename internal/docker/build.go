@@ -33,17 +33,22 @@ type BuildRequest struct {
 }
 
 // BuildError is a build that the engine ran and that failed, e.g. a failing RUN step or a missing COPY source.
-// Running the same build again fails the same way, so callers should not retry it.
+// Running the same build again fails the same way, so callers should not retry it. (Build itself already
+// retried the one failure that is not of the build's making: a cached layer removed under it.)
 type BuildError struct {
 	Message string
 }
 
 func (e *BuildError) Error() string { return "docker: build failed: " + e.Message }
 
-// Build sends ContextDir, less what its .dockerignore excludes, to the engine, builds the image and returns its ID ("sha256:..."). Each line of build
-// output is passed to onLine, if it is not nil, as it arrives; callers log it and heartbeat. A failed build
-// returns a *BuildError with the engine's message. Building again is safe: the engine reuses its cache and the
-// tags move to the new image.
+// Build sends ContextDir, less what its .dockerignore excludes, to the engine, builds the image and returns its
+// ID ("sha256:..."). Each line of build output is passed to onLine, if it is not nil, as it arrives; callers log
+// it and heartbeat. A failed build returns a *BuildError with the engine's message. Building again is safe: the
+// engine reuses its cache and the tags move to the new image.
+//
+// The classic builder holds no reference to the cached layers it reuses, so removing an image elsewhere on the
+// engine (docker image prune, another build's clean-up) can delete a layer this build stands on between two
+// steps. Build then runs once more without the cache, which depends on no layer it did not make itself.
 func (c *Client) Build(ctx context.Context, req BuildRequest, onLine func(string)) (string, error) {
 	dockerfile := req.Dockerfile
 	if dockerfile == "" {
@@ -52,6 +57,33 @@ func (c *Client) Build(ctx context.Context, req BuildRequest, onLine func(string
 	if _, err := os.Stat(filepath.Join(req.ContextDir, dockerfile)); err != nil {
 		return "", fmt.Errorf("docker: build: %w", err)
 	}
+	id, err := c.build(ctx, req, dockerfile, false, onLine)
+	var berr *BuildError
+	if errors.As(err, &berr) && lostCachedLayer(berr.Message) {
+		if onLine != nil {
+			onLine("a cached layer was removed during the build; building again without the cache")
+		}
+		id, err = c.build(ctx, req, dockerfile, true, onLine)
+	}
+	return id, err
+}
+
+// lostCachedLayer reports whether a failed build's message says that a layer the engine had, named by its
+// digest, is gone: the sign of an image removed while the build reused it.
+func lostCachedLayer(msg string) bool {
+	if !strings.Contains(msg, "sha256:") {
+		return false
+	}
+	for _, s := range []string{"no such file or directory", "No such image", "layer does not exist"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// build runs one build on the engine, with the cache unless noCache.
+func (c *Client) build(ctx context.Context, req BuildRequest, dockerfile string, noCache bool, onLine func(string)) (string, error) {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeContext(pw, req.ContextDir, dockerfile)) }()
 	defer pr.Close()
@@ -65,6 +97,7 @@ func (c *Client) Build(ctx context.Context, req BuildRequest, onLine func(string
 		Tags:        req.Tags,
 		Labels:      req.Labels,
 		BuildArgs:   args,
+		NoCache:     noCache,
 		Remove:      true,
 		ForceRemove: true,
 		// The classic builder streams plain lines and reports the image ID in an aux message on every engine.
