@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 
 	"github.com/expr-lang/expr"
@@ -129,75 +130,132 @@ func (c *Condition) Eval(values []float64) (bool, error) {
 	return b, nil
 }
 
-// Evaluate judges the values of one measurement against t, with Argo Rollouts' rules: a failure condition
-// that holds fails, then a success condition that holds succeeds; with only a success condition anything
-// else fails, with only a failure condition anything else succeeds, and with both (or neither) anything else
-// is inconclusive. A measurement without values is inconclusive unless a condition over the list of values
-// says otherwise; a value that is not a number is inconclusive against min and max.
+// Evaluate judges the values of one measurement against t, with Argo Rollouts' rules for values: a failure
+// condition that holds fails, then a success condition that holds succeeds; with only a success condition
+// anything else fails, with only a failure condition anything else succeeds, and with both (or neither)
+// anything else is inconclusive.
+//
+// No value is ever a pass. An empty result, NaN (0/0: no traffic) and -Inf are no value: such a measurement
+// is inconclusive under every form, min and max included, unless a condition holds that names the case
+// (isNaN(...), isInf(...) or len(result), as in len(result) == 0 || result[0] < 0.01); a condition that
+// holds on no value without naming it (-Inf < 0.95) is inconclusive too. +Inf (a
+// histogram_quantile above the largest bucket, x/0) is a value that fails a max and a condition it meets,
+// but passes nothing by itself: it meets a min or a success condition only through a condition that names
+// it, and otherwise is inconclusive where the rules above would pass it.
 func Evaluate(t Threshold, values []float64) (Verdict, string) {
 	if t.Min != nil || t.Max != nil {
-		switch {
-		case len(values) == 0:
-			return Inconclusive, "no data"
-		case len(values) > 1:
-			return Error, fmt.Sprintf("the query returned %d values where min and max need one", len(values))
-		}
-		v := values[0]
-		switch {
-		case math.IsNaN(v):
-			return Inconclusive, "the value is not a number (no data in the window?)"
-		case t.Min != nil && v < *t.Min:
-			return Failed, fmt.Sprintf("%s is below min %s", num(v), num(*t.Min))
-		case t.Max != nil && v > *t.Max:
-			return Failed, fmt.Sprintf("%s is above max %s", num(v), num(*t.Max))
-		}
-		return Successful, fmt.Sprintf("%s is within %s", num(v), bounds(t.Min, t.Max))
+		return evaluateBounds(t.Min, t.Max, values)
 	}
 	if t.SuccessCondition == "" && t.FailureCondition == "" {
 		return Inconclusive, "no condition to judge by"
 	}
-	run := func(src string) (held bool, list bool, err error) {
-		c, err := CompileCondition(src)
-		if err != nil {
-			return false, false, err
-		}
-		if !c.list && len(values) == 0 {
-			return false, false, nil
-		}
-		held, err = c.Eval(values)
-		return held, c.list, err
-	}
-	var lists bool
+	missing, infinite := classify(values)
 	if src := t.FailureCondition; src != "" {
-		held, list, err := run(src)
+		held, err := holds(src, values)
 		if err != nil {
 			return Error, "failureCondition: " + err.Error()
 		}
-		lists = lists || list
-		if held {
+		switch {
+		case held && (missing == "" || namesSpecialValues(src)):
 			return Failed, fmt.Sprintf("%s meets failureCondition %s", show(values), src)
+		case held:
+			return Inconclusive, fmt.Sprintf("%s meets failureCondition %s, but it is %s; a condition that judges it "+
+				"names it: isNaN(...), isInf(...), len(result)", show(values), src, missing)
 		}
 	}
 	if src := t.SuccessCondition; src != "" {
-		held, list, err := run(src)
+		held, err := holds(src, values)
 		if err != nil {
 			return Error, "successCondition: " + err.Error()
 		}
-		lists = lists || list
-		if held {
+		switch {
+		case held && (missing == "" && !infinite || namesSpecialValues(src)):
 			return Successful, fmt.Sprintf("%s meets successCondition %s", show(values), src)
+		case held:
+			return Inconclusive, fmt.Sprintf("%s meets successCondition %s only because it is not a finite number "+
+				"(%s); a condition that accepts it names it: isNaN(...), isInf(...), len(result)", show(values), src, orInf(missing))
 		}
 	}
-	if len(values) == 0 && !lists {
-		return Inconclusive, "no data"
-	}
 	switch {
+	case missing != "":
+		return Inconclusive, fmt.Sprintf("%s: %s, which no condition judged", show(values), missing)
 	case t.SuccessCondition != "" && t.FailureCondition != "":
 		return Inconclusive, fmt.Sprintf("%s meets neither condition", show(values))
 	case t.SuccessCondition != "":
 		return Failed, fmt.Sprintf("%s does not meet successCondition %s", show(values), t.SuccessCondition)
+	case infinite:
+		return Inconclusive, fmt.Sprintf("%s does not meet failureCondition %s, but +Inf passes nothing by itself", show(values), t.FailureCondition)
 	}
 	return Successful, fmt.Sprintf("%s does not meet failureCondition %s", show(values), t.FailureCondition)
+}
+
+// evaluateBounds judges one value against min and max.
+func evaluateBounds(lo, hi *float64, values []float64) (Verdict, string) {
+	switch {
+	case len(values) == 0:
+		return Inconclusive, "no data"
+	case len(values) > 1:
+		return Error, fmt.Sprintf("the query returned %d values where min and max need one", len(values))
+	}
+	v := values[0]
+	switch {
+	case math.IsNaN(v):
+		return Inconclusive, "the value is not a number (no data in the window?)"
+	case math.IsInf(v, -1):
+		return Inconclusive, "the value is -Inf, which no bound judges"
+	case hi != nil && v > *hi:
+		return Failed, fmt.Sprintf("%s is above max %s", num(v), num(*hi))
+	case math.IsInf(v, 1):
+		return Inconclusive, fmt.Sprintf("the value is +Inf, which no min passes by itself (%s)", bounds(lo, hi))
+	case lo != nil && v < *lo:
+		return Failed, fmt.Sprintf("%s is below min %s", num(v), num(*lo))
+	}
+	return Successful, fmt.Sprintf("%s is within %s", num(v), bounds(lo, hi))
+}
+
+// classify says why values hold no value (no data, NaN, -Inf; "" when every value is a number) and whether
+// one is +Inf.
+func classify(values []float64) (missing string, infinite bool) {
+	if len(values) == 0 {
+		return "no data", false
+	}
+	for _, v := range values {
+		switch {
+		case math.IsNaN(v) && missing == "":
+			missing = "not a number (no data in the window?)"
+		case math.IsInf(v, -1) && missing == "":
+			missing = "-Inf"
+		case math.IsInf(v, 1):
+			infinite = true
+		}
+	}
+	return missing, infinite
+}
+
+func orInf(missing string) string {
+	if missing == "" {
+		return "+Inf"
+	}
+	return missing
+}
+
+// specialValueRE matches a condition that says what no value means: it tests for NaN or infinity, or looks at
+// how many values there are.
+var specialValueRE = regexp.MustCompile(`\b(isNaN|isInf|len)\s*\(`)
+
+func namesSpecialValues(src string) bool { return specialValueRE.MatchString(src) }
+
+// holds compiles src and runs it against values. A condition over one number does not hold on an empty
+// result; one over the list runs, and may fail to index it.
+func holds(src string, values []float64) (bool, error) {
+	c, err := CompileCondition(src)
+	if err != nil {
+		return false, err
+	}
+	if !c.list && len(values) == 0 {
+		return false, nil
+	}
+	return c.Eval(values)
 }
 
 // num formats a value compactly: 0.012, 3, 1.5e-07.

@@ -70,6 +70,76 @@ func TestEvaluateArgoExamples(t *testing.T) {
 	}
 }
 
+// TestEvaluateNoValue runs every special value under every form of threshold: no data, NaN and -Inf are
+// never a pass (nor a failure, unless a condition that holds says so), and +Inf fails a max and passes
+// nothing by itself.
+func TestEvaluateNoValue(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	forms := []struct {
+		name string
+		t    Threshold
+	}{
+		{"max", Threshold{Max: ptr(0.01)}},
+		{"min", Threshold{Min: ptr(0.95)}},
+		{"min and max", Threshold{Min: ptr(0), Max: ptr(0.01)}},
+		{"success", Threshold{SuccessCondition: "result < 0.01"}},
+		{"success negated", Threshold{SuccessCondition: "!(result >= 0.01)"}},
+		{"failure", Threshold{FailureCondition: "result >= 0.01"}},
+		{"failure on a low value", Threshold{FailureCondition: "result < 0.95"}},
+		{"both", Threshold{SuccessCondition: "result < 0.01", FailureCondition: "result >= 0.05"}},
+		{"list success", Threshold{SuccessCondition: "result[0] < 0.01"}},
+		{"list failure", Threshold{FailureCondition: "result[0] >= 0.01"}},
+		{"list both", Threshold{SuccessCondition: "all(result, # < 0.01)", FailureCondition: "any(result, # >= 0.05)"}},
+	}
+	for _, f := range forms {
+		for _, v := range []struct {
+			name   string
+			values []float64
+		}{{"no data", nil}, {"NaN", []float64{nan}}, {"-Inf", []float64{-inf}}, {"NaN among values", []float64{0.001, nan}}} {
+			t.Run(f.name+"/"+v.name, func(t *testing.T) {
+				got, detail := Evaluate(f.t, v.values)
+				if got == Successful || got == Failed {
+					t.Errorf("got %s (%s), want inconclusive or error", got, detail)
+				}
+			})
+		}
+		t.Run(f.name+"/+Inf", func(t *testing.T) {
+			got, detail := Evaluate(f.t, []float64{inf})
+			if got == Successful {
+				t.Errorf("got %s (%s), want anything but a pass", got, detail)
+			}
+			upper := f.t.Max != nil || strings.Contains(f.t.FailureCondition, ">=") || strings.Contains(f.t.SuccessCondition, "<")
+			if upper && got != Failed {
+				t.Errorf("got %s (%s) under an upper bound, want failed", got, detail)
+			}
+		})
+	}
+	// A condition that names the case decides it.
+	named := []struct {
+		name   string
+		t      Threshold
+		values []float64
+		want   Verdict
+	}{
+		{"empty accepted", Threshold{SuccessCondition: "len(result) == 0 || result[0] < 0.01"}, nil, Successful},
+		{"empty refused", Threshold{FailureCondition: "len(result) == 0"}, nil, Failed},
+		{"NaN accepted", Threshold{SuccessCondition: "isNaN(result) || result < 0.01"}, []float64{nan}, Successful},
+		{"NaN refused", Threshold{FailureCondition: "isNaN(result[0]) || result[0] >= 0.01"}, []float64{nan}, Failed},
+		{"+Inf accepted", Threshold{SuccessCondition: "isInf(result) || result > 10"}, []float64{inf}, Successful},
+		{"+Inf meets a min-like success", Threshold{SuccessCondition: "result > 10"}, []float64{inf}, Inconclusive},
+		{"+Inf meets a min", Threshold{Min: ptr(10)}, []float64{inf}, Inconclusive},
+		{"-Inf below a min", Threshold{Min: ptr(10)}, []float64{-inf}, Inconclusive},
+		{"finite values still pass", Threshold{FailureCondition: "result >= 0.01"}, []float64{0.001}, Successful},
+	}
+	for _, tt := range named {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, detail := Evaluate(tt.t, tt.values); got != tt.want {
+				t.Errorf("got %s (%s), want %s", got, detail, tt.want)
+			}
+		})
+	}
+}
+
 func TestThresholdCheck(t *testing.T) {
 	tests := []struct {
 		name string
@@ -96,24 +166,57 @@ func TestThresholdCheck(t *testing.T) {
 	}
 }
 
-func TestMannWhitney(t *testing.T) {
-	// Fully separated samples of 5: U = 0, σ = √(25·11/12) = 4.787, z = (12.5 - 0.5)/σ = 2.507, p = 0.01219.
-	u, p := mannWhitney([]float64{1, 2, 3, 4, 5}, []float64{6, 7, 8, 9, 10})
-	if u != 0 || math.Abs(p-0.01219) > 0.0001 {
-		t.Errorf("got U=%v p=%v, want U=0 p=0.01219", u, p)
+// The bounds match the critical values of the Mann-Whitney U tables: a test at level alpha rejects when U
+// is at most k-1.
+func TestRankBound(t *testing.T) {
+	tests := []struct {
+		m, n  int
+		alpha float64
+		want  int
+	}{
+		{12, 12, 0.025, 38}, // two-sided 0.05: U <= 37
+		{12, 12, 0.05, 43},  // one-sided 0.05: U <= 42
+		{5, 5, 0.025, 3},    // two-sided 0.05: U <= 2
+		{5, 5, 0.05, 5},     // one-sided 0.05: U <= 4
+		{3, 3, 0.05, 1},     // one-sided 0.05: only U = 0, probability 1/20
+		{3, 3, 0.025, 0},    // two-sided 0.05: out of reach
+		{4, 4, 0.01, 0},     // one-sided 0.01: 1/70 > 0.01
+		{8, 3, 0.05, 4},     // one-sided 0.05 for 8 and 3: U <= 3 (7/165)
 	}
-	// Ties: x = 1,2,2,3 and y = 2,3,3,4 rank 1,3,3,6 and 3,6,6,8: U = 13 - 10 = 3; two ties of 3 give
-	// σ² = 16/12·(9 - 48/56) = 10.857, z = (5 - 0.5)/3.295 = 1.366, p = 0.1720.
-	u, p = mannWhitney([]float64{1, 2, 2, 3}, []float64{2, 3, 3, 4})
-	if u != 3 || math.Abs(p-0.1720) > 0.0005 {
-		t.Errorf("got U=%v p=%v, want U=3 p=0.1720", u, p)
+	for _, tt := range tests {
+		if got := rankBound(tt.m, tt.n, tt.alpha); got != tt.want {
+			t.Errorf("rankBound(%d, %d, %v): got %d, want %d", tt.m, tt.n, tt.alpha, got, tt.want)
+		}
 	}
-	if _, p := mannWhitney([]float64{1, 1, 1}, []float64{1, 1, 1}); p != 1 {
-		t.Errorf("got p=%v for equal samples, want 1", p)
+	// The normal approximation, past maxExact, stays close to the exact bound.
+	exact := rankBound(150, 250, 0.05)
+	sigma := math.Sqrt(150 * 250 * 401 / 12.0)
+	if approx := int(math.Floor(150*250/2 - 1.6449*sigma + 0.5)); math.Abs(float64(exact-approx)) > 3 {
+		t.Errorf("exact bound %d, normal approximation %d: want them within 3", exact, approx)
 	}
 }
 
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		xs   []float64
+		want float64
+	}{{[]float64{1, 2, 100}, 2}, {[]float64{100, 1, 3, 2}, 2.5}, {[]float64{5}, 5}, {[]float64{1, math.Inf(1)}, math.Inf(1)}} {
+		if got := median(tt.xs); got != tt.want {
+			t.Errorf("median(%v): got %v, want %v", tt.xs, got, tt.want)
+		}
+	}
+}
+
+func scaled(xs []float64, f float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = x * f
+	}
+	return out
+}
+
 func TestCompare(t *testing.T) {
+	inf := math.Inf(1)
 	base := []float64{0.10, 0.11, 0.09, 0.10, 0.12, 0.10, 0.11, 0.09, 0.10, 0.11}
 	slow := []float64{0.30, 0.31, 0.29, 0.32, 0.30, 0.33, 0.31, 0.30, 0.29, 0.31}
 	fast := []float64{0.05, 0.06, 0.05, 0.04, 0.05, 0.06, 0.05, 0.05, 0.04, 0.06}
@@ -134,12 +237,23 @@ func TestCompare(t *testing.T) {
 		{"no canary data", nil, base, Comparison{}, Inconclusive},
 		{"no baseline data", slow, nil, Comparison{}, Inconclusive},
 		{"NaN samples do not count", []float64{math.NaN(), math.NaN(), 1}, base, Comparison{}, Inconclusive},
+		{"lower canary never fails as an increase", fast, base, Comparison{Direction: Increase}, Successful},
+		{"+Inf samples rank above every value", []float64{inf, inf, inf, inf, inf, inf}, base, Comparison{}, Failed},
+		{"+Inf on both sides ties", []float64{inf, inf, inf, inf}, []float64{inf, inf, inf, inf}, Comparison{}, Successful},
+		{"3 a side reaches one-sided 0.95", slow[:3], base[:3], Comparison{}, Failed},
+		{"3 a side cannot reach two-sided 0.95", slow[:3], base[:3], Comparison{Direction: Either}, Inconclusive},
+		{"4 a side cannot reach 0.99", slow[:4], base[:4], Comparison{Confidence: 0.99}, Inconclusive},
+		{"tolerance applies to the shift", scaled(base, 1.15), base, Comparison{Tolerance: 0.2}, Successful},
+		{"a shift beyond the tolerance fails", scaled(base, 1.5), base, Comparison{Tolerance: 0.2}, Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Compare(tt.canary, tt.basel, tt.c)
 			if got.Verdict != tt.want {
 				t.Errorf("got %s (%s), want %s", got.Verdict, got.Detail, tt.want)
+			}
+			if got.Verdict == Inconclusive && len(tt.canary) > 0 && len(tt.basel) > 0 && !strings.Contains(got.Detail, "too few samples to reach confidence") {
+				t.Errorf("got detail %q, want it to name the sample size", got.Detail)
 			}
 		})
 	}
@@ -156,12 +270,14 @@ func TestThroughput(t *testing.T) {
 		{"proportional", 10, 90, 10, 0.5, Successful},
 		{"half of expected at tolerance 0.5", 5, 90, 10, 0.5, Successful},
 		{"too little", 2, 90, 10, 0.5, Failed},
-		{"no traffic", 0, 90, 10, 0.5, Failed},
-		{"no traffic without a baseline", 0, 0, 10, 0.5, Failed},
-		{"NaN is no traffic", math.NaN(), 90, 10, 0.5, Failed},
+		{"no traffic while the baseline has some", 0, 90, 10, 0.5, Failed},
+		{"no traffic at all", 0, 0, 10, 0.5, Inconclusive},
+		{"no rate is no data, not no traffic", math.NaN(), 90, 10, 0.5, Inconclusive},
 		{"baseline without traffic", 5, 0, 10, 0.5, Inconclusive},
-		{"full weight", 100, 0, 100, 0.5, Successful},
-		{"full weight without traffic", 0, 0, 100, 0.5, Failed},
+		{"baseline without data", 5, math.NaN(), 10, 0.5, Inconclusive},
+		{"full weight has nothing to judge by", 100, 0, 100, 0.5, Inconclusive},
+		{"full weight without traffic", 0, 0, 100, 0.5, Inconclusive},
+		{"weight 0 expects no traffic", 0, 90, 0, 0.5, Inconclusive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
