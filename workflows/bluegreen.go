@@ -12,7 +12,9 @@ import (
 
 // blueGreen runs the new version as a full preview set beside the stable one, switches all traffic to it
 // at once, and keeps the old set for ScaleDownDelay after promotion so a late problem can switch back fast.
-// With analysis configured, it watches the switched traffic for FailureLimit+1 intervals before promoting.
+// With analysis configured, it watches the switched traffic for FailureLimit+1 intervals before promoting
+// (after the metrics' initialDelay, under failClosedChange), and the watch must end with a judged
+// measurement of every metric (requireEvidence).
 type blueGreen struct{}
 
 var _ strategy = blueGreen{}
@@ -31,6 +33,9 @@ func (blueGreen) shift(ctx workflow.Context, r *release, e *envRun) error {
 		return nil
 	}
 	watch := time.Duration(a.FailureLimit+1) * orDefault(a.Interval.D(), time.Minute)
+	if len(a.Metrics) > 0 && r.failsClosed(ctx) {
+		watch += a.InitialDelay.D() // the intervals count once metrics may be measured
+	}
 	return r.bake(ctx, e, watch, a)
 }
 

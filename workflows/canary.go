@@ -48,7 +48,7 @@ func (canary) shift(ctx workflow.Context, r *release, e *envRun) error {
 			}
 		case a != nil && r.onCadence(ctx):
 			// A step without a bake still gets its verdict before traffic moves on.
-			if err := r.analyze(ctx, e, a); err != nil {
+			if err := r.stepVerdict(ctx, e, a); err != nil {
 				return err
 			}
 		}

@@ -86,8 +86,38 @@ func (r *release) analyze(ctx workflow.Context, e *envRun, a *spec.Analysis) err
 	if !r.measuresMetrics(ctx, &a.MetricAnalysis) {
 		return nil
 	}
-	return r.measureRound(ctx, e, metricRound{kind: "analysis", ma: &a.MetricAnalysis, failureLimit: a.FailureLimit,
-		interval: orDefault(a.Interval.D(), time.Minute), since: e.weightSince})
+	return r.measureRound(ctx, e, analysisRound(e, a))
+}
+
+// analysisRound is the metric round of analysis a at the current weight.
+func analysisRound(e *envRun, a *spec.Analysis) metricRound {
+	return metricRound{kind: "analysis", ma: &a.MetricAnalysis, failureLimit: a.FailureLimit,
+		interval: orDefault(a.Interval.D(), time.Minute), since: e.weightSince}
+}
+
+// analyzeLast runs the round that ends a bake or a bakeless step, then asks for its evidence
+// (requireEvidence): every metric judged at least once at this weight.
+func (r *release) analyzeLast(ctx workflow.Context, e *envRun, a *spec.Analysis) error {
+	if err := r.analyze(ctx, e, a); err != nil {
+		return err
+	}
+	if !r.measuresMetrics(ctx, &a.MetricAnalysis) {
+		return nil
+	}
+	return r.requireEvidence(ctx, e, analysisRound(e, a))
+}
+
+// stepVerdict analyses a canary step without a bake once, before traffic moves on. Under failClosedChange,
+// with an initialDelay still running, the step holds its weight until the delay is over (as a bake of the
+// rest of it), so that its round measures data of this weight and can be judged.
+func (r *release) stepVerdict(ctx workflow.Context, e *envRun, a *spec.Analysis) error {
+	if r.measuresMetrics(ctx, &a.MetricAnalysis) && r.failsClosed(ctx) {
+		if rest := e.weightSince.Add(a.InitialDelay.D()).Sub(workflow.Now(ctx)); rest > 0 {
+			return r.bake(ctx, e, rest, a)
+		}
+		return r.analyzeLast(ctx, e, a)
+	}
+	return r.analyze(ctx, e, a)
 }
 
 // analysisCadenceChange is the GetVersion change ID under which analysis started running on a fixed
@@ -124,9 +154,9 @@ func (c *cadence) ran(now time.Time) {
 }
 
 // bake holds the current weight for d as a durable timer. Analysis runs at start + k·interval and once
-// more when the bake ends, so every bake ends on a verdict about its whole length. ferry pause freezes the
-// remaining bake time while analysis keeps running; ferry promote ends the bake at once, without that
-// last round.
+// more when the bake ends, so every bake ends on a verdict about its whole length; under failClosedChange
+// that verdict needs evidence (requireEvidence). ferry pause, and an inconclusive pause for a person, freeze
+// the remaining bake time; ferry promote ends the bake at once, without that last round.
 func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec.Analysis) error {
 	r.holding = true
 	defer func() { r.holding, r.status.BakeUntil, r.status.BakeTotal = false, time.Time{}, 0 }()
@@ -136,8 +166,11 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 	deadline := workflow.Now(ctx).Add(d)
 	r.status.BakeTotal = d
 	var pausedAt time.Time
-	// over also moves the deadline by the time spent paused, and shows it in the status.
+	held := e.verdictWait
+	// over also moves the deadline by the time spent paused, by ferry pause or for an inconclusive verdict,
+	// and shows it in the status.
 	over := func(now time.Time) bool {
+		deadline, held = deadline.Add(e.verdictWait-held), e.verdictWait
 		paused := r.status.Paused
 		switch {
 		case paused && pausedAt.IsZero():
@@ -165,6 +198,9 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 		return err
 	}
 	r.holding, r.status.BakeUntil = false, time.Time{}
+	if r.failsClosed(ctx) {
+		return r.analyzeLast(ctx, e, a)
+	}
 	return r.analyze(ctx, e, a)
 }
 
@@ -351,7 +387,9 @@ func (r *release) pauseStepV0(ctx workflow.Context, p *spec.Pause) error {
 
 // verify watches the new version for the verification window once it serves all traffic, before it is
 // promoted (the old version still runs), running the checks and measuring the metrics at the start, every
-// interval, and at the end. Any failure rolls back.
+// interval, and at the end. Any failure rolls back, and so does (under failClosedChange) a window without a
+// judged measurement of every metric, unless onNoEvidence pauses it. An inconclusive pause for a person
+// lengthens the window by its duration.
 func (r *release) verify(ctx workflow.Context, e *envRun, track string) error {
 	v := e.spec.Verify
 	if v == nil {
@@ -365,6 +403,8 @@ func (r *release) verify(ctx workflow.Context, e *envRun, track string) error {
 	start := workflow.Now(ctx)
 	deadline := start.Add(v.Window.D())
 	interval := orDefault(v.Interval.D(), min(time.Minute, v.Window.D()))
+	held := e.verdictWait
+	mr := metricRound{kind: StageVerify, ma: &v.MetricAnalysis, interval: interval, since: start}
 	for {
 		failed, err := r.checkRound(ctx, e, StageVerify, track, v.Checks)
 		if err != nil {
@@ -375,13 +415,16 @@ func (r *release) verify(ctx workflow.Context, e *envRun, track string) error {
 		}
 		if metrics {
 			// Any failed measurement fails verification: the old version still runs, and a rollback is fast.
-			mr := metricRound{kind: StageVerify, ma: &v.MetricAnalysis, interval: interval, since: start}
 			if err := r.measureRound(ctx, e, mr); err != nil {
 				return err
 			}
 		}
+		deadline, held = deadline.Add(e.verdictWait-held), e.verdictWait // an inconclusive pause freezes the window
 		now := workflow.Now(ctx)
 		if !now.Before(deadline) {
+			if metrics {
+				return r.requireEvidence(ctx, e, mr)
+			}
 			return nil
 		}
 		wait := min(interval, deadline.Sub(now))

@@ -30,6 +30,13 @@ type envRun struct {
 	weight   int
 	// weightSince is when weight was last set: metric analysis' initialDelay and count start from it.
 	weightSince time.Time
+	// evidence tallies each kind/metric's measurements since evidenceSince, the start of the current weight
+	// or verification window, for requireEvidence.
+	evidence      map[string]windowTally
+	evidenceSince time.Time
+	// verdictWait is the time spent in inconclusive pauses for a person: the bake or verification window
+	// under way lengthens by it.
+	verdictWait time.Duration
 	// digest is the release's pinned digest, which the platform's Deploy checks the image against.
 	digest string
 }

@@ -90,7 +90,9 @@ type metricRound struct {
 // score of the baseline comparisons) that fails more than failureLimit times, or errs more than
 // consecutiveErrorLimit times in a row, fails the step, which rolls back; one that is inconclusive more than
 // inconclusiveLimit times pauses the release until a person resumes (ferry resume) or aborts it. Dry-run
-// metrics are measured and shown, and never fail or pause anything.
+// metrics are measured and shown, and never fail or pause anything. Under failClosedChange, comparisons and
+// throughput are not measured where no baseline serves traffic, and every measurement counts towards the
+// window's evidence (see requireEvidence).
 func (r *release) measureRound(ctx workflow.Context, e *envRun, mr metricRound) error {
 	ma := mr.ma
 	now := workflow.Now(ctx)
@@ -112,13 +114,17 @@ func (r *release) measureRound(ctx workflow.Context, e *envRun, mr metricRound) 
 		f      workflow.Future
 	}
 	var round []pending
+	closed := r.failsClosed(ctx)
 	for _, name := range ma.Metrics {
 		key := mr.kind + "/" + name
+		m := r.in.Spec.Metrics[name]
+		if closed && comparesWithBaseline(m) && baseline == nil {
+			continue // no baseline serves traffic: nothing to compare with, and requireEvidence asks none
+		}
 		if ma.Count > 0 && r.stepMeasured[key] >= ma.Count {
 			continue
 		}
 		r.stepMeasured[key]++
-		m := r.in.Spec.Metrics[name]
 		req := activities.MeasureRequest{Name: name, Metric: m, Vars: canary, Weight: e.weight, Window: mr.interval}
 		if m.Compare == spec.CompareBaseline || m.Kind == spec.MetricThroughput {
 			req.Baseline = baseline
@@ -138,6 +144,7 @@ func (r *release) measureRound(ctx workflow.Context, e *envRun, mr metricRound) 
 		st.Verdict, st.Value, st.Baseline, st.Detail, st.Query = res.Verdict, res.Value, res.Baseline, res.Detail, res.Query
 		st.At, st.DryRun = workflow.Now(ctx), dry
 		st.Measured++
+		e.tally(mr.kind, p.name, mr.since, res.Verdict)
 		if res.Verdict == analysis.Error {
 			st.Errors++
 		} else {
@@ -195,7 +202,7 @@ func (r *release) measureRound(ctx workflow.Context, e *envRun, mr metricRound) 
 		return fmt.Errorf("analysis failed at %d%%: %s", e.weight, failed)
 	}
 	if paused != "" {
-		return r.awaitVerdict(ctx, mr.kind, paused)
+		return r.awaitVerdictHeld(ctx, e, mr.kind, paused)
 	}
 	r.publish(ctx)
 	return nil

@@ -232,13 +232,17 @@ func TestMetricInitialDelayAndCount(t *testing.T) {
 		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
 	}
 	// Two 10m bakes analysed every minute: the rounds at 1m and 2m of each wait for the initial delay, and
-	// each step stops after 2 measurements; the 100 % step has no bake and one round, before its delay.
+	// each step stops after 2 measurements; the 100 % step has no bake: it holds for its delay, then
+	// measures once.
 	byWeight := map[int]int{}
 	for _, in := range f.requests {
 		byWeight[in.Weight]++
 	}
-	if byWeight[10] != 2 || byWeight[50] != 2 || byWeight[100] != 0 {
-		t.Errorf("got measurements by weight %v, want 2 at 10 %%, 2 at 50 %% and none at 100 %%", byWeight)
+	if byWeight[10] != 2 || byWeight[50] != 2 || byWeight[100] != 1 {
+		t.Errorf("got measurements by weight %v, want 2 at 10 %%, 2 at 50 %% and 1 at 100 %%", byWeight)
+	}
+	if got, want := h.callTime("promote production canary 1.4.2 100").Sub(h.callTime("set-weight production canary 1.4.2 100")), 3*time.Minute; got < want {
+		t.Errorf("got %s at 100 %% before the promotion, want at least the initial delay %s", got, want)
 	}
 }
 
@@ -252,8 +256,9 @@ func TestBlueGreenMetricsHaveNoBaseline(t *testing.T) {
 		Analysis: &spec.Analysis{Interval: spec.Duration(time.Minute), FailureLimit: 1,
 			MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}, ConsecutiveErrorLimit: 4}}}
 	prod.Verify = nil
+	prod.Strategy.Analysis.Metrics = []string{"error-rate", "throughput"}
 	in := metricInput(prod)
-	in.Spec.Metrics["error-rate"] = spec.Metric{Query: "up", Kind: spec.MetricThroughput, Tolerance: 0.5, Direction: "increase", OnError: spec.OnErrorError}
+	in.Spec.Metrics["throughput"] = spec.Metric{Query: "up", Kind: spec.MetricThroughput, Tolerance: 0.5, Direction: "increase", OnError: spec.OnErrorError}
 	h.run(in)
 	if res, errType := h.result(); errType != "" {
 		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
@@ -261,7 +266,11 @@ func TestBlueGreenMetricsHaveNoBaseline(t *testing.T) {
 	if len(f.requests) == 0 {
 		t.Fatal("got no measurements after the switch")
 	}
+	// Throughput compares with the baseline's traffic, which it has none of after the switch: it is not measured.
 	for _, r := range f.requests {
+		if r.Name != "error-rate" {
+			t.Errorf("got a measurement of %s, want only error-rate", r.Name)
+		}
 		if r.Weight != 100 || r.Baseline != nil || r.Vars.Track != TrackPreview {
 			t.Errorf("got weight %d baseline %+v track %s, want the preview at 100 %% without a baseline", r.Weight, r.Baseline, r.Vars.Track)
 		}
@@ -287,5 +296,142 @@ func TestPausedMetricsOnlyAnalysisWaits(t *testing.T) {
 	}
 	if atPause == 0 || atResume != atPause {
 		t.Errorf("got %d measurements a minute into the pause and %d at its end, want some and none more while paused", atPause, atResume)
+	}
+}
+
+// blueGreenMetrics is a blue-green production judged by error-rate alone, with the spec's defaults.
+func blueGreenMetrics(ma spec.MetricAnalysis) spec.Environment {
+	prod := production()
+	prod.Strategy = spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: spec.Duration(time.Second),
+		Analysis: &spec.Analysis{Interval: spec.Duration(time.Minute), MetricAnalysis: ma}}
+	prod.Verify = nil
+	return prod
+}
+
+func TestBlueGreenWithOnlyErrorsFails(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	f := withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Error })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	h.run(metricInput(blueGreenMetrics(spec.MetricAnalysis{Metrics: []string{"error-rate"}, ConsecutiveErrorLimit: 4})))
+	res, errType := h.result()
+	want := "analysis failed at 100%: no evidence: metric error-rate (1 measurement, none judged; last: value 0.5 (error))"
+	if errType != ErrTypeRolledBack || !strings.Contains(res.Reason, want) {
+		t.Fatalf("got %q %q, want rolled back with %q", errType, res.Reason, want)
+	}
+	for _, c := range h.calls {
+		if strings.HasPrefix(c, "promote") {
+			t.Errorf("got %q, want no promotion on no evidence", c)
+		}
+	}
+	if f.count() != 1 {
+		t.Errorf("got %d measurements, want 1, when the watch of 1 interval ends", f.count())
+	}
+}
+
+func TestBlueGreenWatchWaitsOutInitialDelay(t *testing.T) {
+	h := newHarness(t)
+	f := withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Successful })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	h.run(metricInput(blueGreenMetrics(spec.MetricAnalysis{Metrics: []string{"error-rate"}, InitialDelay: spec.Duration(5 * time.Minute), ConsecutiveErrorLimit: 4})))
+	if res, errType := h.result(); errType != "" {
+		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
+	}
+	// 5 m of delay, then one interval: measured at 5 m and at 6 m, when the watch ends.
+	if f.count() != 2 {
+		t.Errorf("got %d measurements, want 2 after the initial delay", f.count())
+	}
+}
+
+func TestBakelessCanaryStepWithErrorsFails(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Error })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	prod := metricProduction(spec.MetricAnalysis{Metrics: []string{"error-rate"}, InitialDelay: spec.Duration(30 * time.Second), ConsecutiveErrorLimit: 4})
+	prod.Strategy.Steps = []spec.Step{{Weight: 10}, {Weight: 100}}
+	h.run(metricInput(prod))
+	res, errType := h.result()
+	want := "analysis failed at 10%: no evidence: metric error-rate (1 measurement, none judged"
+	if errType != ErrTypeRolledBack || !strings.Contains(res.Reason, want) {
+		t.Fatalf("got %q %q, want rolled back with %q", errType, res.Reason, want)
+	}
+	if got := h.callTime("set-weight production canary 1.4.2 0").Sub(h.callTime("set-weight production canary 1.4.2 10")); got < 30*time.Second {
+		t.Errorf("got %s at 10 %%, want the step held for its initial delay of 30s", got)
+	}
+}
+
+func TestVerifyWithErrorsFails(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	withMetrics(h, func(in activities.MeasureRequest) analysis.Verdict {
+		if in.Name == "error-rate" {
+			return analysis.Error // verify's metric; analysis measures latency
+		}
+		return analysis.Successful
+	})
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	prod := metricProduction(spec.MetricAnalysis{Metrics: []string{"latency"}, ConsecutiveErrorLimit: 4})
+	prod.Verify.Window = spec.Duration(3 * time.Minute) // 4 rounds: at 0, 1, 2 and 3 m
+	h.run(metricInput(prod))
+	res, errType := h.result()
+	want := "verification failed: no evidence: metric error-rate (4 measurements, none judged"
+	if errType != ErrTypeRolledBack || !strings.Contains(res.Reason, want) {
+		t.Fatalf("got %q %q, want rolled back with %q", errType, res.Reason, want)
+	}
+}
+
+func TestNoEvidencePausesForAPerson(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	withMetrics(h, func(activities.MeasureRequest) analysis.Verdict { return analysis.Inconclusive })
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	var during Status
+	h.after(time.Hour, func() {
+		during = h.status()
+		h.update(UpdateResume, ResumeInput{Identity: "alice"})
+	})
+	h.run(metricInput(blueGreenMetrics(spec.MetricAnalysis{Metrics: []string{"error-rate"}, InconclusiveLimit: 5,
+		ConsecutiveErrorLimit: 4, OnNoEvidence: spec.OnNoEvidencePause})))
+	if !during.Paused || !strings.Contains(during.Waiting, "no evidence: metric error-rate (1 measurement, none judged") {
+		t.Errorf("got paused=%v waiting %q, want paused on no evidence", during.Paused, during.Waiting)
+	}
+	if res, errType := h.result(); errType != "" {
+		t.Errorf("got %s (%s), want succeeded once a person resumed", res.State, res.Reason)
+	}
+}
+
+func TestInconclusivePauseFreezesTheBake(t *testing.T) {
+	h := newHarness(t)
+	h.stable["production"] = &Artifact{Version: "1.4.1"}
+	var resumed atomic.Bool
+	var afterResume atomic.Int32
+	withMetrics(h, func(in activities.MeasureRequest) analysis.Verdict {
+		if in.Weight != 10 {
+			return analysis.Successful
+		}
+		if !resumed.Load() {
+			return analysis.Inconclusive // the round at 1 m pauses the release
+		}
+		afterResume.Add(1)
+		return analysis.Successful
+	})
+	h.after(time.Minute, func() { h.update(UpdateApprove, approveLead) })
+	var resumedAt time.Time
+	h.after(3*time.Hour, func() {
+		resumed.Store(true)
+		resumedAt = h.env.Now()
+		h.update(UpdateResume, ResumeInput{Identity: "alice"})
+	})
+	h.run(metricInput(metricProduction(spec.MetricAnalysis{Metrics: []string{"error-rate"}, ConsecutiveErrorLimit: 4})))
+	if res, errType := h.result(); errType != "" {
+		t.Fatalf("got %s (%s), want succeeded", res.State, res.Reason)
+	}
+	// Paused 1 m into a 10 m bake: the remaining 9 m are baked and measured in full after the resume.
+	if got := h.callTime("set-weight production canary 1.4.2 50").Sub(resumedAt); got < 9*time.Minute {
+		t.Errorf("got %s at 10 %% after the resume, want the remaining 9m of the bake", got)
+	}
+	if n := afterResume.Load(); n < 9 {
+		t.Errorf("got %d measurements at 10 %% after the resume, want at least 9", n)
 	}
 }

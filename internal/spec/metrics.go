@@ -19,9 +19,10 @@ const (
 )
 
 var (
-	metricKinds = []string{MetricValue, MetricThroughput}
-	directions  = []string{analysis.Increase, analysis.Decrease, analysis.Either}
-	onErrors    = []string{OnErrorError, OnErrorInconclusive}
+	metricKinds  = []string{MetricValue, MetricThroughput}
+	directions   = []string{analysis.Increase, analysis.Decrease, analysis.Either}
+	onErrors     = []string{OnErrorError, OnErrorInconclusive}
+	onNoEvidence = []string{OnNoEvidenceFail, OnNoEvidencePause}
 )
 
 // MetricVars are the variables of a metric's query template.
@@ -91,6 +92,7 @@ func metricAnalysisDefaults(a *MetricAnalysis, path string, src *source) {
 		return
 	}
 	setDefault(&a.ConsecutiveErrorLimit, defaultConsecutiveErrorLimit, src, path+".consecutiveErrorLimit")
+	setDefault(&a.OnNoEvidence, OnNoEvidenceFail, src, path+".onNoEvidence")
 	if sc := a.Score; sc != nil {
 		setDefault(&sc.Pass, defaultScorePass, src, path+".score.pass")
 		setDefault(&sc.Marginal, defaultScoreMarginal, src, path+".score.marginal")
@@ -186,6 +188,8 @@ func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p, fullWeight str
 			v.add(ip, "unknown metric %q (defined: %s)%s", name, strings.Join(defined, ", "), didYouMean(name, defined))
 		case fullWeight != "" && s.Metrics[name].Compare == CompareBaseline:
 			v.add(ip, "metric %q compares with the baseline, but %s: the baseline gets no traffic to compare", name, fullWeight)
+		case fullWeight != "" && s.Metrics[name].Kind == MetricThroughput:
+			v.add(ip, "throughput metric %q compares with the baseline's traffic, but %s: it would pass with any traffic", name, fullWeight)
 		}
 		seen[name] = true
 	}
@@ -195,6 +199,9 @@ func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p, fullWeight str
 		}
 	}
 	v.nonNegative(p+".initialDelay", a.InitialDelay)
+	if a.OnNoEvidence != "" {
+		v.oneOf(p+".onNoEvidence", a.OnNoEvidence, onNoEvidence)
+	}
 	for _, f := range []struct {
 		name string
 		n    int
@@ -216,9 +223,40 @@ func (v *validator) metricAnalysis(s *Spec, a *MetricAnalysis, p, fullWeight str
 			name string
 			set  bool
 		}{{"dryRun", len(a.DryRun) > 0}, {"initialDelay", a.InitialDelay != 0}, {"count", a.Count != 0},
-			{"inconclusiveLimit", a.InconclusiveLimit != 0}, {"consecutiveErrorLimit", a.ConsecutiveErrorLimit != 0}, {"score", a.Score != nil}} {
+			{"inconclusiveLimit", a.InconclusiveLimit != 0}, {"consecutiveErrorLimit", a.ConsecutiveErrorLimit != 0}, {"score", a.Score != nil},
+			{"onNoEvidence", a.OnNoEvidence != ""}} {
 			if v.has(p+"."+f.name, f.set) {
 				v.add(p+"."+f.name, "only valid with metrics")
+			}
+		}
+	}
+}
+
+// measuredWindow checks that a window of metric analysis (a bake, a verification window) at path lasts at
+// least initialDelay plus one interval, so that it ends with a measurement of every metric on the data of
+// the new weight: a shorter one would pass on no evidence, or, as a release fails closed, never pass.
+func (v *validator) measuredWindow(path string, window Duration, a *MetricAnalysis, interval Duration, ap string) {
+	if len(a.Metrics) == 0 || window <= 0 || interval <= 0 || window >= a.InitialDelay+interval {
+		return
+	}
+	v.add(path, "must be at least %s.initialDelay + %s.interval (%s + %s), so that every metric is measured after the initial delay; got %s",
+		ap, ap, a.InitialDelay, interval, window)
+}
+
+// fullWeightComparisons checks that a canary step at weight 100 with a bake does not list metrics that
+// compare with the baseline: the stable track gets no traffic there, so they are never judged in that bake.
+func (v *validator) fullWeightComparisons(s *Spec, st *Strategy, p string) {
+	a := st.Analysis
+	if a == nil || st.Type != StrategyCanary {
+		return
+	}
+	for i, step := range st.Steps {
+		if step.Weight < 100 || step.Bake == 0 {
+			continue
+		}
+		for _, name := range a.Metrics {
+			if m, ok := s.Metrics[name]; ok && (m.Compare == CompareBaseline || m.Kind == MetricThroughput) {
+				v.add(index(p+".steps", i)+".bake", "a bake at weight 100 cannot judge metric %q: it compares with the baseline, which gets no traffic at 100 %%; bake below 100, or watch weight 100 with value metrics in verify", name)
 			}
 		}
 	}

@@ -217,6 +217,10 @@ type MetricAnalysis struct {
 	ConsecutiveErrorLimit int `yaml:"consecutiveErrorLimit,omitempty" json:"consecutiveErrorLimit,omitempty"`
 	// Score sets the thresholds of the score of baseline comparisons.
 	Score *Score `yaml:"score,omitempty" json:"score,omitempty"`
+	// OnNoEvidence is what happens when a bake, a blue-green watch or a verification window ends without one
+	// judged (successful or failed) measurement of a metric that is not in dry run: fail (default; the step
+	// fails and the release rolls back) or pause (for a person to resume or abort).
+	OnNoEvidence string `yaml:"onNoEvidence,omitempty" json:"onNoEvidence,omitempty"`
 }
 
 // Score holds the thresholds of a round's 0..100 score over its baseline comparisons, the way Kayenta
@@ -239,6 +243,9 @@ const (
 	// OnErrorError and OnErrorInconclusive are what a measurement that fails to run counts as.
 	OnErrorError        = "error"
 	OnErrorInconclusive = "inconclusive"
+	// OnNoEvidenceFail and OnNoEvidencePause are what a window without a judged measurement does.
+	OnNoEvidenceFail  = "fail"
+	OnNoEvidencePause = "pause"
 )
 
 // Metric is one named measurement, a Prometheus query and how to judge its result.

@@ -252,6 +252,10 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 			fullWeight = "blue-green analysis runs after the switch"
 		}
 		v.metricAnalysis(s, &a.MetricAnalysis, p+".strategy.analysis", fullWeight)
+		for i, step := range e.Strategy.Steps {
+			v.measuredWindow(index(p+".strategy.steps", i)+".bake", step.Bake, &a.MetricAnalysis, a.Interval, "analysis")
+		}
+		v.fullWeightComparisons(s, &e.Strategy, p+".strategy")
 	}
 	v.checks(p+".checks.smoke", e.Checks.Smoke, env, false)
 	v.checks(p+".checks.e2e", e.Checks.E2E, env, false)
@@ -264,6 +268,7 @@ func (v *validator) environment(s *Spec, e *Environment, p string) {
 		}
 		v.checks(vp+".checks", vf.Checks, env, len(vf.Metrics) == 0)
 		v.metricAnalysis(s, &vf.MetricAnalysis, vp, "verification runs once the new version serves all traffic")
+		v.measuredWindow(vp+".window", vf.Window, &vf.MetricAnalysis, vf.Interval, "verify")
 	}
 }
 
