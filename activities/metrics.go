@@ -33,6 +33,7 @@ type MeasureRequest struct {
 	Weight int `json:"weight"`
 	// Window is the span of a baseline comparison's samples: the analysis interval.
 	Window time.Duration `json:"window"`
+	Since  time.Time     `json:"since,omitempty"`
 }
 
 // MeasureResult is one measurement: its verdict, the value behind it and the query that gave it. A query
