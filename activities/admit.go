@@ -21,7 +21,8 @@ type AdmitRequest struct {
 // Admit decides whether this worker runs a release at all. The Release workflow calls it first, before it
 // takes a lock or runs a command, because its input comes from whoever could start a workflow on the task
 // queue, not necessarily from `ferry start`. Admit validates the spec again with the rules of internal/spec,
-// checks the release coordinates and that the worker has a driver for the spec's platform kind, resolves
+// checks the release coordinates, that the worker has a driver for the spec's platform kind and, when the
+// spec names metrics, a Prometheus to measure them with (NoMetrics), resolves
 // platform.exec.dir against the exec root and checks the program of every command (each platform.exec
 // operation and every exec check) against the worker's allowlist. A program
 // whose name is a template is checked when its command runs, once the template is rendered.
@@ -30,6 +31,9 @@ type AdmitRequest struct {
 // the program and the rule. Admit only reads, so it is idempotent.
 func (p *Platform) Admit(ctx context.Context, in AdmitRequest) error {
 	problems := admissionProblems(p.Exec, in)
+	if p.NoMetrics != "" {
+		problems = append(problems, unmeasurable(&in.Spec, p.NoMetrics)...)
+	}
 	if kind := in.Spec.Platform.Kind(); kind != "" {
 		if _, err := p.Drivers.driver(kind); err != nil {
 			problems = append(problems, "platform: "+err.Error())
@@ -72,6 +76,22 @@ func admissionProblems(pol *ExecPolicy, in AdmitRequest) []string {
 		}
 		if err := pol.AllowedProgram(prog, dir); err != nil {
 			problems = append(problems, fmt.Sprintf("%s[0]: %v", c.Field, err))
+		}
+	}
+	return problems
+}
+
+// unmeasurable lists the analyses and verifications of s that name metrics, which a worker that cannot
+// measure them (why) would only ever measure as errors.
+func unmeasurable(s *spec.Spec, why string) []string {
+	var problems []string
+	for i := range s.Environments {
+		e, p := &s.Environments[i], fmt.Sprintf("environments[%d]", i)
+		if a := e.Strategy.Analysis; a != nil && len(a.Metrics) > 0 {
+			problems = append(problems, fmt.Sprintf("%s.strategy.analysis.metrics: this worker cannot measure metrics: %s", p, why))
+		}
+		if v := e.Verify; v != nil && len(v.Metrics) > 0 {
+			problems = append(problems, fmt.Sprintf("%s.verify.metrics: this worker cannot measure metrics: %s", p, why))
 		}
 	}
 	return problems

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -17,8 +18,19 @@ type MetricSource interface {
 	// Instant evaluates query now and returns one value per series (one value for a scalar; none for an
 	// empty result).
 	Instant(ctx context.Context, query string) ([]float64, error)
-	// Range evaluates query every step over the last window and returns the samples of every series.
-	Range(ctx context.Context, query string, window, step time.Duration) ([]float64, error)
+	// Range evaluates query every step from span ago until now (span/step + 1 evaluations) and returns the
+	// samples of every series.
+	Range(ctx context.Context, query string, span, step time.Duration) ([]float64, error)
+}
+
+// PartialDataError is a query's answer that Prometheus marked with warnings, such as the partial data of a
+// Thanos or Cortex store that did not answer: the values may be incomplete, so they judge nothing.
+type PartialDataError struct {
+	Warnings []string
+}
+
+func (e *PartialDataError) Error() string {
+	return "partial data: " + strings.Join(e.Warnings, "; ")
 }
 
 // MeasureRequest measures one metric once.
@@ -33,6 +45,9 @@ type MeasureRequest struct {
 	Weight int `json:"weight"`
 	// Window is the span of a baseline comparison's samples: the analysis interval.
 	Window time.Duration `json:"window"`
+	// Since is the start of the current weight or verification window: a baseline comparison takes no
+	// sample from before it. Zero (requests recorded before it existed) limits the samples to Window only.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // MeasureResult is one measurement: its verdict, the value behind it and the query that gave it. A query
@@ -53,8 +68,15 @@ type MeasureResult struct {
 // maxQueryShown bounds the rendered query a result carries, to keep release histories small.
 const maxQueryShown = 240
 
-// compareSteps is how many samples a baseline comparison takes from each side over its window.
+// compareSteps is how many samples a baseline comparison takes from each side over a full window: each
+// sample covers one step (Window/compareSteps, in whole seconds), so that, with a query over [{{.Step}}],
+// no two samples share data.
 const compareSteps = 12
+
+// DefaultQueryTimeout bounds each query when Metrics.QueryTimeout is zero. It stays below the
+// MeasureMetric activity's start-to-close timeout (30 s), so that a Prometheus that hangs gives a verdict
+// under the metric's onError rather than an activity failure.
+const DefaultQueryTimeout = 20 * time.Second
 
 // Metrics measures the spec's metrics. The worker registers one &Metrics{Source: prometheus, Redact:
 // redactor}; the Release workflow calls MeasureMetric.
@@ -63,12 +85,17 @@ type Metrics struct {
 	Source MetricSource
 	// Redact sees every string MeasureMetric returns. Nil redacts nothing.
 	Redact Redactor
+	// QueryTimeout bounds each query; zero means DefaultQueryTimeout. Keep it below the activity's
+	// start-to-close timeout.
+	QueryTimeout time.Duration
+	// Now is the clock that Since is compared with; nil means time.Now.
+	Now func() time.Time
 }
 
 // MeasureMetric renders the metric's query, runs it and judges the result. It only reads, so it is
 // idempotent, and a retry measures afresh. A query that cannot run (an unreachable Prometheus, a bad query,
-// no Prometheus configured) gives Verdict error, or inconclusive when the metric's onError says so: never a
-// pass. The activity error is a non-retryable ErrTypeInvalidSpec only for a query that does not render.
+// no Prometheus configured, no answer within the query timeout) gives Verdict error, or inconclusive when the
+// metric's onError says so: never a pass. An answer with warnings (partial data) is inconclusive. The activity error is a non-retryable ErrTypeInvalidSpec only for a query that does not render.
 func (m *Metrics) MeasureMetric(ctx context.Context, in MeasureRequest) (MeasureResult, error) {
 	res, err := m.measure(ctx, in)
 	if err != nil {
@@ -80,14 +107,22 @@ func (m *Metrics) MeasureMetric(ctx context.Context, in MeasureRequest) (Measure
 }
 
 func (m *Metrics) measure(ctx context.Context, in MeasureRequest) (MeasureResult, error) {
-	q, err := spec.RenderQuery(in.Metric.Query, in.Vars)
+	span, step := m.sampling(in)
+	vars := in.Vars
+	vars.Step = spec.PromDuration(step)
+	if in.Metric.Compare != spec.CompareBaseline {
+		vars.Step = spec.PromDuration(in.Window) // one value over the interval
+	}
+	q, err := spec.RenderQuery(in.Metric.Query, vars)
 	if err != nil {
 		return MeasureResult{}, invalidSpec(fmt.Sprintf("metric %s: query", in.Name), err)
 	}
 	res := MeasureResult{Name: in.Name, Query: shorten(q, maxQueryShown)}
 	var baseQuery string
 	if in.Baseline != nil {
-		if baseQuery, err = spec.RenderQuery(in.Metric.Query, *in.Baseline); err != nil {
+		base := *in.Baseline
+		base.Step = vars.Step
+		if baseQuery, err = spec.RenderQuery(in.Metric.Query, base); err != nil {
 			return MeasureResult{}, invalidSpec(fmt.Sprintf("metric %s: query", in.Name), err)
 		}
 	}
@@ -95,9 +130,16 @@ func (m *Metrics) measure(ctx context.Context, in MeasureRequest) (MeasureResult
 		if ctx.Err() != nil {
 			return MeasureResult{}, ctx.Err()
 		}
+		if pd := (*PartialDataError)(nil); errors.As(err, &pd) {
+			res.Verdict, res.Detail = analysis.Inconclusive, shorten(pd.Error()+" (the values may be incomplete)", 300)
+			return res, nil
+		}
 		res.Verdict = analysis.Error
 		if in.Metric.OnError == spec.OnErrorInconclusive {
 			res.Verdict = analysis.Inconclusive
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s: %w", m.queryTimeout(), err)
 		}
 		res.Detail = shorten("query failed: "+err.Error(), 300)
 		return res, nil
@@ -111,28 +153,30 @@ func (m *Metrics) measure(ctx context.Context, in MeasureRequest) (MeasureResult
 			res.Verdict, res.Detail = analysis.Inconclusive, "no baseline to compare with"
 			return res, nil
 		}
-		step := max(in.Window/compareSteps, time.Second)
-		canary, err := m.Source.Range(ctx, q, in.Window, step)
+		canary, err := m.rangeQuery(ctx, q, span, step)
 		if err != nil {
 			return failed(err)
 		}
-		base, err := m.Source.Range(ctx, baseQuery, in.Window, step)
+		base, err := m.rangeQuery(ctx, baseQuery, span, step)
 		if err != nil {
 			return failed(err)
 		}
 		c := analysis.Compare(canary, base, in.Metric.Comparison())
 		res.Verdict, res.Detail = c.Verdict, c.Detail
+		if !strings.Contains(in.Metric.Query, ".Step") {
+			res.Detail += " (the query does not use {{.Step}}: its samples may share data)"
+		}
 		if c.Verdict != analysis.Inconclusive {
 			res.Value, res.Baseline = finite(c.Canary), finite(c.Baseline)
 		}
 	case in.Metric.Kind == spec.MetricThroughput:
-		canary, err := m.Source.Instant(ctx, q)
+		canary, err := m.instant(ctx, q)
 		if err != nil {
 			return failed(err)
 		}
 		rate, baseRate := sum(canary), math.NaN()
 		if in.Baseline != nil {
-			base, err := m.Source.Instant(ctx, baseQuery)
+			base, err := m.instant(ctx, baseQuery)
 			if err != nil {
 				return failed(err)
 			}
@@ -141,7 +185,7 @@ func (m *Metrics) measure(ctx context.Context, in MeasureRequest) (MeasureResult
 		res.Value, res.Baseline = finite(rate), finite(baseRate)
 		res.Verdict, res.Detail = analysis.Throughput(rate, baseRate, in.Weight, in.Metric.Tolerance)
 	default:
-		values, err := m.Source.Instant(ctx, q)
+		values, err := m.instant(ctx, q)
 		if err != nil {
 			return failed(err)
 		}
@@ -151,6 +195,46 @@ func (m *Metrics) measure(ctx context.Context, in MeasureRequest) (MeasureResult
 		res.Verdict, res.Detail = analysis.Evaluate(in.Metric.Threshold(), values)
 	}
 	return res, nil
+}
+
+// sampling returns the span of a comparison's sample times and their step. Each sample covers the step
+// before it, so the first one is taken a step after the window opens: after Window ago, and after Since.
+// The span is a whole number of steps; negative when not one step has passed since Since.
+func (m *Metrics) sampling(in MeasureRequest) (span, step time.Duration) {
+	window := max(in.Window, time.Second)
+	step = max((window / compareSteps).Round(time.Second), time.Second)
+	if !in.Since.IsZero() {
+		now := time.Now
+		if m.Now != nil {
+			now = m.Now
+		}
+		window = min(window, now().Sub(in.Since))
+	}
+	return window.Truncate(step) - step, step
+}
+
+func (m *Metrics) queryTimeout() time.Duration {
+	if m.QueryTimeout > 0 {
+		return m.QueryTimeout
+	}
+	return DefaultQueryTimeout
+}
+
+// instant runs one instant query within the query timeout.
+func (m *Metrics) instant(ctx context.Context, q string) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.queryTimeout())
+	defer cancel()
+	return m.Source.Instant(ctx, q)
+}
+
+// rangeQuery runs one range query within the query timeout. A span shorter than zero has no sample yet.
+func (m *Metrics) rangeQuery(ctx context.Context, q string, span, step time.Duration) ([]float64, error) {
+	if span < 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.queryTimeout())
+	defer cancel()
+	return m.Source.Range(ctx, q, span, step)
 }
 
 // finite returns &v, or nil for NaN and infinities, which JSON cannot carry.

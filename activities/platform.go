@@ -68,6 +68,9 @@ type Platform struct {
 	// Secrets resolves the environments' secret references. Nil resolves none: a release with secrets then
 	// fails with ErrTypeSecretMissing.
 	Secrets SecretResolver
+	// NoMetrics says why the worker cannot measure metrics (no Prometheus configured, a password it cannot
+	// resolve); Admit then refuses a spec whose analysis or verification names metrics. Empty: it can.
+	NoMetrics string
 }
 
 // callWithSecrets resolves the request's secrets, then runs op with the driver.

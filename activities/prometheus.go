@@ -42,9 +42,12 @@ func NewPrometheus(address string, auth PrometheusAuth) (*Prometheus, error) {
 
 // Instant runs an instant query now.
 func (p *Prometheus) Instant(ctx context.Context, query string) ([]float64, error) {
-	v, _, err := p.api.Query(ctx, query, p.now())
+	v, warnings, err := p.api.Query(ctx, query, p.now())
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	if len(warnings) > 0 {
+		return nil, &PartialDataError{Warnings: warnings}
 	}
 	switch v := v.(type) {
 	case *model.Scalar:
@@ -59,12 +62,15 @@ func (p *Prometheus) Instant(ctx context.Context, query string) ([]float64, erro
 	return nil, fmt.Errorf("prometheus: the query gave a %s, where a metric needs a scalar or an instant vector", v.Type())
 }
 
-// Range runs a range query over the last window, a sample every step.
-func (p *Prometheus) Range(ctx context.Context, query string, window, step time.Duration) ([]float64, error) {
+// Range runs a range query from span ago until now, a sample every step.
+func (p *Prometheus) Range(ctx context.Context, query string, span, step time.Duration) ([]float64, error) {
 	end := p.now()
-	v, _, err := p.api.QueryRange(ctx, query, promv1.Range{Start: end.Add(-window), End: end, Step: step})
+	v, warnings, err := p.api.QueryRange(ctx, query, promv1.Range{Start: end.Add(-span), End: end, Step: step})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	if len(warnings) > 0 {
+		return nil, &PartialDataError{Warnings: warnings}
 	}
 	m, ok := v.(model.Matrix)
 	if !ok {

@@ -281,3 +281,26 @@ type urlQuotingProber struct{}
 func (urlQuotingProber) Get(_ context.Context, url string) (probe.Response, error) {
 	return probe.Response{}, fmt.Errorf("Get %q: connection refused", url)
 }
+
+// A worker that cannot measure metrics refuses a spec that names them, at admission, with the field and the
+// remedy; a spec without metrics it admits.
+func TestAdmitWithoutPrometheus(t *testing.T) {
+	policy := &ExecPolicy{Root: "/srv/ferry", Allow: []string{"/srv/ferry/**"}}
+	p := execPlatform(&Exec{Policy: policy})
+	p.NoMetrics = "no Prometheus is configured; start the worker with --prometheus-address"
+	plain := AdmitRequest{Spec: admitSpec(), Version: "1.4.0", GitSHA: "0a1b2c3"}
+	if _, err := newActivityEnv(p).ExecuteActivity(p.Admit, plain); err != nil {
+		t.Fatalf("got %v for a spec without metrics, want it admitted", err)
+	}
+	in := AdmitRequest{Spec: admitSpec(), Version: "1.4.0", GitSHA: "0a1b2c3"}
+	max := 0.01
+	in.Spec.Metrics = map[string]spec.Metric{"error-rate": {Query: "up", Max: &max}}
+	in.Spec.Environments[1].Verify = &spec.Verify{Window: spec.Duration(time.Minute), MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}}}
+	spec.ApplyDefaults(&in.Spec)
+	_, err := newActivityEnv(p).ExecuteActivity(p.Admit, in)
+	app := assertFailure(t, err, ErrTypeInvalidSpec, false, "the worker refuses this release: ")
+	want := "environments[1].verify.metrics: this worker cannot measure metrics: no Prometheus is configured; start the worker with --prometheus-address"
+	if !strings.Contains(app.Message(), want) || strings.Contains(app.Message(), "spec: ") {
+		t.Errorf("got message %q, want only %q", app.Message(), want)
+	}
+}

@@ -34,6 +34,18 @@ func metricSource(cfg PrometheusConfig, lookupEnv func(string) (string, bool)) a
 	return p
 }
 
+// noMetrics says why src cannot measure metrics, for admission (activities.Platform.NoMetrics): no
+// Prometheus configured, or a configuration that makes every query fail. Empty when src can query.
+func noMetrics(src activities.MetricSource) string {
+	switch f := src.(type) {
+	case nil:
+		return "no Prometheus is configured; start the worker with --prometheus-address (FERRY_PROMETHEUS_ADDRESS) or set prometheus.address in its configuration file"
+	case failingSource:
+		return fmt.Sprintf("its Prometheus configuration cannot be used (%v); fix the prometheus section or the --prometheus-* flags", f.err)
+	}
+	return ""
+}
+
 // failingSource is a MetricSource whose every query fails with err: a configuration the worker cannot use.
 type failingSource struct{ err error }
 

@@ -31,3 +31,19 @@ func TestMetricSource(t *testing.T) {
 		t.Errorf("got a failing source for a resolvable password")
 	}
 }
+
+// Admission learns why a worker cannot measure metrics: no address, or a password it cannot resolve.
+func TestNoMetrics(t *testing.T) {
+	if got := noMetrics(metricSource(PrometheusConfig{}, nil)); !strings.Contains(got, "no Prometheus is configured") ||
+		!strings.Contains(got, "--prometheus-address") {
+		t.Errorf("got %q without an address, want the remedy", got)
+	}
+	bad := metricSource(PrometheusConfig{Address: "http://127.0.0.1:9", Username: "ferry", Password: "env:NO_SUCH_VAR"},
+		func(string) (string, bool) { return "", false })
+	if got := noMetrics(bad); !strings.Contains(got, "prometheus.password") {
+		t.Errorf("got %q with an unresolvable password, want its problem", got)
+	}
+	if got := noMetrics(metricSource(PrometheusConfig{Address: "http://127.0.0.1:9"}, nil)); got != "" {
+		t.Errorf("got %q with an address, want none", got)
+	}
+}

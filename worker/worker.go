@@ -156,7 +156,9 @@ func New(c client.Client, opts Options) *Worker {
 	policy.Env = slices.Clone(policy.Env)
 	dk, dockerEngines := dockerDriver(opts)
 	w.engines = dockerEngines
-	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact, Secrets: secrets})
+	metrics := metricSource(opts.Config.Prometheus, opts.LookupEnv)
+	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact,
+		Secrets: secrets, NoMetrics: noMetrics(metrics)})
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
@@ -165,7 +167,7 @@ func New(c client.Client, opts Options) *Worker {
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Migrations{Databases: databases{refs: opts.Config.Databases, lookupEnv: opts.LookupEnv}, Exec: &policy, Redact: opts.Redact})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(&activities.Metrics{Source: metricSource(opts.Config.Prometheus, opts.LookupEnv), Redact: opts.Redact})
+	w.RegisterActivity(&activities.Metrics{Source: metrics, Redact: opts.Redact})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
 		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),

@@ -95,8 +95,9 @@ func analysisRound(e *envRun, a *spec.Analysis) metricRound {
 		interval: orDefault(a.Interval.D(), time.Minute), since: e.weightSince}
 }
 
-// analyzeLast runs the round that ends a bake or a bakeless step, then asks for its evidence
-// (requireEvidence): every metric judged at least once at this weight.
+// analyzeLast runs the round that ends a bake or a bakeless step, then, for metrics, asks for its evidence
+// (requireEvidence, which passes releases before failClosedChange): every metric judged at least once at
+// this weight.
 func (r *release) analyzeLast(ctx workflow.Context, e *envRun, a *spec.Analysis) error {
 	if err := r.analyze(ctx, e, a); err != nil {
 		return err
@@ -198,10 +199,7 @@ func (r *release) bake(ctx workflow.Context, e *envRun, d time.Duration, a *spec
 		return err
 	}
 	r.holding, r.status.BakeUntil = false, time.Time{}
-	if r.failsClosed(ctx) {
-		return r.analyzeLast(ctx, e, a)
-	}
-	return r.analyze(ctx, e, a)
+	return r.analyzeLast(ctx, e, a)
 }
 
 // hold is the active wait of a bake or a pause step, the wait that ferry pause and promote act on. It

@@ -126,6 +126,9 @@ func (r *release) measureRound(ctx workflow.Context, e *envRun, mr metricRound) 
 		}
 		r.stepMeasured[key]++
 		req := activities.MeasureRequest{Name: name, Metric: m, Vars: canary, Weight: e.weight, Window: mr.interval}
+		if closed {
+			req.Since = mr.since // the start of this weight or verification window
+		}
 		if m.Compare == spec.CompareBaseline || m.Kind == spec.MetricThroughput {
 			req.Baseline = baseline
 		}

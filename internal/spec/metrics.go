@@ -33,6 +33,10 @@ type MetricVars struct {
 	Track   string `json:"track"`
 	// Interval is the analysis interval as a PromQL duration (1m, 30s), for range selectors.
 	Interval string `json:"interval"`
+	// Step is the span of one sample as a PromQL duration: in a baseline comparison the range step
+	// (Interval/12 in whole seconds), so that rate(x[{{.Step}}]) samples share no data; elsewhere the
+	// interval. The measuring activity sets it.
+	Step string `json:"step,omitempty"`
 }
 
 // PromDuration formats d as a PromQL duration, in whole seconds at least: 1m, 1m30s, 1s.
@@ -110,7 +114,7 @@ func sortedMetricNames(m map[string]Metric) []string {
 
 // metrics checks the spec's metric definitions.
 func (v *validator) metrics(s *Spec) {
-	sample := MetricVars{Service: orDefault(s.Service, "service"), Env: "env", Version: "1.2.3", Track: "canary", Interval: "1m"}
+	sample := MetricVars{Service: orDefault(s.Service, "service"), Env: "env", Version: "1.2.3", Track: "canary", Interval: "1m", Step: "5s"}
 	for _, name := range sortedMetricNames(s.Metrics) {
 		m, p := s.Metrics[name], field("metrics", name)
 		if !nameRE.MatchString(name) {
@@ -119,7 +123,7 @@ func (v *validator) metrics(s *Spec) {
 		if strings.TrimSpace(m.Query) == "" {
 			v.add(p+".query", "required")
 		} else if _, err := RenderQuery(m.Query, sample); err != nil {
-			v.add(p+".query", "bad template: %s (variables: .Service .Env .Version .Track .Interval)", templateError(err))
+			v.add(p+".query", "bad template: %s (variables: .Service .Env .Version .Track .Interval .Step)", templateError(err))
 		}
 		v.oneOf(p+".kind", m.Kind, metricKinds)
 		v.oneOf(p+".onError", m.OnError, onErrors)

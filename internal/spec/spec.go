@@ -250,8 +250,9 @@ const (
 
 // Metric is one named measurement, a Prometheus query and how to judge its result.
 type Metric struct {
-	// Query is a PromQL expression, a Go template over .Service, .Env, .Version, .Track and .Interval (the
-	// analysis interval in PromQL form, such as 1m). Select the version as well as the track: a canary
+	// Query is a PromQL expression, a Go template over .Service, .Env, .Version, .Track, .Interval (the
+	// analysis interval in PromQL form, such as 1m) and .Step (one sample's span: a twelfth of the interval
+	// in a baseline comparison, the interval elsewhere). Select the version as well as the track: a canary
 	// rolled back moments before leaves its series on the track inside the window.
 	Query string `yaml:"query" json:"query"`
 	// Kind is value (default) or throughput.
@@ -265,14 +266,15 @@ type Metric struct {
 	SuccessCondition string `yaml:"successCondition,omitempty" json:"successCondition,omitempty"`
 	FailureCondition string `yaml:"failureCondition,omitempty" json:"failureCondition,omitempty"`
 	// Compare, when "baseline", compares the new version's samples over the interval with the stable
-	// version's, instead of judging a value.
+	// version's, instead of judging a value. Its query should range over [{{.Step}}], one sample's span, so
+	// that its samples share no data.
 	Compare string `yaml:"compare,omitempty" json:"compare,omitempty"`
 	// Direction is the change that fails a comparison: increase (default), decrease or either.
 	Direction string `yaml:"direction,omitempty" json:"direction,omitempty"`
 	// Tolerance is the relative change a comparison allows: 0.1 lets the new version be 10 % worse. Default
 	// 0 for baseline comparisons, 0.5 for throughput.
 	Tolerance float64 `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
-	// Confidence is the confidence level of the Mann-Whitney U test, 0.5..0.9999. Default 0.95.
+	// Confidence is the confidence level of a comparison's one-sided rank tests, 0.5..0.9999. Default 0.95.
 	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty"`
 	// Critical makes a failed comparison fail the round whatever the score.
 	Critical bool `yaml:"critical,omitempty" json:"critical,omitempty"`
