@@ -183,7 +183,7 @@ func benchSpec(dir, service string, bake time.Duration, approval bool) spec.Spec
 		prod.Strategy = spec.Strategy{Type: spec.StrategyRecreate}
 	}
 	argv := []string{sh}
-	return spec.Spec{
+	s := spec.Spec{
 		Service:  service,
 		Image:    spec.Image{Repository: "registry.local/" + service},
 		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: argv, SetWeight: argv, Promote: argv, Rollback: argv, Remove: argv, Dir: dir}},
@@ -194,6 +194,9 @@ func benchSpec(dir, service string, bake time.Duration, approval bool) spec.Spec
 			prod,
 		},
 	}
+	// The worker admits only a spec with every default in place, as ferry start sends it.
+	spec.ApplyDefaults(&s)
+	return s
 }
 
 // runRelease starts a release and waits for it; approve, if set, is called once it waits at a gate.
