@@ -15,7 +15,7 @@ import (
 )
 
 // nginxConf is the configuration of the nginx that the benchmark starts: in the foreground, with every file
-// it writes under its prefix directory, the same 90/10 split as the router (chosen per request at random, by
+// it writes under its prefix directory, the split of Stable percent to stable (chosen per request at random, by
 // a hash of the request id), keep-alive connections to the client and to the backends, and the same headers
 // that the router adds to each forwarded request.
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`daemon off;

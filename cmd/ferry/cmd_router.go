@@ -25,6 +25,12 @@ type RouterOptions struct {
 	HealthInterval time.Duration
 	// DrainTimeout bounds how long a stopping router lets in-flight requests finish.
 	DrainTimeout time.Duration
+	// TrustedProxies are CIDRs or addresses whose X-Forwarded-* headers are kept.
+	TrustedProxies cli.StringSlice
+	// Timeouts of the client side and of the backends, and the request body bound.
+	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
+	DialTimeout, ResponseHeaderTimeout           time.Duration
+	MaxBody                                      int64
 }
 
 func newRouterCommand(g *GlobalOptions) *cli.Command {
@@ -39,19 +45,33 @@ func newRouterCommand(g *GlobalOptions) *cli.Command {
 			"Without --admin-token the router refuses to start, unless --insecure-admin is given and --admin\n" +
 			"is a loopback address. With --state, routes and pauses survive a restart.\n\n" +
 			"Ctrl-C (or SIGTERM) stops the admin API, then lets in-flight requests finish for up to --drain-timeout.\n\n" +
+			"Behind a load balancer or TLS terminator, name it with --trusted-proxy: from those peers the router keeps\n" +
+			"X-Forwarded-For (appending the peer), -Proto and -Host; from any other peer it replaces them.\n\n" +
+			"WebSocket and event-stream responses are exempt from --write-timeout, do not count as in flight, and\n" +
+			"end when the router stops.\n\n" +
 			"Unless GOGC is set, the router runs with GOGC=400: its live heap is small and every request allocates.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "`HOST:PORT` of the traffic listener", EnvVars: []string{"FERRY_ROUTER_LISTEN"}, Value: "127.0.0.1:8080", Destination: &opts.Listen},
-			&cli.StringFlag{Name: "admin", Usage: "`HOST:PORT` of the admin API and /metrics", EnvVars: []string{"FERRY_ROUTER_ADMIN"}, Value: "127.0.0.1:8081", Destination: &opts.Admin},
+			&cli.StringFlag{Name: "admin", Usage: "`HOST:PORT` of the admin API and /metrics", EnvVars: []string{"FERRY_ROUTER_ADMIN_LISTEN"}, Value: "127.0.0.1:8081", Destination: &opts.Admin},
 			&cli.StringFlag{Name: "state", Usage: "`FILE` that keeps routes and pauses across restarts (default: in memory only)", EnvVars: []string{"FERRY_ROUTER_STATE"}, Destination: &opts.State},
 			&cli.StringFlag{Name: "admin-token", Usage: "bearer `TOKEN` the admin API requires", EnvVars: []string{"FERRY_ROUTER_TOKEN"}, Destination: &opts.AdminToken},
 			&cli.BoolFlag{Name: "insecure-admin", Usage: "serve the admin API without a token (loopback --admin only)", EnvVars: []string{"FERRY_ROUTER_INSECURE_ADMIN"}, Destination: &opts.InsecureAdmin},
 			&cli.DurationFlag{Name: "health-interval", Usage: "how often backends with a health path are checked", EnvVars: []string{"FERRY_ROUTER_HEALTH_INTERVAL"}, Value: router.DefaultHealthInterval, Destination: &opts.HealthInterval},
 			&cli.DurationFlag{Name: "drain-timeout", Usage: "how long a stopping router lets in-flight requests finish", EnvVars: []string{"FERRY_ROUTER_DRAIN_TIMEOUT"}, Value: router.DefaultDrainTimeout, Destination: &opts.DrainTimeout},
+			&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "`CIDR` or address of a load balancer whose X-Forwarded-* headers are kept (repeatable)", EnvVars: []string{"FERRY_ROUTER_TRUSTED_PROXIES"}, Destination: &opts.TrustedProxies},
+			&cli.DurationFlag{Name: "read-header-timeout", Usage: "how long a client may take to send a request's headers", EnvVars: []string{"FERRY_ROUTER_READ_HEADER_TIMEOUT"}, Value: router.DefaultReadHeaderTimeout, Destination: &opts.ReadHeaderTimeout},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "how long a client's kept-alive connection may wait for its next request", EnvVars: []string{"FERRY_ROUTER_IDLE_TIMEOUT"}, Value: router.DefaultIdleTimeout, Destination: &opts.IdleTimeout},
+			&cli.DurationFlag{Name: "write-timeout", Usage: "bound of a whole response (not WebSocket or event streams); negative for none", EnvVars: []string{"FERRY_ROUTER_WRITE_TIMEOUT"}, Value: router.DefaultWriteTimeout, Destination: &opts.WriteTimeout},
+			&cli.DurationFlag{Name: "dial-timeout", Usage: "bound of a connection to a backend", EnvVars: []string{"FERRY_ROUTER_DIAL_TIMEOUT"}, Value: router.DefaultDialTimeout, Destination: &opts.DialTimeout},
+			&cli.DurationFlag{Name: "response-header-timeout", Usage: "how long a backend may take to answer a request's headers (then 504)", EnvVars: []string{"FERRY_ROUTER_RESPONSE_HEADER_TIMEOUT"}, Value: router.DefaultResponseHeaderTimeout, Destination: &opts.ResponseHeaderTimeout},
+			&cli.Int64Flag{Name: "max-body", Usage: "largest request body in `BYTES` (then 413); 0 for no bound", EnvVars: []string{"FERRY_ROUTER_MAX_BODY"}, Value: DefaultRouterMaxBody, Destination: &opts.MaxBody},
 		},
 		Action: action(func(c *cli.Context) error { return runRouter(c.Context, opts, *g, c.Args().Slice()) }),
 	}
 }
+
+// DefaultRouterMaxBody is --max-body's default: 100 MiB, so that uploads work and a runaway body does not.
+const DefaultRouterMaxBody = 100 << 20
 
 // routerDoc is the JSON document `ferry router` prints once it listens.
 type routerDoc struct {
@@ -77,7 +97,12 @@ func runRouter(ctx context.Context, opts RouterOptions, g GlobalOptions, args []
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(router.GCPercent)
 	}
-	r, err := router.New(router.Options{StatePath: opts.State, HealthInterval: opts.HealthInterval, Logger: g.logger})
+	trusted, err := router.ParseTrustedProxies(opts.TrustedProxies.Value())
+	if err != nil {
+		return usagef("router", "--trusted-proxy: %v", err)
+	}
+	r, err := router.New(router.Options{StatePath: opts.State, HealthInterval: opts.HealthInterval, Logger: g.logger,
+		TrustedProxies: trusted, DialTimeout: opts.DialTimeout, ResponseHeaderTimeout: opts.ResponseHeaderTimeout, MaxBodyBytes: opts.MaxBody})
 	if err != nil {
 		return err
 	}
@@ -111,7 +136,8 @@ func runRouter(ctx context.Context, opts RouterOptions, g GlobalOptions, args []
 		admin.Close()
 		return err
 	}
-	return r.Serve(ctx, traffic, admin, router.ServeOptions{AdminToken: opts.AdminToken, DrainTimeout: opts.DrainTimeout})
+	return r.Serve(ctx, traffic, admin, router.ServeOptions{AdminToken: opts.AdminToken, DrainTimeout: opts.DrainTimeout,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout, IdleTimeout: opts.IdleTimeout, WriteTimeout: opts.WriteTimeout})
 }
 
 // isLoopback reports whether a listen address binds to loopback only: "localhost" or a loopback IP. An

@@ -4,7 +4,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -22,8 +25,14 @@ import (
 //	POST   /v1/routes/{service}/{env}/pause        body: {"maxHold": "30s"}
 //	POST   /v1/routes/{service}/{env}/resume
 //
-// Errors are JSON {"error": "..."} with 400 (invalid), 401 (token), 404 (no such route), 409 (a host of
-// another route), 503 (a backend failed its health check; nothing changed) or 500.
+// Errors are JSON {"error": "..."} with 400 (invalid), 401 (token), 403 (a browser's cross-origin request,
+// or without a token a Host that is not loopback), 404 (no such route), 409 (a host of another route), 415
+// (a body that is not JSON), 503 (a backend failed its health check; nothing changed) or 500.
+//
+// Without a token, a web page could otherwise change routes through the user's browser: the API refuses
+// cross-origin browser requests, bodies whose Content-Type is not application/json (which a plain form or
+// fetch cannot send without the router's consent), and a Host header that is not a loopback name, so that a
+// DNS name rebound to 127.0.0.1 does not reach it either.
 func (r *Router) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
@@ -82,8 +91,42 @@ func (r *Router) AdminHandler(token string) http.Handler {
 		st, err := r.Resume(req.PathValue("service"), req.PathValue("env"))
 		reply(w, st, err)
 	})
-	mux.Handle("/v1/", requireToken(token, api))
+	guarded := http.NewCrossOriginProtection().Handler(requireToken(token, requireJSON(api)))
+	if token == "" {
+		guarded = requireLoopbackHost(guarded)
+	}
+	mux.Handle("/v1/", guarded)
 	return mux
+}
+
+// requireJSON refuses a change (any method but GET) with a body that does not say it is JSON.
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && (req.ContentLength != 0 || req.Header.Get("Content-Type") != "") {
+			mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "want Content-Type: application/json"})
+				return
+			}
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// requireLoopbackHost refuses a request whose Host header is not localhost or a loopback address.
+func requireLoopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host := req.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		if !strings.EqualFold(host, "localhost") && (err != nil || !ip.IsLoopback()) {
+			writeJSON(w, http.StatusForbidden, errorBody{Error: "without an admin token, only a loopback Host is served"})
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
 }
 
 func requireToken(token string, next http.Handler) http.Handler {

@@ -2,10 +2,12 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,7 +21,8 @@ type Client struct {
 	BaseURL string
 	// Token is the bearer token; empty sends none.
 	Token string
-	// HTTPClient sends the requests; nil means http.DefaultClient.
+	// HTTPClient sends the requests; nil means the package's own client, which uses no HTTP proxy from the
+	// environment (the token must not pass through one) and bounds each call (see callTimeout).
 	HTTPClient *http.Client
 	// HealthWait and DrainTimeout are sent with SetWeights and Remove; 0 leaves the router's defaults
 	// (DefaultHealthWait, DefaultDrainTimeout).
@@ -100,6 +103,26 @@ func (c *Client) Resume(ctx context.Context, service, env string) (Status, error
 	return st, err
 }
 
+// callMargin is what callTimeout allows beyond the router's own waits.
+var callMargin = time.Minute
+
+// adminClient is the client of a Client without HTTPClient: its own transport, with no proxy and bounded
+// dials and handshakes.
+var adminClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 nil,
+	DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	TLSHandshakeTimeout:   10 * time.Second,
+	MaxIdleConnsPerHost:   4,
+	IdleConnTimeout:       90 * time.Second,
+	ResponseHeaderTimeout: 0, // a change waits for health checks and drains: callTimeout bounds it
+}}
+
+// callTimeout bounds one call: the longest a change may wait on the router (its health wait and its
+// drain), plus a minute for the rest.
+func (c *Client) callTimeout() time.Duration {
+	return cmp.Or(c.HealthWait, DefaultHealthWait) + cmp.Or(c.DrainTimeout, DefaultDrainTimeout) + callMargin
+}
+
 func routePath(service, env, suffix string, q url.Values) string {
 	p := "/v1/routes/" + url.PathEscape(service) + "/" + url.PathEscape(env) + suffix
 	if len(q) > 0 {
@@ -129,9 +152,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = adminClient
 	}
-	resp, err := hc.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout())
+	defer cancel()
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("router admin API: %w", err)
 	}

@@ -18,6 +18,7 @@ func (r *Router) Run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		r.checkAll(ctx)
+		r.purgeRetired()
 		select {
 		case <-ctx.Done():
 			return

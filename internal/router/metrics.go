@@ -1,6 +1,11 @@
 package router
 
 import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -85,14 +90,118 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, paused, rt.routing.Service, rt.routing.Env)
 		for _, t := range rt.tracks {
-			ch <- prometheus.MustNewConstMetric(weightDesc, prometheus.GaugeValue, float64(t.weight), t.labels...)
+			ch <- prometheus.MustNewConstMetric(weightDesc, prometheus.GaugeValue, float64(t.weight), t.series.labels...)
 			for _, b := range t.backends {
 				up := 0.0
 				if b.healthy.Load() {
 					up = 1
 				}
-				ch <- prometheus.MustNewConstMetric(healthyDesc, prometheus.GaugeValue, up, append(t.labels[:len(t.labels):len(t.labels)], b.raw)...)
+				ch <- prometheus.MustNewConstMetric(healthyDesc, prometheus.GaugeValue, up, append(t.series.labels[:len(t.series.labels):len(t.series.labels)], b.raw)...)
 			}
 		}
 	}
+}
+
+// series are the metrics of one track (service, env, version and track), resolved from their labels once, so
+// that a request looks up no label and a change that keeps the track keeps them. A route also has series
+// with an empty version and track, for the requests it refuses before choosing a track; those have no
+// duration or in-flight gauge of their own.
+type series struct {
+	labels   []string
+	requests *prometheus.CounterVec // curried with labels: only the code is left
+	// codes caches the counter per status code (index code-100), so that counting a request allocates nothing
+	// once its code has been seen.
+	codes    [500]atomic.Pointer[prometheus.Counter]
+	duration prometheus.Observer
+	inFlight prometheus.Gauge
+	// retired is set once the series are deleted from the registry: a request that still ends on the old
+	// track then counts only into counters already resolved, so that it does not bring the series back.
+	retired atomic.Bool
+}
+
+func seriesKey(labels []string) string { return strings.Join(labels, "\x00") }
+
+// seriesFor returns the series of labels, made if needed. The caller holds mu (or owns r).
+func (r *Router) seriesFor(labels []string) *series {
+	k := seriesKey(labels)
+	if s := r.series[k]; s != nil {
+		return s
+	}
+	s := &series{labels: labels, requests: r.metrics.requests.MustCurryWith(labelsOf(labels))}
+	if labels[3] != "" {
+		s.duration = r.metrics.duration.WithLabelValues(labels...)
+		s.inFlight = r.metrics.inFlight.WithLabelValues(labels...)
+	}
+	r.series[k] = s
+	return s
+}
+
+// count adds a request answered with code.
+func (s *series) count(code int) {
+	if code < 100 || code >= 600 {
+		if !s.retired.Load() {
+			s.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+		}
+		return
+	}
+	slot := &s.codes[code-100]
+	c := slot.Load()
+	if c == nil {
+		if s.retired.Load() {
+			return
+		}
+		counter := s.requests.WithLabelValues(strconv.Itoa(code))
+		c = &counter
+		slot.Store(c)
+	}
+	(*c).Inc()
+}
+
+// retire notes the series that the table next no longer has, and forgets the note of those it has again,
+// then deletes those retired for MetricsRetention. The caller holds mu (or owns r).
+func (r *Router) retire(next *table, now time.Time) {
+	live := map[string]bool{}
+	for _, rt := range next.routes {
+		live[seriesKey(rt.refused.labels)] = true
+		for _, tk := range rt.tracks {
+			live[seriesKey(tk.series.labels)] = true
+		}
+	}
+	for k := range r.series {
+		_, noted := r.retired[k]
+		switch {
+		case live[k]:
+			delete(r.retired, k)
+		case !noted:
+			r.retired[k] = now
+		}
+	}
+	r.purge(now)
+}
+
+// purge deletes the series retired for MetricsRetention or longer from the registry, so that /metrics does
+// not grow with every version ever deployed. The caller holds mu.
+func (r *Router) purge(now time.Time) {
+	for k, at := range r.retired {
+		if now.Sub(at) < r.opts.MetricsRetention {
+			continue
+		}
+		s := r.series[k]
+		s.retired.Store(true)
+		r.metrics.requests.DeletePartialMatch(labelsOf(s.labels))
+		r.metrics.duration.DeleteLabelValues(s.labels...)
+		r.metrics.inFlight.DeleteLabelValues(s.labels...)
+		if s.labels[3] == "" {
+			r.metrics.held.DeleteLabelValues(s.labels[0], s.labels[1])
+		}
+		delete(r.series, k)
+		delete(r.retired, k)
+	}
+}
+
+// purgeRetired runs purge under mu; the health loop calls it, so that series retire without a change.
+func (r *Router) purgeRetired() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.purge(time.Now())
 }

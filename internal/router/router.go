@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,6 +35,13 @@ import (
 const (
 	DefaultHealthInterval = 2 * time.Second
 	DefaultHealthTimeout  = 2 * time.Second
+	// DefaultDialTimeout bounds the connection to a backend.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for a backend's response headers once the request is sent.
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	// DefaultMetricsRetention is how long the series of a track that no route has any more stay on /metrics,
+	// so that the last scrapes see its final counts.
+	DefaultMetricsRetention = 5 * time.Minute
 )
 
 // Headers the router adds to each forwarded request, so that a backend (and a test) can tell which track and
@@ -52,9 +60,23 @@ type Options struct {
 	// HealthTimeout bounds one health check (DefaultHealthTimeout if 0).
 	HealthTimeout time.Duration
 	// Transport forwards requests and health checks; nil means a clone of http.DefaultTransport that keeps
-	// more idle connections per backend and does not ask backends for compression.
+	// more idle connections per backend, does not ask backends for compression, uses no HTTP proxy, and has
+	// DialTimeout and ResponseHeaderTimeout.
 	Transport http.RoundTripper
-	Logger    *slog.Logger
+	// DialTimeout bounds the connection to a backend (DefaultDialTimeout if 0); used only when Transport is nil.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response headers (DefaultResponseHeaderTimeout if
+	// 0); used only when Transport is nil. A backend that exceeds it is answered 504.
+	ResponseHeaderTimeout time.Duration
+	// MaxBodyBytes bounds a request's body; a larger one is answered 413. 0 sets no bound.
+	MaxBodyBytes int64
+	// TrustedProxies are the peers (load balancers, TLS terminators) whose X-Forwarded-For, -Proto and -Host
+	// the router keeps, appending the peer's address to X-Forwarded-For. From any other peer the router
+	// replaces them with its own view. Empty trusts no peer.
+	TrustedProxies []netip.Prefix
+	// MetricsRetention is how long a retired track's series stay on /metrics (DefaultMetricsRetention if 0).
+	MetricsRetention time.Duration
+	Logger           *slog.Logger
 }
 
 // Router routes traffic by the routing table. Its zero value is not usable; call New. All methods are safe
@@ -66,6 +88,11 @@ type Router struct {
 	checker *http.Client
 	metrics *metrics
 
+	// streams ends when Serve starts to stop: WebSocket and event-stream requests, which would otherwise
+	// hold a drain for its whole timeout, end with it.
+	streams     context.Context
+	stopStreams context.CancelFunc
+
 	table atomic.Pointer[table]
 	// mu serializes changes: each builds the next table from the current one, writes the state file, then
 	// swaps the table in.
@@ -73,6 +100,11 @@ type Router struct {
 	// backends are those of the current table, by key; guarded by mu. A backend keeps its health and its
 	// in-flight count across changes that keep it.
 	backends map[string]*backend
+	// series are the label-resolved metrics of every track that the table has or had within
+	// MetricsRetention, by seriesKey; retired holds when each of those no longer in the table left it.
+	// Both are guarded by mu.
+	series  map[string]*series
+	retired map[string]time.Time
 }
 
 // table is an immutable snapshot of every route. Requests read it without locks.
@@ -87,6 +119,8 @@ type routeKey struct{ service, env string }
 type route struct {
 	routing Routing
 	tracks  []*track
+	// refused are the series of requests refused before a track was chosen.
+	refused *series
 	// pause is non-nil while the route is paused.
 	pause *pause
 }
@@ -106,23 +140,21 @@ type track struct {
 	// (and no copy of itself) to carry its choice to the proxy.
 	proxies []*httputil.ReverseProxy
 	next    *atomic.Uint64
-	// codes caches requests' counter per status code (index code-100), so that counting a request allocates
-	// nothing once its code has been seen.
-	codes *[500]atomic.Pointer[prometheus.Counter]
-	// labels are the values of trackLabels; the observers are curried with them.
-	labels   []string
-	requests *prometheus.CounterVec
-	duration prometheus.Observer
-	inFlight prometheus.Gauge
+	// series are the track's metrics, shared with every table that has the same labels.
+	series *series
 }
 
 type backend struct {
-	key        string
-	raw        string
-	target     *url.URL
-	healthURL  string
-	healthy    atomic.Bool
-	inFlight   atomic.Int64
+	key       string
+	raw       string
+	target    *url.URL
+	healthURL string
+	healthy   atomic.Bool
+	inFlight  atomic.Int64
+	// plainAddr is the HOST:PORT the plain path dials, or empty when requests to the backend take the general
+	// path only (https, or a path prefix).
+	plainAddr  string
+	pool       connPool
 	checkFails int // consecutive failed background checks; only the health loop touches it
 }
 
@@ -135,19 +167,18 @@ func New(opts Options) (*Router, error) {
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = DefaultHealthTimeout
 	}
+	if opts.MetricsRetention <= 0 {
+		opts.MetricsRetention = DefaultMetricsRetention
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 1024
-		t.MaxIdleConnsPerHost = 256
-		// A proxy passes the client's Accept-Encoding on as it is; asking for gzip itself would only make the
-		// transport decompress answers it must forward as they came.
-		t.DisableCompression = true
-		opts.Transport = t
+		opts.Transport = newTransport(opts)
 	}
-	r := &Router{opts: opts, logger: opts.Logger, backends: map[string]*backend{}, buffers: &bufferPool{}}
+	r := &Router{opts: opts, logger: opts.Logger, backends: map[string]*backend{}, buffers: &bufferPool{},
+		series: map[string]*series{}, retired: map[string]time.Time{}}
+	r.streams, r.stopStreams = context.WithCancel(context.Background())
 	r.checker = &http.Client{Transport: opts.Transport, Timeout: opts.HealthTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	r.metrics = newMetrics(r)
@@ -163,6 +194,31 @@ func New(opts Options) (*Router, error) {
 	return r, nil
 }
 
+// newTransport is the transport of a router whose Options name none.
+func newTransport(opts Options) *http.Transport {
+	dial, header := opts.DialTimeout, opts.ResponseHeaderTimeout
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	if header <= 0 {
+		header = DefaultResponseHeaderTimeout
+	}
+	return &http.Transport{
+		// Backends are on the router's own network: an HTTP proxy from the environment must not see them.
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: header,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		// A proxy passes the client's Accept-Encoding on as it is; asking for gzip itself would only make the
+		// transport decompress answers it must forward as they came.
+		DisableCompression: true,
+	}
+}
+
 // newProxy returns the proxy that forwards tk's requests to be: to be's URL, with the client's Host, the
 // X-Forwarded headers and the track's.
 func (r *Router) newProxy(tk *track, be *backend) *httputil.ReverseProxy {
@@ -172,20 +228,28 @@ func (r *Router) newProxy(tk *track, be *backend) *httputil.ReverseProxy {
 		BufferPool: r.buffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(be.target)
-			pr.SetXForwarded()
+			r.forwarded(pr)
 			pr.Out.Host = pr.In.Host
 			pr.Out.Header[HeaderTrack] = trackHdr
 			pr.Out.Header[HeaderVersion] = versionHdr
 		},
 		Transport: r.opts.Transport,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			if req.Context().Err() != nil {
+			var tooLarge *http.MaxBytesError
+			var netErr net.Error
+			switch {
+			case errors.As(err, &tooLarge):
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			case req.Context().Err() != nil:
 				// The client left; its request is not the backend's failure, and no one reads the answer.
 				w.WriteHeader(statusClientClosed)
-				return
+			case errors.As(err, &netErr) && netErr.Timeout():
+				r.logger.Warn("backend timed out", "backend", be.raw, "err", err)
+				http.Error(w, "gateway timeout: the backend did not answer in time", http.StatusGatewayTimeout)
+			default:
+				r.logger.Warn("backend failed", "backend", be.raw, "err", err)
+				http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
 			}
-			r.logger.Warn("backend failed", "backend", be.raw, "err", err)
-			http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
 		},
 	}
 }
@@ -213,14 +277,11 @@ func (r *Router) build(routes []storedRoute, newHealthy func(*backend) bool) (*t
 				}
 			}
 		}
+		rt.refused = r.seriesFor([]string{rt.routing.Service, rt.routing.Env, "", ""})
 		for _, tr := range rt.routing.Tracks {
-			labels := []string{rt.routing.Service, rt.routing.Env, tr.Version, tr.Name}
 			tk := &track{
-				name: tr.Name, version: tr.Version, weight: tr.Weight, next: new(atomic.Uint64), labels: labels,
-				requests: r.metrics.requests.MustCurryWith(labelsOf(labels)),
-				codes:    new([500]atomic.Pointer[prometheus.Counter]),
-				duration: r.metrics.duration.WithLabelValues(labels...),
-				inFlight: r.metrics.inFlight.WithLabelValues(labels...),
+				name: tr.Name, version: tr.Version, weight: tr.Weight, next: new(atomic.Uint64),
+				series: r.seriesFor([]string{rt.routing.Service, rt.routing.Env, tr.Version, tr.Name}),
 			}
 			for _, b := range tr.Backends {
 				key := b.URL + " " + b.HealthPath
@@ -273,8 +334,12 @@ func (r *Router) commit(next *table) []*backend {
 			gone = append(gone, b)
 		}
 	}
+	for _, b := range gone {
+		b.pool.close()
+	}
 	r.backends = live
 	r.table.Store(next)
+	r.retire(next, time.Now())
 	return gone
 }
 
@@ -292,6 +357,12 @@ func newBackend(b Backend) (*backend, error) {
 		return nil, fmt.Errorf("backend %q: %w", b.URL, err)
 	}
 	be := &backend{key: b.URL + " " + b.HealthPath, raw: b.URL, target: u}
+	if u.Scheme == "http" && (u.Path == "" || u.Path == "/") && u.RawPath == "" {
+		be.plainAddr = u.Host
+		if u.Port() == "" {
+			be.plainAddr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
 	if b.HealthPath != "" {
 		h := *u
 		h.Path, h.RawPath = b.HealthPath, ""
@@ -330,48 +401,34 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	if max := r.opts.MaxBodyBytes; max > 0 && req.Body != nil && req.Body != http.NoBody {
+		if req.ContentLength > max {
+			r.refuse(w, rt, start, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		req.Body = http.MaxBytesReader(w, req.Body, max)
+	}
 	tk, i := rt.pick(req)
 	if i < 0 {
 		r.refuse(w, rt, start, http.StatusServiceUnavailable, "no healthy backend for "+rt.routing.Service)
 		return
 	}
-	be := tk.backends[i]
-	be.inFlight.Add(1)
-	tk.inFlight.Inc()
-	defer func() {
-		tk.inFlight.Dec()
-		be.inFlight.Add(-1)
-	}()
-	rec := recorders.Get().(*statusRecorder)
-	rec.ResponseWriter = w
-	tk.proxies[i].ServeHTTP(rec, req)
-	code := rec.code
-	*rec = statusRecorder{}
-	recorders.Put(rec)
-	if code == 0 {
-		code = http.StatusOK
+	if isStream(req) {
+		// It may last for hours: it ends when Serve stops, rather than hold the drain.
+		ctx, cancel := context.WithCancel(req.Context())
+		stop := context.AfterFunc(r.streams, cancel)
+		defer stop()
+		defer cancel()
+		req = req.WithContext(ctx)
 	}
-	tk.count(code)
-	tk.duration.Observe(time.Since(start).Seconds())
-}
-
-// recorders lends ServeHTTP its status recorders.
-var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
-
-// count adds a request answered with code to the track's counter.
-func (tk *track) count(code int) {
-	if code < 100 || code >= 600 {
-		tk.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	rec := recorders.Get().(*statusRecorder)
+	rec.begin(w, tk.series, tk.backends[i], start)
+	defer rec.end()
+	if be := tk.backends[i]; plain(req, be) {
+		r.forwardPlain(rec, req, tk, be)
 		return
 	}
-	slot := &tk.codes[code-100]
-	c := slot.Load()
-	if c == nil {
-		counter := tk.requests.WithLabelValues(strconv.Itoa(code))
-		c = &counter
-		slot.Store(c)
-	}
-	(*c).Inc()
+	tk.proxies[i].ServeHTTP(rec, req)
 }
 
 // errHeldTooLong ends a hold that outlasted the pause's maxHold.
@@ -401,9 +458,10 @@ func (r *Router) hold(ctx context.Context, rt *route, host string, start time.Ti
 
 // refuse answers a request of rt that no backend took.
 func (r *Router) refuse(w http.ResponseWriter, rt *route, start time.Time, code int, msg string) {
-	labels := []string{rt.routing.Service, rt.routing.Env, "", ""}
-	r.metrics.requests.WithLabelValues(append(labels, strconv.Itoa(code))...).Inc()
-	r.metrics.duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	rt.refused.count(code)
+	if !rt.refused.retired.Load() {
+		r.metrics.duration.WithLabelValues(rt.refused.labels...).Observe(time.Since(start).Seconds())
+	}
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
@@ -481,29 +539,6 @@ func (tk *track) nextHealthy() int {
 	}
 	return -1
 }
-
-// statusRecorder keeps the status code of a response for the metrics.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.code == 0 && code >= 200 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (the proxy flushes through it).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // ConflictError is a routing whose host already belongs to another route.
 type ConflictError struct{ Host, Service, Env string }

@@ -584,6 +584,7 @@ func TestUnroutedAndConflicts(t *testing.T) {
 	// The server refuses it too, and a body for another path.
 	req, _ := http.NewRequest(http.MethodPut, h.admin.URL+"/v1/routes/other/prod", strings.NewReader(`{"service":"shop","env":"prod"}`))
 	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("PUT of another path's body: got %v %v, want 400", resp, err)
 	}
