@@ -229,3 +229,64 @@ func TestDockerAnalysis(t *testing.T) {
 	t.Logf("load: %d requests, %d failed (answers other than 200, mostly the error version's 500s); by version %v",
 		load.sent.Load(), load.failed.Load(), load.versions)
 }
+
+// failClosedSpec is a blue-green release judged by one metric, watched for one second.
+const failClosedSpec = `service: SERVICE
+image: {repository: registry.local/SERVICE}
+platform:
+  exec:
+    deploy: [./platform.sh]
+    setWeight: [./platform.sh]
+    promote: [./platform.sh]
+    rollback: [./platform.sh]
+    remove: [./platform.sh]
+    ready: [./platform.sh]
+environments:
+  - name: production
+    strategy:
+      type: blue-green
+      scaleDownDelay: 1s
+      analysis: {interval: 1s, metrics: [error-rate]}
+metrics:
+  error-rate:
+    query: sum(rate(ferry_router_requests_total{service="{{.Service}}",code=~"5.."}[10s]))
+    max: 0.05
+`
+
+// TestAnalysisFailsClosed releases a blue-green service judged by a metric on a worker whose Prometheus was
+// stopped: the watch ends with errors only, no evidence, and the release rolls back instead of promoting. A
+// worker without any Prometheus refuses the same spec at admission, naming the field and the remedy.
+func TestAnalysisFailsClosed(t *testing.T) {
+	prom := promtest.Start(t)
+	prom.Stop() // a real server that was there, and is gone
+	queue := "fail-closed-" + uniqueSuffix()
+	w := background("worker-fail-closed", "worker", "--task-queue", queue, "--exec-root", stack.execRoot,
+		"--exec-allow", stack.execRoot+"/**", "--prometheus-address", prom.URL)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stop(w)
+	a := newApp(t, "fail-closed", failClosedSpec, nil)
+
+	r := ferryEnvArgs(t, append(ferryEnv(), "FERRY_TASK_QUEUE="+queue),
+		"start", "--spec", a.spec(), "--version", "1.0.0", "--git-sha", "0a1b2c3", "--wait")
+	s := status(t, "fail-closed", "1.0.0")
+	if r.code == 0 || s.State != workflows.StateRolledBack || !strings.Contains(s.Reason, "no evidence: metric error-rate") {
+		t.Errorf("unreachable Prometheus: got exit %d, %s %q, want rolled back on no evidence\n%s", r.code, s.State, s.Reason, r.stderr)
+	}
+	for _, c := range a.calls() {
+		if strings.HasPrefix(c, "promote") {
+			t.Errorf("got %q, want no promotion", c)
+		}
+	}
+
+	r = a.start("1.0.1", "--wait") // the shared worker has no Prometheus
+	s = status(t, "fail-closed", "1.0.1")
+	want := "environments[0].strategy.analysis.metrics: this worker cannot measure metrics: no Prometheus is configured; start the worker with --prometheus-address"
+	if r.code == 0 || !strings.Contains(s.Reason, want) {
+		t.Errorf("no Prometheus: got exit %d, %s %q, want refused with %q", r.code, s.State, s.Reason, want)
+	}
+	if n := len(a.calls()); n > 0 && strings.Contains(strings.Join(a.calls(), "\n"), "1.0.1") {
+		t.Errorf("got calls %q, want nothing run for the refused release", a.calls())
+	}
+}

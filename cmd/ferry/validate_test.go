@@ -127,3 +127,27 @@ func TestValidateWarnsMissingProgram(t *testing.T) {
 		t.Errorf("programs present: got code %d stderr %q, want 0 and no warning", code, stderr)
 	}
 }
+
+// An initialDelay as long as the bake would skip every measurement: validate refuses it, naming the bake.
+func TestValidateInitialDelayLongerThanBake(t *testing.T) {
+	clearEnv(t)
+	path := writeFile(t, "ferry.yaml", `service: checkout
+image: {repository: registry.local/checkout}
+platform:
+  exec: {deploy: [./platform.sh], setWeight: [./platform.sh], rollback: [./platform.sh], remove: [./platform.sh]}
+environments:
+  - name: production
+    strategy:
+      type: canary
+      steps: [{weight: 10, bake: 1m}]
+      analysis: {interval: 30s, initialDelay: 2m, metrics: [error-rate]}
+metrics:
+  error-rate: {query: 'sum(rate(errors[1m]))', max: 0.01}
+`)
+	writeProgram(t, filepath.Join(filepath.Dir(path), "platform.sh"))
+	stdout, stderr, code := ferry(t, "validate", path)
+	want := path + ":9: environments[0].strategy.steps[0].bake: must be at least analysis.initialDelay + analysis.interval (2m + 30s)"
+	if code != exitRejected || stdout != "" || !strings.Contains(stderr, want) {
+		t.Errorf("got code %d stdout %q stderr %q, want %d and %q", code, stdout, stderr, exitRejected, want)
+	}
+}

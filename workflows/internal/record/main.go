@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -120,13 +121,22 @@ func (*recPlatform) ResolveConfig(_ context.Context, in activities.ConfigRequest
 	return activities.ConfigResult{Hash: "hmac-sha256:" + in.Env}, nil
 }
 
-// recMetrics measures every metric as 0.001, and 0.2 for versions ending in "-regressed" at 10 %.
-type recMetrics struct{}
+// recMetrics measures every metric as 0.001, and 0.2 for versions ending in "-regressed" at 10 %. Versions
+// ending in "-erring" get only errors (no Prometheus to answer), and those ending in "-unclear" are
+// inconclusive at 10 % until resolved is set.
+type recMetrics struct {
+	resolved atomic.Bool
+}
 
-func (*recMetrics) MeasureMetric(_ context.Context, in activities.MeasureRequest) (activities.MeasureResult, error) {
+func (m *recMetrics) MeasureMetric(_ context.Context, in activities.MeasureRequest) (activities.MeasureResult, error) {
 	v, verdict := 0.001, analysis.Successful
-	if strings.HasSuffix(in.Vars.Version, "-regressed") && in.Weight == 10 {
+	switch version := in.Vars.Version; {
+	case strings.HasSuffix(version, "-regressed") && in.Weight == 10:
 		v, verdict = 0.2, analysis.Failed
+	case strings.HasSuffix(version, "-erring"):
+		return activities.MeasureResult{Name: in.Name, Verdict: analysis.Error, Detail: "query failed: connection refused", Query: "recorded"}, nil
+	case strings.HasSuffix(version, "-unclear") && in.Weight == 10 && !m.resolved.Load():
+		return activities.MeasureResult{Name: in.Name, Verdict: analysis.Inconclusive, Detail: "no data", Query: "recorded"}, nil
 	}
 	return activities.MeasureResult{Name: in.Name, Verdict: verdict, Value: &v, Detail: "recorded", Query: "recorded"}, nil
 }
@@ -174,6 +184,8 @@ type scenario struct {
 	current bool
 	// metrics adds a metric, error-rate, to production's canary analysis and verification.
 	metrics bool
+	// edit changes the spec last.
+	edit func(*spec.Spec)
 	// act drives the running release with Updates, in order, each when the stage it waits for is reached.
 	act func(ctx context.Context, c client.Client, id string)
 }
@@ -201,7 +213,8 @@ func record() {
 	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}})
 	w.RegisterActivity(&recChecks{})
 	w.RegisterActivity(&recMigrations{})
-	w.RegisterActivity(&recMetrics{})
+	metrics := &recMetrics{}
+	w.RegisterActivity(metrics)
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	if err := w.Start(); err != nil {
 		fatalf("%v", err)
@@ -282,6 +295,25 @@ func record() {
 		{name: "metric-analysis", version: "1.8.0", prod: autoCanary, metrics: true},
 		// The platform says 0.9.0 serves; 0.8.0 is older, so the release is refused as a downgrade.
 		{name: "downgrade-refused", version: "0.8.0", current: true, prod: autoCanary},
+		// Fail closed: a blue-green watch whose metric only errs ends without evidence and rolls back.
+		{name: "fail-closed-blue-green", version: "1.9.0-erring", prod: spec.Environment{Gate: spec.Gate{Auto: true},
+			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(1),
+				Analysis: &spec.Analysis{Interval: sec(1), MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}, InitialDelay: sec(1), ConsecutiveErrorLimit: 4}}}},
+			metrics: true},
+		// Fail closed: every bake, the bakeless 100 % step (after its initial delay) and verification have
+		// evidence, and the release succeeds.
+		{name: "fail-closed-canary", version: "1.9.0", prod: autoCanary, metrics: true, edit: func(s *spec.Spec) {
+			s.Environments[1].Strategy.Analysis.InitialDelay = sec(1)
+		}},
+		// An inconclusive metric pauses the 10 % bake; ferry resume goes on, and the bake's deadline moved by
+		// the pause.
+		{name: "inconclusive-pause-resume", version: "1.9.0-unclear", prod: autoCanary, metrics: true,
+			act: func(ctx context.Context, c client.Client, id string) {
+				awaitPaused(ctx, c, id)
+				time.Sleep(2 * time.Second)
+				metrics.resolved.Store(true)
+				update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
+			}},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
@@ -301,6 +333,9 @@ func record() {
 			v := *prod.Verify
 			v.Metrics = []string{"error-rate"}
 			prod.Strategy.Analysis, prod.Verify = &a, &v
+		}
+		if sc.edit != nil {
+			sc.edit(&in.Spec)
 		}
 		id := workflows.ReleaseWorkflowID(service, sc.version)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow, in)
