@@ -187,7 +187,8 @@ func (f *follower) answered() {
 // returns the last status; on ctx's end also ctx's error. While no worker answers (a worker restart), it keeps
 // watching and reports the last known status with Waiting saying so, and so it does while the worker fails the
 // status query (the outcome does not depend on it). While Temporal does not answer (a server
-// restart), it tries again with backoff for up to DefaultReconnectTimeout, and then returns a *LostError.
+// restart), or answers with an error that is not permanent, it tries again with backoff for up to
+// DefaultReconnectTimeout, and then returns a *LostError: no such error is taken for the release's outcome.
 func Watch(ctx context.Context, c client.Client, run Run, interval time.Duration, fn func(workflows.Status)) (workflows.Status, error) {
 	return newFollower(run, FollowOptions{Interval: interval}).watch(ctx, c, fn)
 }
