@@ -191,3 +191,57 @@ func TestFollowTimeoutLeavesReleaseRunning(t *testing.T) {
 	}
 	a.wantCalls(wantRelease("15.0.0")...)
 }
+
+// outageSpec is a short one-environment canary: E2E decides the outcome (pass: succeeded, fail: rolled back).
+const outageSpec = `service: SERVICE
+image: {repository: registry.local/SERVICE}
+platform:
+  exec:
+    deploy: [./platform.sh]
+    setWeight: [./platform.sh]
+    promote: [./platform.sh]
+    rollback: [./platform.sh]
+    remove: [./platform.sh]
+    ready: [./platform.sh]
+environments:
+  - name: production
+    strategy:
+      type: canary
+      steps: [{weight: 50, bake: 3s}, {weight: 100}]
+    checks:
+      e2e: [{exec: [./E2E.sh]}]
+`
+
+// The server is killed for 8 s while `ferry start --wait` follows a release, 20 times in a row, each release
+// ending another way (succeeded, rolled back): the follower's exit code is the release's outcome every time,
+// never an error the outage or the restart caused (as "no poller seen" right after a restart once was).
+func TestFollowerExitIsTheOutcomeAcrossOutages(t *testing.T) {
+	const rounds = 20
+	s := newOwnServer(t)
+	wantCode := map[string]int{workflows.StateSucceeded: 0, workflows.StateRolledBack: 5}
+	for i := range rounds {
+		e2e := []string{"pass", "fail"}[i%2]
+		a := newApp(t, fmt.Sprintf("outage%d", i), strings.ReplaceAll(outageSpec, "E2E", e2e), nil)
+		version := fmt.Sprintf("1.0.%d", i)
+		waiting := s.follow("start", "--spec", a.spec(), "--version", version, "--git-sha", "0a1b2c3", "--wait")
+		s.awaitStatus(a.service, version, time.Minute, func(st workflows.Status) bool {
+			return st.Weight == 50 && !st.BakeUntil.IsZero()
+		})
+		s.kill()
+		time.Sleep(8 * time.Second) // the outage itself
+		s.start()
+		r := waitResult(t, waiting, 2*time.Minute)
+		var st workflows.Status
+		s.awaitStatus(a.service, version, time.Minute, func(got workflows.Status) bool {
+			st = got
+			return got.State != workflows.StateRunning
+		})
+		want, ok := wantCode[st.State]
+		if !ok || r.code != want {
+			t.Fatalf("round %d (%s): follower exit %d, release %s (want exit %d)\nstdout:\n%s\nstderr:\n%s", i, e2e, r.code, st.State, want, r.stdout, r.stderr)
+		}
+		if wantState := map[string]string{"pass": workflows.StateSucceeded, "fail": workflows.StateRolledBack}[e2e]; st.State != wantState {
+			t.Fatalf("round %d: release %s, want %s", i, st.State, wantState)
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/ferryhq/ferry/internal/spec"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -16,7 +18,8 @@ type AdoptOptions struct {
 	TaskQueue string
 	Service   string
 	Env       string
-	// Stable is what serves the environment now. An empty Image is left to the workflow.
+	// Stable is what serves the environment now. Its Image must name the image by digest
+	// (REPOSITORY@sha256:DIGEST): a rollback to the adopted version deploys exactly that image.
 	Stable   workflows.Artifact
 	Identity string
 	Reason   string
@@ -32,10 +35,15 @@ type LockRun struct {
 // service Ferry did not deploy there or a lock that lost its state: the next release rolls back to that version
 // instead of guessing. It starts the lock when none runs, so a first release finds the version waiting.
 //
-// It refuses with a *RejectedError, and signals nothing, while a release holds the lock: that release is
+// It refuses with a *RejectedError, and signals nothing, when Stable.Image does not name an image by digest: a
+// rollback to a version without an image would have nothing to deploy, and one to a tag whatever the tag
+// names by then. It refuses in the same way while a release holds the lock: that release is
 // changing what serves the environment, and records the stable version itself when it finishes. It asks the lock
 // with QueryLock, so a running lock needs a worker to answer; without one it returns a *NoWorkerError.
 func Adopt(ctx context.Context, c client.Client, opts AdoptOptions) (LockRun, error) {
+	if err := checkAdoptedImage(opts.Stable.Image); err != nil {
+		return LockRun{}, err
+	}
 	id := workflows.EnvLockWorkflowID(opts.Service, opts.Env)
 	if err := refuseHeld(ctx, c, id, opts); err != nil {
 		return LockRun{}, err
@@ -53,6 +61,20 @@ func Adopt(ctx context.Context, c client.Client, opts AdoptOptions) (LockRun, er
 		return LockRun{}, fmt.Errorf("adopt %s %s in %s: %w", opts.Service, opts.Stable.Version, opts.Env, err)
 	}
 	return LockRun{WorkflowID: id, RunID: wr.GetRunID()}, nil
+}
+
+// checkAdoptedImage returns a *RejectedError unless ref names an image by digest.
+func checkAdoptedImage(ref string) error {
+	const form = "REPOSITORY@sha256:DIGEST"
+	if ref == "" {
+		return &RejectedError{Reason: "adopt needs the image that serves the environment, by digest (" + form +
+			"): a rollback to the adopted version deploys it"}
+	}
+	if _, err := name.NewDigest(ref); err != nil {
+		return &RejectedError{Reason: fmt.Sprintf("adopt needs the image by digest (%s), so that a rollback deploys "+
+			"exactly what serves now, not what a tag names later: %s: %v", form, spec.QuoteValue(ref), err)}
+	}
+	return nil
 }
 
 // refuseHeld returns a *RejectedError when a release holds the lock id. A lock that does not run holds nothing.

@@ -8,8 +8,6 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -77,31 +75,34 @@ func backoff(n int) time.Duration {
 	return min(d, maxRetry)
 }
 
-// isOutage reports an error that an outage of Temporal explains: the server does not answer, or answers that it
-// cannot serve yet (a restarting server may not know its namespaces for a moment). A deadline or cancellation
-// of ctx itself is none.
-func isOutage(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil {
-		return false
-	}
-	var (
-		unavailable *serviceerror.Unavailable
-		deadline    *serviceerror.DeadlineExceeded
-		nsNotFound  *serviceerror.NamespaceNotFound
-	)
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &nsNotFound) ||
-		errors.Is(err, context.DeadlineExceeded) {
+// permanent reports an error that asking again cannot change: no such release, a request the server refuses
+// as malformed or not allowed, or ctx's own end. A follower reports it; every other error it rides out.
+func permanent(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
 		return true
 	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if s, ok := status.FromError(e); ok {
-			switch s.Code() {
-			case codes.Unavailable, codes.DeadlineExceeded:
-				return true
-			}
-		}
-	}
-	return false
+	var (
+		notFound     *NotFoundError
+		srvNotFound  *serviceerror.NotFound
+		denied       *serviceerror.PermissionDenied
+		invalid      *serviceerror.InvalidArgument
+		nsNotAllowed *serviceerror.NamespaceInvalidState
+	)
+	return errors.As(err, &notFound) || errors.As(err, &srvNotFound) || errors.As(err, &denied) ||
+		errors.As(err, &invalid) || errors.As(err, &nsNotAllowed)
+}
+
+// workerTrouble reports an error that says no worker answered for the release, or the one that did failed
+// to: the server says no worker polls its queue (as it does for a while after it restarted), the query timed
+// out, or the worker failed it. The release is durable and its outcome does not depend on a worker answering
+// now, so a follower keeps watching.
+func workerTrouble(err error) bool {
+	var (
+		noWorker     *NoWorkerError
+		queryFailed  *serviceerror.QueryFailed
+		precondition *serviceerror.FailedPrecondition
+	)
+	return errors.As(err, &noWorker) || errors.As(err, &queryFailed) || errors.As(err, &precondition)
 }
 
 // follower rides out outages of Temporal for one follow.
@@ -124,8 +125,10 @@ func newFollower(run Run, opts FollowOptions) *follower {
 	return &follower{run: run, opts: opts}
 }
 
-// do calls fn until it returns no outage, waiting between attempts, and returns its error. Past the reconnect
-// timeout it returns a *LostError, and once ctx is done ctx's error.
+// do calls fn until it returns nil, a permanent error or worker trouble, waiting between attempts, and
+// returns its error: any other error (an outage of Temporal, or one the follower cannot place) is tried
+// again, for no error that Temporal may answer differently a moment later is the release's outcome. Past the
+// reconnect timeout it returns a *LostError, and once ctx is done ctx's error.
 func (f *follower) do(ctx context.Context, fn func(ctx context.Context) error) error {
 	for {
 		began := time.Now()
@@ -133,7 +136,7 @@ func (f *follower) do(ctx context.Context, fn func(ctx context.Context) error) e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !isOutage(ctx, err) {
+		if err == nil || permanent(ctx, err) || workerTrouble(err) {
 			f.answered()
 			return err
 		}
@@ -184,7 +187,8 @@ func (f *follower) answered() {
 // returns the last status; on ctx's end also ctx's error. While no worker answers (a worker restart), it keeps
 // watching and reports the last known status with Waiting saying so, and so it does while the worker fails the
 // status query (the outcome does not depend on it). While Temporal does not answer (a server
-// restart), it tries again with backoff for up to DefaultReconnectTimeout, and then returns a *LostError.
+// restart), or answers with an error that is not permanent, it tries again with backoff for up to
+// DefaultReconnectTimeout, and then returns a *LostError: no such error is taken for the release's outcome.
 func Watch(ctx context.Context, c client.Client, run Run, interval time.Duration, fn func(workflows.Status)) (workflows.Status, error) {
 	return newFollower(run, FollowOptions{Interval: interval}).watch(ctx, c, fn)
 }
@@ -196,7 +200,11 @@ func (f *follower) watch(ctx context.Context, c client.Client, fn func(workflows
 		var st workflows.Status
 		err := f.do(ctx, func(ctx context.Context) error {
 			var err error
-			st, err = statusOf(ctx, c, f.run, followRead)
+			var run Run
+			st, run, err = statusOf(ctx, c, f.run, followRead)
+			if err == nil {
+				f.run = run // the latest run: the first may pass retention while the release goes on
+			}
 			return err
 		})
 		var (
@@ -212,6 +220,9 @@ func (f *follower) watch(ctx context.Context, c client.Client, fn func(workflows
 			// The worker failed to answer, again and again: the release's outcome does not depend on it.
 			st = f.stale()
 			st.Waiting = "a status answer (the worker failed the status query: " + queryFailed.Message + ")"
+		case err != nil && workerTrouble(err):
+			st = f.stale()
+			st.Waiting = "a worker (" + err.Error() + "; the release resumes when one runs)"
 		case err != nil:
 			return f.last, err
 		default:
@@ -245,6 +256,7 @@ func Follow(ctx context.Context, c client.Client, run Run, opts FollowOptions, f
 	if _, err := f.watch(ctx, c, fn); err != nil {
 		return workflows.ReleaseResult{}, err
 	}
+	run = f.run // the run the watch saw end
 	var res workflows.ReleaseResult
 	var outcome *OutcomeError
 	err := f.do(ctx, func(ctx context.Context) error {

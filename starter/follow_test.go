@@ -34,30 +34,38 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestIsOutage(t *testing.T) {
+// A follower reports only errors that asking again cannot change; worker trouble it shows as a stale status,
+// and everything else, outages and errors it cannot place alike, it tries again.
+func TestFollowerErrorKinds(t *testing.T) {
 	live := context.Background()
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
+	noPoller := serviceerror.NewFailedPrecondition("no poller seen for task queue recently, worker may be down")
 	tests := []struct {
-		name string
-		ctx  context.Context
-		err  error
-		want bool
+		name              string
+		ctx               context.Context
+		err               error
+		permanent, worker bool
 	}{
-		{"unavailable", live, serviceerror.NewUnavailable("connection refused"), true},
-		{"wrapped grpc unavailable", live, fmt.Errorf("describe x: %w", status.Error(codes.Unavailable, "connection refused")), true},
-		{"rpc deadline", live, serviceerror.NewDeadlineExceeded("deadline"), true},
-		{"bounded call ran out", live, fmt.Errorf("describe x: %w", context.DeadlineExceeded), true},
-		{"namespace not loaded yet", live, serviceerror.NewNamespaceNotFound("default"), true},
-		{"no such release", live, &NotFoundError{Service: "a", Version: "1"}, false},
-		{"no worker", live, &NoWorkerError{What: "status query", Wait: queryTimeout}, false},
-		{"internal", live, serviceerror.NewInternal("boom"), false},
-		{"nil", live, nil, false},
-		{"caller's own end", done, serviceerror.NewUnavailable("connection refused"), false},
+		{"unavailable", live, serviceerror.NewUnavailable("connection refused"), false, false},
+		{"wrapped grpc unavailable", live, fmt.Errorf("describe x: %w", status.Error(codes.Unavailable, "connection refused")), false, false},
+		{"bounded call ran out", live, fmt.Errorf("describe x: %w", context.DeadlineExceeded), false, false},
+		{"namespace not loaded yet", live, serviceerror.NewNamespaceNotFound("default"), false, false},
+		{"internal", live, serviceerror.NewInternal("boom"), false, false},
+		{"no poller after a restart", live, fmt.Errorf("query status of x: %w", noPoller), false, true},
+		{"no worker", live, &NoWorkerError{What: "status query", Wait: queryTimeout}, false, true},
+		{"query failed", live, serviceerror.NewQueryFailed("replay"), false, true},
+		{"no such release", live, &NotFoundError{Service: "a", Version: "1"}, true, false},
+		{"server not found", live, serviceerror.NewNotFound("gone"), true, false},
+		{"denied", live, serviceerror.NewPermissionDenied("no", ""), true, false},
+		{"caller's own end", done, serviceerror.NewUnavailable("connection refused"), true, false},
 	}
 	for _, tt := range tests {
-		if got := isOutage(tt.ctx, tt.err); got != tt.want {
-			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		if got := permanent(tt.ctx, tt.err); got != tt.permanent {
+			t.Errorf("%s: permanent got %v, want %v", tt.name, got, tt.permanent)
+		}
+		if got := workerTrouble(tt.err); got != tt.worker {
+			t.Errorf("%s: worker trouble got %v, want %v", tt.name, got, tt.worker)
 		}
 	}
 }
@@ -285,5 +293,64 @@ func TestWatchRidesOutFailedQueries(t *testing.T) {
 	got := seen[1]
 	if got.Env != "production" || got.Stage != "deploying" || got.State != workflows.StateRunning || !strings.Contains(got.Waiting, "failed the status query: invalid state transition") {
 		t.Errorf("after failed queries: got %+v, want the last status, waiting for a status answer", got)
+	}
+}
+
+// runsClient is a release that continued as new from run r1 to r2, which runs: it logs the run IDs it is
+// asked to describe, and answers queries from a script of errors, then with status.
+type runsClient struct {
+	*queryClient
+	asked []string
+}
+
+func (c *runsClient) DescribeWorkflowExecution(_ context.Context, _, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	c.asked = append(c.asked, runID)
+	info := &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "ferry-release/profile/10.0.0", RunId: "r2"},
+		Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if runID == "r1" {
+		info.Execution.RunId, info.Status = "r1", enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
+}
+
+// A watch asks for the release's latest run once it has seen it: the first run passes retention while the
+// release goes on. Before the fix every poll described r1 first.
+func TestWatchFollowsTheLatestRun(t *testing.T) {
+	running := workflows.Status{Service: "profile", Version: "10.0.0", State: workflows.StateRunning}
+	c := &runsClient{queryClient: &queryClient{status: running}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	polls := 0
+	_, err := Watch(ctx, c, Run{WorkflowID: "ferry-release/profile/10.0.0", RunID: "r1", Service: "profile", Version: "10.0.0"},
+		time.Millisecond, func(workflows.Status) {
+			if polls++; polls == 3 {
+				cancel()
+			}
+		})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("watch ended with %v, want it to go on until cancelled", err)
+	}
+	if got, want := strings.Join(c.asked, ","), "r1,,r2,r2"; got != want {
+		t.Errorf("described runs: got %q, want %q", got, want)
+	}
+}
+
+// Right after a server restart no worker polls yet, and the server may fail a call it cannot place: neither
+// is the release's outcome. The watch goes on, saying it waits for a worker, until the release ends. Before the
+// fix "no poller seen" ended it with an error (exit 1 for a release that succeeded).
+func TestWatchRidesOutTransientErrors(t *testing.T) {
+	noPoller := serviceerror.NewFailedPrecondition("no poller seen for task queue recently, worker may be down")
+	done := workflows.Status{Service: "profile", Version: "10.0.0", State: workflows.StateSucceeded}
+	c := &runsClient{queryClient: &queryClient{status: done, errs: []error{noPoller, serviceerror.NewInternal("boom")}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var seen []workflows.Status
+	st, err := Watch(ctx, c, Run{WorkflowID: "ferry-release/profile/10.0.0", Service: "profile", Version: "10.0.0"},
+		time.Millisecond, func(st workflows.Status) { seen = append(seen, st) })
+	if err != nil || st.State != workflows.StateSucceeded {
+		t.Fatalf("watch: got %+v, %v, want succeeded", st, err)
+	}
+	if len(seen) != 2 || seen[0].State != workflows.StateRunning || !strings.Contains(seen[0].Waiting, "no poller seen") {
+		t.Errorf("statuses: got %+v, want a stale one waiting for a worker, then the outcome", seen)
 	}
 }

@@ -116,13 +116,28 @@ func list(ctx context.Context, c client.Client, f filter, limit int) ([]Row, err
 			return nil, fmt.Errorf("list releases: %w", err)
 		}
 		for _, info := range resp.GetExecutions() {
-			rows = append(rows, rowFromInfo(info, dc))
+			rows = appendRow(rows, rowFromInfo(info, dc))
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 || len(rows) >= limit {
 			return rows[:min(len(rows), limit)], nil
 		}
 	}
+}
+
+// appendRow adds r to rows, one row per release: the visibility store lags behind a continue-as-new, and can
+// list a release's closed run beside its new one (both as running, for a while). The later start is the
+// release's current run.
+func appendRow(rows []Row, r Row) []Row {
+	for i, o := range rows {
+		if o.WorkflowID == r.WorkflowID {
+			if r.StartTime.After(o.StartTime) {
+				rows[i] = r
+			}
+			return rows
+		}
+	}
+	return append(rows, r)
 }
 
 // rowFromInfo reads a row from the search attributes of one execution. A release that closed without setting
@@ -166,6 +181,8 @@ func stateOfClosed(status enumspb.WorkflowExecutionStatus) string {
 		return workflows.StateSucceeded
 	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		return workflows.StateAborted
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return workflows.StateRunning // the release goes on in its next run
 	default:
 		return workflows.StateFailed
 	}

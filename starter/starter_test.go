@@ -96,6 +96,8 @@ func TestRowFromInfo(t *testing.T) {
 		{"recorded final state wins", info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, true, append(attrs, "FerryState", "rolled_back")...), "rolled_back", true},
 		{"terminated while running", info(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, true, append(attrs, "FerryState", "running")...), "failed", true},
 		{"canceled without state", info(enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, true, attrs...), "aborted", true},
+		// The release goes on in its next run: not failed, as it read before.
+		{"continued as new", info(enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, true, append(attrs, "FerryState", "running")...), "running", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -461,5 +463,24 @@ func TestTimelineMeasurement(t *testing.T) {
 		if got[i].Text != w || !got[i].Failed || got[i].Env != "production" {
 			t.Errorf("event %d: got %q failed=%v env %q, want %q failed in production", i, got[i].Text, got[i].Failed, got[i].Env, w)
 		}
+	}
+}
+
+// The visibility store can list a release's closed run beside its next one after a continue-as-new: one row per
+// release, the later run's. Before the fix both rows stood, and a decision without a version called them
+// ambiguous.
+func TestAppendRowKeepsOneRowPerRelease(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	row := func(id, run string, start time.Time) Row { return Row{WorkflowID: id, RunID: run, StartTime: start} }
+	var rows []Row
+	for _, r := range []Row{row("a", "a1", t0), row("b", "b1", t0), row("a", "a2", t0.Add(time.Hour)), row("a", "a0", t0.Add(-time.Hour))} {
+		rows = appendRow(rows, r)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.RunID)
+	}
+	if strings.Join(got, " ") != "a2 b1" {
+		t.Errorf("rows: got %q, want a2 b1", got)
 	}
 }

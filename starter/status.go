@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -56,25 +57,35 @@ func Status(ctx context.Context, c client.Client, service, version string) (work
 // closed one the final ReleaseResult is authoritative for state and reason; the query, when a worker answers it,
 // adds the rest.
 func StatusOf(ctx context.Context, c client.Client, run Run) (workflows.Status, error) {
-	return statusOf(ctx, c, run, 0)
+	st, _, err := statusOf(ctx, c, run, 0)
+	return st, err
 }
 
 // statusOf is StatusOf with each read that needs no worker (describe, a closed release's result) bounded at
-// read, so that a follower notices an outage within it; zero leaves them to ctx.
-func statusOf(ctx context.Context, c client.Client, run Run, read time.Duration) (workflows.Status, error) {
+// read, so that a follower notices an outage within it; zero leaves them to ctx. It also returns the run it
+// read: the release's latest run when run continued as new, so a follower asks that one next time.
+func statusOf(ctx context.Context, c client.Client, run Run, read time.Duration) (workflows.Status, Run, error) {
 	dctx, cancel := bounded(ctx, read)
 	desc, err := c.DescribeWorkflowExecution(dctx, run.WorkflowID, run.RunID)
 	cancel()
 	if err != nil {
-		return workflows.Status{}, missing(err, run, fmt.Errorf("describe %s: %w", run.WorkflowID, err))
+		return workflows.Status{}, run, missing(err, run, fmt.Errorf("describe %s: %w", run.WorkflowID, err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW && run.RunID != "" {
-		// The release went on in a new run (between environments): follow it.
+		// The release went on in a new run (between environments): follow it. A release's workflow ID is
+		// never reused (Start), so its latest run is that new run or one after it.
 		run.RunID = ""
 		return statusOf(ctx, c, run, read)
 	}
 	run.RunID = info.GetExecution().GetRunId()
+	st, err := runStatus(ctx, c, run, read, desc)
+	return st, run, err
+}
+
+// runStatus is the status of run, which desc describes.
+func runStatus(ctx context.Context, c client.Client, run Run, read time.Duration, desc *workflowservice.DescribeWorkflowExecutionResponse) (workflows.Status, error) {
+	info := desc.GetWorkflowExecutionInfo()
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		qctx, cancel := queryContext(ctx, queryTimeout)
 		defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -52,7 +53,12 @@ type NoWorkerError struct {
 }
 
 func (e *NoWorkerError) Error() string {
-	return fmt.Sprintf("no worker answered the %s within %s", e.What, e.Wait)
+	msg := fmt.Sprintf("no worker answered the %s within %s", e.What, e.Wait)
+	if strings.HasSuffix(e.What, " update") {
+		// The server keeps an Update it accepted: a worker that comes back may still apply it.
+		msg += "; it may still apply when a worker returns"
+	}
+	return msg
 }
 
 // Timeouts of requests that need a worker to answer. Without one, a query or an Update would wait forever.
@@ -152,9 +158,11 @@ func missing(err error, run Run, other error) error {
 	return other
 }
 
-// closedOrMissing tells a release that ended (the server answers NotFound for both) from one never started.
+// closedOrMissing tells a release that ended (the server answers NotFound for both) from one never started. It
+// reads the release's latest run, whatever run the caller saw: a release ID is never reused, so that run is
+// where the release ended, and an earlier one may have passed retention or only continued as new.
 func closedOrMissing(ctx context.Context, c client.Client, run Run, name string) error {
-	desc, err := c.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
+	desc, err := c.DescribeWorkflowExecution(ctx, run.WorkflowID, "")
 	if err != nil {
 		return missing(err, run, fmt.Errorf("describe %s: %w", run.WorkflowID, err))
 	}

@@ -347,6 +347,9 @@ type Artifact struct {
 	Image   string `json:"image"`
 	// CommitTime is the version's commit time, when its release knew it.
 	CommitTime time.Time `json:"commitTime,omitzero"`
+	// DeployedAt is when the environment's lock learnt that this version serves it: set on the stable version
+	// the lock hands out, zero for an adopted one and for versions the lock recorded before it kept the time.
+	DeployedAt time.Time `json:"deployedAt,omitzero"`
 }
 
 // LockInput starts (or continues) an EnvLock workflow.
@@ -376,10 +379,10 @@ type LockRequest struct {
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
 	Version    string `json:"version"`
-	// StartedAt orders releases: a later start is the newer release, unless both know their commit time.
+	// StartedAt orders releases that do not know their commit time: a later start is the newer release.
 	StartedAt time.Time `json:"startedAt"`
-	// CommitTime, when both releases compared have one, orders them instead of StartedAt: a release
-	// committed later is the newer one, however late an older one was started (see EnvLock).
+	// CommitTime, when known, orders the release instead of StartedAt: a release committed later is the
+	// newer one, however late an older one was started (see EnvLock).
 	CommitTime time.Time `json:"commitTime,omitzero"`
 }
 
@@ -399,9 +402,6 @@ type LockReleaseSignal struct {
 type LockGrantedSignal struct {
 	Env    string    `json:"env"`
 	Stable *Artifact `json:"stable,omitempty"`
-	// HolderCheckAt is when the lock next checks that its holder still runs (zero when no check is due: no
-	// holder, or nobody waits). Carried across continue-as-new so a busy lock still checks on time.
-	HolderCheckAt time.Time `json:"holderCheckAt,omitempty"`
 }
 
 // LockAdoptSignal is SignalLockAdopt: Stable is what serves the environment now, as a person says.

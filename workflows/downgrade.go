@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ const ErrTypeDowngrade = "DowngradeRefused"
 // checkDowngrade refuses to deploy the release's version to an environment whose stable version is newer,
 // unless the release allows downgrades. It runs before anything runs in the environment, so the refusal
 // leaves it as it was. Newer means (see olderThan): by semantic version when both versions parse as one,
-// otherwise by commit time when both are known; when neither tells, the release goes ahead.
+// otherwise by commit time when both are known; when neither tells, the release goes ahead. A release that a
+// newer version overtook after it started (lostRace) ends superseded instead (since lostRaceChange).
 func (r *release) checkDowngrade(ctx workflow.Context, e *envRun) error {
 	if r.in.AllowDowngrade || e.stable == nil ||
 		workflow.GetVersion(ctx, downgradeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -32,9 +34,33 @@ func (r *release) checkDowngrade(ctx workflow.Context, e *envRun) error {
 	if !older {
 		return nil
 	}
+	if lostRace(r.status.StartedAt, *e.stable) &&
+		workflow.GetVersion(ctx, lostRaceChange, workflow.DefaultVersion, 1) == 1 {
+		// Nothing was wrong with this release when it started: a newer one overtook it and deployed first.
+		r.supersededBy = e.stable.Version
+		r.supersedeWhy = fmt.Sprintf("%s became the stable version of %s at %s, after %s started, and is newer (%s)",
+			e.stable.Version, e.spec.Name, e.stable.DeployedAt.UTC().Format(time.RFC3339), r.in.Version, basis)
+		return errSupersededByStable
+	}
 	msg := fmt.Sprintf("%s runs %s, newer than %s (%s): refused as a downgrade; start the release with "+
 		"--allow-downgrade to deploy an older version", e.spec.Name, e.stable.Version, r.in.Version, basis)
 	return temporal.NewNonRetryableApplicationError(msg, ErrTypeDowngrade, nil)
+}
+
+// lostRaceChange is the GetVersion change ID under which a release that finds a newer stable version, one that
+// was deployed after the release started, ends superseded rather than failed. Asked only by releases that are
+// refused as downgrades.
+const lostRaceChange = "downgrade-after-start-is-superseded"
+
+// errSupersededByStable ends an environment whose stable version overtook the release (see lostRace); the
+// release's supersededBy says by what.
+var errSupersededByStable = errors.New("superseded by a newer stable version")
+
+// lostRace reports whether stable became the environment's stable version after the release that started at
+// started began: the release lost a race to a newer one, which is no mistake of whoever started it. A stable
+// version without a deploy time (adopted, or recorded by an older lock) never counts.
+func lostRace(started time.Time, stable Artifact) bool {
+	return !stable.DeployedAt.IsZero() && stable.DeployedAt.After(started)
 }
 
 // olderThan reports whether version (committed at commit, zero when unknown) is older than stable, and on

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/ferryhq/ferry/activities"
 )
 
@@ -167,5 +169,58 @@ func TestSupersededByCommitTimeReason(t *testing.T) {
 	h.run(releaseInput(staging(), production()))
 	if res, _ := h.result(); res.State != StateSuperseded || res.Reason != "superseded by 1.4.4: 1.4.4 was committed later" {
 		t.Fatalf("got %s %q, want superseded by 1.4.4 with the reason", res.State, res.Reason)
+	}
+}
+
+// Under churn an older release can be granted the lock after a newer one overtook it and deployed: it lost a
+// race, nobody started a downgrade. It ends superseded by the newer version (exit 7, not a red 4), with
+// nothing run. A newer version that was already stable when the release started still fails it.
+func TestDowngradeAfterStartIsSuperseded(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name       string
+		deployedAt time.Time
+		state      string
+		reason     string
+	}{
+		{"deployed after the start", t0.Add(time.Minute), StateSuperseded,
+			"superseded by 1.4.4: 1.4.4 became the stable version of staging at 2026-11-01T10:01:00Z, after 1.4.1 started, and is newer (by semantic version)"},
+		{"deployed before the start", t0.Add(-time.Minute), StateFailed,
+			"staging runs 1.4.4, newer than 1.4.1 (by semantic version): refused as a downgrade; start the release with --allow-downgrade to deploy an older version"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.SetStartTime(t0)
+			h.stable["staging"] = &Artifact{Version: "1.4.4", DeployedAt: tt.deployedAt}
+			in := releaseInput(staging(), production())
+			in.Version = "1.4.1"
+			h.run(in)
+			res, _ := h.result()
+			if res.State != tt.state || res.Reason != tt.reason {
+				t.Fatalf("got %s %q, want %s %q", res.State, res.Reason, tt.state, tt.reason)
+			}
+			if res.Environments[0].State != tt.state || res.Environments[1].State != "pending" {
+				t.Errorf("environments: got %+v, want staging %s and production pending", res.Environments, tt.state)
+			}
+			h.wantCalls()
+			if d, ok := h.released["staging"]; !ok || d != nil {
+				t.Errorf("staging lock: got released %v (%+v), want released with nothing deployed", ok, d)
+			}
+		})
+	}
+}
+
+// A release from before lostRaceChange fails as a downgrade, as it did.
+func TestDowngradeAfterStartBeforeTheChange(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	h := newHarness(t)
+	h.env.OnGetVersion(lostRaceChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.env.SetStartTime(t0)
+	h.stable["staging"] = &Artifact{Version: "1.4.4", DeployedAt: t0.Add(time.Minute)}
+	in := releaseInput(staging())
+	in.Version = "1.4.1"
+	h.run(in)
+	if res, _ := h.result(); res.State != StateFailed {
+		t.Fatalf("got %s: %s, want failed", res.State, res.Reason)
 	}
 }

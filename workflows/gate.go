@@ -11,6 +11,10 @@ import (
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
+// lockRequestWaitsChange is the GetVersion change ID under which a cancelled lock request is waited for until
+// its activity has ended, so the request never reaches the lock after the release gave the lock back.
+const lockRequestWaitsChange = "lock-request-waits-for-cancellation"
+
 // acquireLock asks the environment's EnvLock workflow for the environment and waits until it is granted.
 // It returns the version that served the environment before. While it waits, and then at the gate, the
 // release may be superseded by a newer one.
@@ -33,7 +37,15 @@ func (r *release) acquireLock(ctx workflow.Context, env string) (*Artifact, erro
 		},
 		WorkflowArg: LockInput{Service: r.in.Spec.Service, Env: env},
 	}
-	if err := workflow.ExecuteActivity(lockOptions(ctx), temporalActs.SignalWithStart, req).Get(ctx, nil); err != nil {
+	opts := lockOptions(ctx)
+	if workflow.GetVersion(ctx, lockRequestWaitsChange, workflow.DefaultVersion, 1) == 1 {
+		// An abort while the request is on its way must not leave it to land after the release's lock
+		// release: the lock would then hold the environment for a release that is gone.
+		ao := workflow.GetActivityOptions(opts)
+		ao.WaitForCancellation = true
+		opts = workflow.WithActivityOptions(opts, ao)
+	}
+	if err := workflow.ExecuteActivity(opts, temporalActs.SignalWithStart, req).Get(ctx, nil); err != nil {
 		return nil, fmt.Errorf("request the %s lock: %w", env, err)
 	}
 	granted := workflow.GetSignalChannel(ctx, SignalLockGranted)

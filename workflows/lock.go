@@ -33,6 +33,19 @@ const (
 	// adopts it at once, and a run whose history compared such requests by start (on an older worker) keeps
 	// doing so.
 	commitOrderChange = "lock-order-by-commit-time"
+	// keepDeployedChange: before the liveness check frees a holder that has ended, the lock handles the
+	// release signals that have arrived, so the Deployed version of a holder that released just before it
+	// ended is kept as stable. Asked only when a check finds its holder gone.
+	keepDeployedChange = "lock-keep-deployed-of-freed-holder"
+	// asyncCheckChange: the liveness check runs beside the selector loop and reports back through a
+	// channel, so a check that retries for minutes never holds up grants. Asked when a run starts.
+	asyncCheckChange = "lock-holder-check-async"
+	// orderKeyChange: a release that knows its commit time and one that does not are ordered by one key
+	// (the commit time when known, else the start), so "newer" stays transitive. Asked the first time two
+	// such requests are compared.
+	orderKeyChange = "lock-order-by-one-key"
+	// adoptImageChange: an adopt without an image is ignored. Asked only when such an adopt arrives.
+	adoptImageChange = "lock-adopt-needs-image"
 )
 
 // EnvLock serialises deploys to one service environment (workflow ID EnvLockWorkflowID). Releases ask for
@@ -42,8 +55,8 @@ const (
 // Supersede: when a newer release asks, older releases still queued, and the holder if it waits at its
 // gate, get SignalSuperseded and leave. A holder that deploys is never interrupted; the newer release
 // waits for it. An older release that asks while a newer one holds or waits is superseded at once. "Newer"
-// is the later commit time when both releases have one (LockRequest.CommitTime), so a re-run of an old CI
-// job never replaces a later commit; otherwise it is the later start.
+// orders releases by one key: the commit time when the release has one (LockRequest.CommitTime), so a re-run
+// of an old CI job never replaces a later commit, and otherwise its start; equal keys by start.
 //
 // The lock also remembers the last version that completed in the environment (the stable one), which it
 // hands to the next holder; SignalLockAdopt sets it for an environment Ferry did not deploy.
@@ -69,9 +82,12 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 		regrant:       workflow.GetVersion(ctx, regrantChange, workflow.DefaultVersion, 1) == 1,
 		checkDeadline: workflow.GetVersion(ctx, checkDeadlineChange, workflow.DefaultVersion, 1) == 1,
 	}
+	l.asyncCheck = l.checkDeadline && workflow.GetVersion(ctx, asyncCheckChange, workflow.DefaultVersion, 1) == 1
+	l.checks = workflow.NewChannel(ctx)
 	acquire := workflow.GetSignalChannel(ctx, SignalLockAcquire)
 	stage := workflow.GetSignalChannel(ctx, SignalLockStage)
 	release := workflow.GetSignalChannel(ctx, SignalLockRelease)
+	l.releases = release
 	adopt := workflow.GetSignalChannel(ctx, SignalLockAdopt)
 
 	for handled := 1; ; handled++ {
@@ -89,13 +105,20 @@ func EnvLock(ctx workflow.Context, in LockInput) error {
 		sel.AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
 			var s LockReleaseSignal
 			c.Receive(ctx, &s)
-			l.onRelease(s)
+			l.onRelease(ctx, s)
 		})
 		sel.AddReceive(adopt, func(c workflow.ReceiveChannel, _ bool) {
 			var s LockAdoptSignal
 			c.Receive(ctx, &s)
 			l.onAdopt(ctx, s)
 		})
+		if l.asyncCheck {
+			sel.AddReceive(l.checks, func(c workflow.ReceiveChannel, _ bool) {
+				var res holderCheck
+				c.Receive(ctx, &res)
+				l.onCheck(ctx, res)
+			})
+		}
 		stopTimer := func() {}
 		if l.checkDeadline {
 			l.scheduleHolderCheck(ctx, sel)
@@ -142,6 +165,9 @@ const lockLivenessInterval = time.Minute
 // a busy lock checks as often as an idle one. With nobody waiting there is nothing to check.
 func (l *envLock) scheduleHolderCheck(ctx workflow.Context, sel workflow.Selector) {
 	st := l.st
+	if l.checking {
+		return // the running check re-arms the deadline when it reports
+	}
 	if st.Holder == nil || len(st.Queue) == 0 {
 		if l.checkTimer != nil {
 			l.cancelCheck()
@@ -164,10 +190,52 @@ func (l *envLock) scheduleHolderCheck(ctx workflow.Context, sel workflow.Selecto
 	sel.AddFuture(l.checkTimer, func(f workflow.Future) {
 		l.checkTimer, l.cancelCheck = nil, nil
 		st.HolderCheckAt = time.Time{}
-		if f.Get(ctx, nil) == nil && st.Holder != nil {
-			l.checkHolder(ctx, st.Holder)
+		if f.Get(ctx, nil) != nil || st.Holder == nil {
+			return
 		}
+		if l.asyncCheck {
+			l.startCheck(ctx, st.Holder)
+			return
+		}
+		l.checkHolder(ctx, st.Holder)
 	})
+}
+
+// holderCheck is what a liveness check found out about the holder it checked.
+type holderCheck struct {
+	WorkflowID string
+	RunID      string
+	Running    bool
+	Failed     bool // the check itself failed: nothing is known
+}
+
+// startCheck asks whether holder h still runs, beside the selector loop: the activity retries for minutes
+// while the server is away, and grants, releases and supersedes go on meanwhile. The answer comes back on
+// l.checks, which the loop hands to onCheck.
+func (l *envLock) startCheck(ctx workflow.Context, h *LockRequest) {
+	l.checking = true
+	req := *h
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var running bool
+		in := activities.WorkflowRunningInput{WorkflowID: req.WorkflowID, RunID: req.RunID}
+		actx := withOptions(ctx, "check that "+req.Version+" still runs", 30*time.Second, 0, lockRetry)
+		err := workflow.ExecuteActivity(actx, temporalActs.WorkflowRunning, in).Get(ctx, &running)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("check lock holder", "workflow", req.WorkflowID, "error", err)
+		}
+		l.checks.Send(ctx, holderCheck{WorkflowID: req.WorkflowID, RunID: req.RunID, Running: running, Failed: err != nil})
+	})
+}
+
+// onCheck frees the lock when the check found that the release it checked still holds it and has ended. A
+// check that failed tries again at the next deadline.
+func (l *envLock) onCheck(ctx workflow.Context, res holderCheck) {
+	l.checking = false
+	h := l.st.Holder
+	if res.Failed || res.Running || h == nil || h.WorkflowID != res.WorkflowID {
+		return
+	}
+	l.freeHolder(ctx, h)
 }
 
 // watchHolder arms a timer, while releases wait behind a holder, after which the lock checks that the holder
@@ -202,9 +270,28 @@ func (l *envLock) checkHolder(ctx workflow.Context, h *LockRequest) {
 		return // try again at the next interval
 	}
 	if !running && l.st.Holder == h {
-		workflow.GetLogger(ctx).Warn("lock holder ended without releasing; freeing the lock", "workflow", h.WorkflowID)
-		l.st.Holder, l.st.AtGate = nil, false
+		l.freeHolder(ctx, h)
 	}
+}
+
+// freeHolder frees the lock of holder h, which has ended. A release gives the lock back (with the version it
+// deployed) before it ends, so that signal may have arrived while the check ran: it is handled first, and the
+// deployed version becomes stable rather than being dropped with the holder (since keepDeployedChange).
+func (l *envLock) freeHolder(ctx workflow.Context, h *LockRequest) {
+	if workflow.GetVersion(ctx, keepDeployedChange, workflow.DefaultVersion, 1) == 1 {
+		for {
+			var s LockReleaseSignal
+			if !l.releases.ReceiveAsync(&s) {
+				break
+			}
+			l.onRelease(ctx, s)
+		}
+	}
+	if l.st.Holder != h {
+		return // it gave the lock back after all
+	}
+	workflow.GetLogger(ctx).Warn("lock holder ended without releasing; freeing the lock", "workflow", h.WorkflowID)
+	l.st.Holder, l.st.AtGate = nil, false
 }
 
 type envLock struct {
@@ -215,9 +302,14 @@ type envLock struct {
 	regrant       bool // regrantChange
 	checkDeadline bool // checkDeadlineChange
 
+	asyncCheck bool // asyncCheckChange
+
 	inFlight    int             // signals sent and not yet delivered or failed
 	checkTimer  workflow.Future // the pending liveness timer (checkDeadline), nil when none
 	cancelCheck workflow.CancelFunc
+	checking    bool                    // a liveness check runs (asyncCheck)
+	checks      workflow.Channel        // results of liveness checks (asyncCheck)
+	releases    workflow.ReceiveChannel // SignalLockRelease, drained before a gone holder is freed
 }
 
 func (l *envLock) onAcquire(ctx workflow.Context, req *LockRequest) {
@@ -264,12 +356,16 @@ func (l *envLock) onStage(ctx workflow.Context, s LockStageSignal) {
 	l.supersedeHolderAtGate(ctx)
 }
 
-func (l *envLock) onRelease(s LockReleaseSignal) {
+// onRelease takes the lock back from its holder, or a waiter out of the queue. A holder's Deployed becomes
+// the stable version, stamped with the time the lock learnt of it (Artifact.DeployedAt).
+func (l *envLock) onRelease(ctx workflow.Context, s LockReleaseSignal) {
 	st := l.st
 	if st.Holder != nil && st.Holder.WorkflowID == s.WorkflowID {
 		st.Holder, st.AtGate = nil, false
 		if s.Deployed != nil {
-			st.Stable = s.Deployed
+			d := *s.Deployed
+			d.DeployedAt = workflow.Now(ctx)
+			st.Stable = &d
 		}
 		return
 	}
@@ -284,10 +380,15 @@ func (l *envLock) onRelease(s LockReleaseSignal) {
 
 // onAdopt records what a person says serves the environment now, for an environment Ferry did not deploy
 // (or whose lock lost its state). It changes only Stable: the next grant hands it out, and a holder that
-// later releases with Deployed replaces it as usual. An adopt without a version is ignored.
+// later releases with Deployed replaces it as usual. An adopt without a version is ignored, and so (since
+// adoptImageChange) is one without an image: a rollback to it would have nothing to deploy.
 func (l *envLock) onAdopt(ctx workflow.Context, s LockAdoptSignal) {
 	if s.Stable.Version == "" {
 		workflow.GetLogger(ctx).Warn("adopt without a version ignored", "identity", s.Identity)
+		return
+	}
+	if s.Stable.Image == "" && workflow.GetVersion(ctx, adoptImageChange, workflow.DefaultVersion, 1) == 1 {
+		workflow.GetLogger(ctx).Warn("adopt without an image ignored", "version", s.Stable.Version, "identity", s.Identity)
 		return
 	}
 	a := s.Stable
@@ -334,12 +435,30 @@ func (l *envLock) newest(ctx workflow.Context) *LockRequest {
 }
 
 // newer reports whether release a is newer than release b: committed later when both know their commit
-// time and the times differ (since commitOrderChange), otherwise started later.
+// time and the times differ (since commitOrderChange), otherwise started later. When only one of them knows
+// its commit time (since orderKeyChange), each is placed by its order key, the commit time when known and the
+// start otherwise, and then by start: one key for every release keeps "newer" transitive, so the newest of a
+// queue does not depend on the order in which it is compared.
 func (l *envLock) newer(ctx workflow.Context, a, b *LockRequest) bool {
 	if l.byCommitTime(ctx, a, b) {
 		return a.CommitTime.After(b.CommitTime)
 	}
+	if a.CommitTime.IsZero() != b.CommitTime.IsZero() &&
+		workflow.GetVersion(ctx, orderKeyChange, workflow.DefaultVersion, 1) == 1 {
+		if ka, kb := orderKey(a), orderKey(b); !ka.Equal(kb) {
+			return ka.After(kb)
+		}
+	}
 	return a.StartedAt.After(b.StartedAt)
+}
+
+// orderKey places a release in time: its commit time when it knows it, else its start (a commit is never
+// later than the start of its release).
+func orderKey(r *LockRequest) time.Time {
+	if !r.CommitTime.IsZero() {
+		return r.CommitTime
+	}
+	return r.StartedAt
 }
 
 // byCommitTime reports whether a and b are ordered by commit time. The GetVersion call happens only when
@@ -356,6 +475,10 @@ func (l *envLock) byCommitTime(ctx workflow.Context, a, b *LockRequest) bool {
 // decided it.
 func (l *envLock) supersede(ctx workflow.Context, req, by *LockRequest) {
 	sig := SupersededSignal{By: by.Version}
+	if by.CommitTime.IsZero() != req.CommitTime.IsZero() && !orderKey(by).Equal(orderKey(req)) &&
+		workflow.GetVersion(ctx, orderKeyChange, workflow.DefaultVersion, 1) == 1 {
+		sig.Reason = mixedOrderReason(by, req)
+	}
 	if l.byCommitTime(ctx, by, req) {
 		sig.Reason = fmt.Sprintf("%s was committed later (%s) than %s (%s)", by.Version,
 			by.CommitTime.UTC().Format(time.RFC3339), req.Version, req.CommitTime.UTC().Format(time.RFC3339))
@@ -364,6 +487,15 @@ func (l *envLock) supersede(ctx workflow.Context, req, by *LockRequest) {
 		}
 	}
 	l.signal(ctx, req, SignalSuperseded, sig)
+}
+
+// mixedOrderReason says why by counts as newer than req when only one of them knows its commit time.
+func mixedOrderReason(by, req *LockRequest) string {
+	at := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	if !by.CommitTime.IsZero() {
+		return fmt.Sprintf("%s was committed (%s) after %s started (%s)", by.Version, at(by.CommitTime), req.Version, at(req.StartedAt))
+	}
+	return fmt.Sprintf("%s started (%s) after %s was committed (%s)", by.Version, at(by.StartedAt), req.Version, at(req.CommitTime))
 }
 
 // signal tells a release something, without waiting for it in the selector loop: a release that has closed

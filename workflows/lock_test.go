@@ -12,8 +12,10 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
@@ -29,12 +31,17 @@ type lockHarness struct {
 	gone    map[string]bool // releases that ended without releasing the lock
 	checked []string        // liveness checks: workflow IDs
 	runIDs  []string        // the run ID of every signal sent, in order
+	// checkTakes is how long each liveness check takes, on the workflow clock.
+	checkTakes time.Duration
+	// sentAt is the workflow time of every signal sent, in order.
+	sentAt []time.Time
 }
 
 func newLockHarness(t *testing.T) *lockHarness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	h := &lockHarness{t: t, env: s.NewTestWorkflowEnvironment(), base: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), gone: map[string]bool{}}
+	h.env.SetStartTime(h.base)
 	h.env.RegisterWorkflowWithOptions(EnvLock, workflow.RegisterOptions{Name: EnvLockWorkflow})
 	h.env.RegisterActivity(&activities.Temporal{})
 	h.env.OnActivity(temporalActs.WorkflowRunning, mock.Anything, mock.Anything).Return(
@@ -43,12 +50,17 @@ func newLockHarness(t *testing.T) *lockHarness {
 			defer h.mu.Unlock()
 			h.checked = append(h.checked, in.WorkflowID)
 			return !h.gone[in.WorkflowID], nil
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.checkTakes
+	})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
 		func(_, workflowID, runID, signal string, arg any) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.runIDs = append(h.runIDs, runID)
+			h.sentAt = append(h.sentAt, h.env.Now())
 			detail := ""
 			switch a := arg.(type) {
 			case LockGrantedSignal:
@@ -111,6 +123,9 @@ func TestEnvLockGrantsInOrderAndRemembersStable(t *testing.T) {
 	h.want("lock-granted r-1.0", "lock-granted r-1.1 stable=1.0")
 	if st.Holder == nil || st.Holder.Version != "1.1" || len(st.Queue) != 0 || st.Stable.Version != "1.0" {
 		t.Errorf("state: got %+v", st)
+	}
+	if want := h.base.Add(5 * time.Second); !st.Stable.DeployedAt.Equal(want) {
+		t.Errorf("stable since: got %v, want %v (when 1.0 gave the lock back)", st.Stable.DeployedAt, want)
 	}
 }
 
@@ -252,18 +267,29 @@ func TestEnvLockAdoptSetsStable(t *testing.T) {
 	h.at(5*time.Second, SignalLockAcquire, h.req("1.1", 1))
 	h.at(6*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.1", Deployed: &Artifact{Version: "1.1", Image: "reg/checkout:1.1"}})
 	h.at(7*time.Second, SignalLockAcquire, h.req("1.2", 2))
-	h.at(8*time.Second, SignalLockAdopt, adopt("1.1-hotfix", "")) // while 1.2 holds; its release overrides it
+	h.at(8*time.Second, SignalLockAdopt, adopt("1.1-hotfix", "reg/checkout@sha256:"+strings.Repeat("a", 64))) // while 1.2 holds; its release overrides it
 	h.at(9*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.2", Deployed: &Artifact{Version: "1.2"}})
 	h.at(10*time.Second, SignalLockAcquire, h.req("1.3", 3))
 	h.at(11*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.3"})
-	h.at(12*time.Second, SignalLockAdopt, adopt("1.4", ""))
-	h.at(13*time.Second, SignalLockAcquire, h.req("1.5", 5))
+	h.at(12*time.Second, SignalLockAdopt, adopt("1.4", "reg/checkout:1.4"))
+	h.at(13*time.Second, SignalLockAdopt, adopt("1.5", "")) // no image: a rollback to it could deploy nothing
+	h.at(14*time.Second, SignalLockAcquire, h.req("1.5", 5))
 	st := h.run(time.Minute)
 	h.want("lock-granted r-1.0 stable=0.9", "lock-granted r-1.1 stable=0.9", "lock-granted r-1.2 stable=1.1",
 		"lock-granted r-1.3 stable=1.2", "lock-granted r-1.5 stable=1.4")
-	if st.Stable == nil || *st.Stable != (Artifact{Version: "1.4"}) {
-		t.Errorf("stable: got %+v, want version 1.4 with no image", st.Stable)
+	if st.Stable == nil || *st.Stable != (Artifact{Version: "1.4", Image: "reg/checkout:1.4"}) {
+		t.Errorf("stable: got %+v, want version 1.4 as adopted", st.Stable)
 	}
+}
+
+// A lock run from before adoptImageChange takes an adopt without an image, as it did.
+func TestEnvLockAdoptWithoutImageBeforeTheChange(t *testing.T) {
+	h := newLockHarness(t)
+	h.env.OnGetVersion(adoptImageChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.at(time.Second, SignalLockAdopt, LockAdoptSignal{Stable: Artifact{Version: "0.9"}, Identity: "alice"})
+	h.at(2*time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.run(time.Minute)
+	h.want("lock-granted r-1.0 stable=0.9")
 }
 
 // A lock signalled more often than its liveness interval still checks on its holder: today's regression
@@ -403,15 +429,44 @@ func TestEnvLockOrdersByCommitTime(t *testing.T) {
 			queue:  []string{"1.4.4"},
 		},
 		{
-			name: "one commit time missing: start order",
+			name: "one commit time missing: a start after the commit is newer",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, -1))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
+				h.at(3*time.Second, SignalLockAcquire, h.req("1.4.1", 5))
+			},
+			want: []string{"lock-granted r-1.4.4",
+				"superseded r-1.4.4 by=1.4.1 (1.4.1 started (2026-11-26T10:05:00Z) after 1.4.4 was committed (2026-11-26T09:00:00Z))"},
+			holder: "1.4.4",
+			queue:  []string{"1.4.1"},
+		},
+		{
+			name: "one commit time missing: a commit after the start is newer",
 			send: func(h *lockHarness) {
 				h.at(1*time.Second, SignalLockAcquire, h.commitReq("1.4.4", 0, 2))
 				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.4.4", AtGate: true})
 				h.at(3*time.Second, SignalLockAcquire, h.req("1.4.1", 5))
 			},
-			want:   []string{"lock-granted r-1.4.4", "superseded r-1.4.4 by=1.4.1"},
+			want: []string{"lock-granted r-1.4.4",
+				"superseded r-1.4.1 by=1.4.4 (1.4.4 was committed (2026-11-26T12:00:00Z) after 1.4.1 started (2026-11-26T10:05:00Z))"},
 			holder: "1.4.4",
-			queue:  []string{"1.4.1"},
+		},
+		{
+			// By pairs the old order had a cycle: 1.3 committed after 1.2, 1.2 started after 1.1, 1.1 started
+			// after 1.3. One key puts 1.3 first, whichever arrives when.
+			name: "mixed commit times: one total order",
+			send: func(h *lockHarness) {
+				h.at(1*time.Second, SignalLockAcquire, h.req("1.0", 0))
+				h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+				h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 2))
+				h.at(4*time.Second, SignalLockAcquire, h.commitReq("1.3", 1, 10))
+				h.at(5*time.Second, SignalLockAcquire, h.commitReq("1.2", 3, 5))
+			},
+			want: []string{"lock-granted r-1.0",
+				"superseded r-1.1 by=1.3 (1.3 was committed (2026-11-26T20:00:00Z) after 1.1 started (2026-11-26T10:02:00Z))",
+				"superseded r-1.2 by=1.3 (1.3 was committed later (2026-11-26T20:00:00Z) than 1.2 (2026-11-26T15:00:00Z), though 1.2 started later)"},
+			holder: "1.0",
+			queue:  []string{"1.3"},
 		},
 		{
 			name: "equal commit times: start order",
@@ -463,5 +518,115 @@ func TestDowngradeCheckBeforeTheChange(t *testing.T) {
 	h.run(in)
 	if res, _ := h.result(); res.State != StateSucceeded {
 		t.Fatalf("got %s: %s, want succeeded", res.State, res.Reason)
+	}
+}
+
+// A holder that gives the lock back with the version it deployed, and ends, while a liveness check of it
+// runs: the check finds it gone, and the version it deployed must still become stable, or the next release
+// would roll back to the one before. Before the fix the check freed the lock first, granted 1.1 with no
+// stable version, and then dropped 1.0's release signal as one from a release that no longer held the lock.
+func TestEnvLockKeepsTheDeployedVersionOfAHolderTheCheckFrees(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		async workflow.Version
+		// releaseAt is when 1.0 gives the lock back: the check runs from 63 s to 73 s.
+		releaseAt time.Duration
+	}{
+		{"check in the loop, release during the check", workflow.DefaultVersion, 65 * time.Second},
+		{"check beside the loop, release during the check", 1, 65 * time.Second},
+		{"check beside the loop, release as the check ends", 1, 73 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newLockHarness(t)
+			h.env.OnGetVersion(asyncCheckChange, workflow.DefaultVersion, 1).Return(tt.async)
+			h.checkTakes = 10 * time.Second
+			h.gone["r-1.0"] = true // it has ended by the time the check asks
+			h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+			h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+			h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+			h.at(tt.releaseAt, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.0", Deployed: &Artifact{Version: "1.0", Image: "reg/checkout@sha256:1"}})
+			st := h.run(2 * time.Minute)
+			h.want("lock-granted r-1.0", "lock-granted r-1.1 stable=1.0")
+			if st.Stable == nil || st.Stable.Version != "1.0" {
+				t.Errorf("stable: got %+v, want 1.0", st.Stable)
+			}
+		})
+	}
+}
+
+// A liveness check that takes long (the server away, the activity retrying) holds up nothing: the holder's
+// release grants the lock to the next waiter at once. Before the fix the check ran inside the selector's
+// callback, and the grant waited for it: here ten minutes.
+func TestEnvLockGrantsWhileALivenessCheckRuns(t *testing.T) {
+	h := newLockHarness(t)
+	h.checkTakes = 10 * time.Minute
+	h.at(time.Second, SignalLockAcquire, h.req("1.0", 0))
+	h.at(2*time.Second, SignalLockStage, LockStageSignal{WorkflowID: "r-1.0", AtGate: false})
+	h.at(3*time.Second, SignalLockAcquire, h.req("1.1", 1))
+	h.at(70*time.Second, SignalLockRelease, LockReleaseSignal{WorkflowID: "r-1.0", Deployed: &Artifact{Version: "1.0"}})
+	h.at(80*time.Second, SignalLockAcquire, h.req("1.2", 2))
+	st := h.run(2 * time.Minute)
+	h.want("lock-granted r-1.0", "lock-granted r-1.1 stable=1.0")
+	if len(h.sentAt) == 2 && !h.sentAt[1].Equal(h.base.Add(70*time.Second)) {
+		t.Errorf("grant to 1.1 at %v, want at once when 1.0 released (%v)", h.sentAt[1].Sub(h.base), 70*time.Second)
+	}
+	if st.Holder == nil || st.Holder.Version != "1.1" || len(st.Queue) != 1 {
+		t.Errorf("state: got holder %+v queue %d, want 1.1 holding and 1.2 waiting", st.Holder, len(st.Queue))
+	}
+}
+
+// optionsSpy records the options of every activity a workflow schedules, by activity type.
+type optionsSpy struct {
+	interceptor.WorkerInterceptorBase
+	mu   sync.Mutex
+	seen map[string][]workflow.ActivityOptions
+}
+
+func (s *optionsSpy) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &spyInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, spy: s}
+}
+
+type spyInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	spy *optionsSpy
+}
+
+func (i *spyInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&spyOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, spy: i.spy})
+}
+
+type spyOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	spy *optionsSpy
+}
+
+func (o *spyOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.spy.mu.Lock()
+	o.spy.seen[activityType] = append(o.spy.seen[activityType], workflow.GetActivityOptions(ctx))
+	o.spy.mu.Unlock()
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+// An abort while the lock request is on its way waits for the request's activity to end before the release
+// gives the lock back: a request that landed after the release signal would leave the lock held by a release
+// that is gone, until a liveness check freed it. (The test environment cancels a mocked activity at once,
+// so the test checks the option that makes the server wait.)
+func TestLockRequestWaitsForCancellation(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		version workflow.Version
+		want    bool
+	}{{"since the change", 1, true}, {"before the change", workflow.DefaultVersion, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			spy := &optionsSpy{seen: map[string][]workflow.ActivityOptions{}}
+			h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{spy}})
+			h.env.OnGetVersion(lockRequestWaitsChange, workflow.DefaultVersion, 1).Return(tt.version)
+			h.run(releaseInput(staging()))
+			reqs := spy.seen["SignalWithStart"]
+			if len(reqs) != 1 || reqs[0].WaitForCancellation != tt.want {
+				t.Fatalf("lock request options: got %+v, want one with WaitForCancellation %v", reqs, tt.want)
+			}
+		})
 	}
 }

@@ -28,12 +28,12 @@ func newAdoptCommand(g *GlobalOptions) *cli.Command {
 		Usage:     "record the version that serves an environment Ferry did not deploy",
 		ArgsUsage: "SERVICE",
 		Description: "Seeds the environment's stable version, so that a failed first release rolls back to it instead of\n" +
-			"guessing. Refused (exit 2) while a release holds the environment's lock: it records the stable version\n" +
-			"itself when it finishes.",
+			"guessing. The image is named by digest, so that a rollback deploys exactly what serves now. Refused (exit 2)\n" +
+			"while a release holds the environment's lock: it records the stable version itself when it finishes.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "env", Usage: "`ENV`ironment the version serves (required)", EnvVars: []string{"FERRY_ENV"}, Destination: &opts.Env},
 			&cli.StringFlag{Name: "version", Usage: "`VERSION` that serves it now (required)", EnvVars: []string{"FERRY_VERSION"}, Destination: &opts.Version},
-			&cli.StringFlag{Name: "image", Usage: "image `REF` that serves it (optional)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
+			&cli.StringFlag{Name: "image", Usage: "image that serves it, by digest: `REPOSITORY@sha256:DIGEST` (required; a rollback deploys it)", EnvVars: []string{"FERRY_IMAGE"}, Destination: &opts.Image},
 			&cli.StringFlag{Name: "reason", Usage: "why, recorded with the adoption", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
 			identityFlag(&opts.As),
 		},
@@ -62,6 +62,8 @@ func runAdopt(ctx context.Context, opts AdoptOptions, g GlobalOptions, args []st
 		return usagef("adopt", "missing --env")
 	case opts.Version == "":
 		return usagef("adopt", "missing --version: the version that serves %s now", opts.Env)
+	case opts.Image == "":
+		return usagef("adopt", "missing --image: the image that serves %s now, by digest (REPOSITORY@sha256:DIGEST)", opts.Env)
 	}
 	doc := adoptDoc{Service: args[0], Env: opts.Env, Version: opts.Version, Image: opts.Image, Identity: identityOr(opts.As), Reason: opts.Reason}
 	return g.withClient(ctx, func(c client.Client) error {

@@ -242,7 +242,7 @@ func describe(err error) report {
 	case errors.As(err, &noWorker):
 		hint := "run `ferry worker` (or `ferry dev`, which includes one) for this server and --task-queue"
 		if strings.HasSuffix(noWorker.What, " update") {
-			hint += "; the decision was not recorded: repeat it once a worker runs"
+			hint += "; the server keeps the decision, so it may still apply when a worker returns: check `ferry status SERVICE` before repeating it"
 		}
 		return report{message: noWorker.Error(), hint: hint, code: exitUnreachable}
 

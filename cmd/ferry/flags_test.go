@@ -125,6 +125,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"promote", "a", "b"}, `unexpected argument "b"`, "run `ferry promote --help` for its usage"},
 		{[]string{"adopt", "checkout", "--version", "1.4.1"}, "missing --env", "run `ferry adopt --help` for its usage"},
 		{[]string{"adopt", "checkout", "--env", "production"}, "missing --version: the version that serves production now", "run `ferry adopt --help` for its usage"},
+		{[]string{"adopt", "checkout", "--env", "production", "--version", "1.4.1"}, "missing --image: the image that serves production now, by digest (REPOSITORY@sha256:DIGEST)", "run `ferry adopt --help` for its usage"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -471,16 +471,26 @@ func TestLiveAdopt(t *testing.T) {
 		return st, err
 	}
 
+	// An image by tag is refused: a rollback would deploy whatever the tag names by then.
+	_, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.0", "--image", "registry.example.com/legacy:0.9.0")
+	if want := "ferry: adopt needs the image by digest (REPOSITORY@sha256:DIGEST), so that a rollback deploys exactly what serves now"; code != exitRejected || !strings.HasPrefix(stderr, want) {
+		t.Errorf("adopt by tag: got %d %q, want %d %q", code, stderr, exitRejected, want)
+	}
+	if _, err := c.DescribeWorkflowExecution(ctx, workflows.EnvLockWorkflowID("legacy", "production"), ""); err == nil {
+		t.Errorf("a refused adopt started the lock")
+	}
+
 	// No lock runs yet: adopt starts it with the stable version.
+	image0 := "registry.example.com/legacy@sha256:" + strings.Repeat("0a", 32)
 	stdout, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.0",
-		"--image", "registry.example.com/legacy:0.9.0", "--reason", "ran before ferry", "--as", "alice", "-o", "json")
+		"--image", image0, "--reason", "ran before ferry", "--as", "alice", "-o", "json")
 	var doc adoptDoc
 	if err := json.Unmarshal([]byte(stdout), &doc); code != exitOK || err != nil || doc.WorkflowID != "ferry-env/legacy/production" ||
 		doc.RunID == "" || doc.Version != "0.9.0" || doc.Identity != "alice" ||
-		doc.Message != "adopted legacy 0.9.0 (registry.example.com/legacy:0.9.0) as the stable version of production" {
+		doc.Message != "adopted legacy 0.9.0 ("+image0+") as the stable version of production" {
 		t.Fatalf("adopt -o json: got %d %q %q (%v)", code, stdout, stderr, err)
 	}
-	want := workflows.Artifact{Version: "0.9.0", Image: "registry.example.com/legacy:0.9.0"}
+	want := workflows.Artifact{Version: "0.9.0", Image: image0}
 	eventually(t, func() error {
 		st, err := lockState("legacy", "production")
 		if err != nil || st.Stable == nil || *st.Stable != want {
@@ -489,8 +499,9 @@ func TestLiveAdopt(t *testing.T) {
 		return nil
 	})
 	// A running lock takes a second adopt: it corrects the first.
-	if stdout, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.1"); code != exitOK ||
-		stdout != "adopted legacy 0.9.1 as the stable version of production\n" {
+	image1 := "registry.example.com/legacy@sha256:" + strings.Repeat("1b", 32)
+	if stdout, stderr, code := ferry(t, "adopt", "legacy", "--env", "production", "--version", "0.9.1", "--image", image1); code != exitOK ||
+		stdout != "adopted legacy 0.9.1 ("+image1+") as the stable version of production\n" {
 		t.Errorf("adopt again: got %d %q %q", code, stdout, stderr)
 	}
 	eventually(t, func() error {
@@ -507,7 +518,7 @@ func TestLiveAdopt(t *testing.T) {
 		t.Fatalf("start: got %d %q", code, stderr)
 	}
 	waitFor(t, "pair", "1.6.0", "production", workflows.StageCanary)
-	_, stderr, code = ferry(t, "adopt", "pair", "--env", "production", "--version", "1.5.0")
+	_, stderr, code = ferry(t, "adopt", "pair", "--env", "production", "--version", "1.5.0", "--image", image1)
 	if want := "ferry: pair 1.6.0 holds the production lock and records the stable version when it finishes: adopt once no release holds it\n"; code != exitRejected || !strings.HasPrefix(stderr, want) {
 		t.Errorf("adopt while a release holds the lock: got %d %q, want %d %q", code, stderr, exitRejected, want)
 	}
