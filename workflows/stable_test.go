@@ -98,6 +98,7 @@ func TestTrackURLCheckCarriesThePlatform(t *testing.T) {
 	bg.Strategy = spec.Strategy{Type: spec.StrategyBlueGreen}
 	bg.Checks.Smoke = append(bg.Checks.Smoke, spec.Check{Name: "track", HTTP: &spec.HTTPCheck{URL: "{{.TrackURL}}/"}})
 	in := h.onDocker(releaseInput(bg))
+	h.answerCurrent(activities.CurrentResult{Known: true, Version: "1.4.1", Image: "registry.local/checkout@sha256:" + strings.Repeat("a", 64)})
 	got := map[string]string{}
 	h.checkFn = func(name string, req activities.CheckRequest) bool {
 		switch {
@@ -117,5 +118,5 @@ func TestTrackURLCheckCarriesThePlatform(t *testing.T) {
 	if _, errType := h.result(); errType != ErrTypeRolledBack {
 		t.Errorf("got type %q, want %s: the failed track check rolls back before the switch", errType, ErrTypeRolledBack)
 	}
-	h.wantCalls("deploy staging preview 1.4.2 0", "ready staging preview 1.4.2 0", "set-weight staging preview 1.4.2 0", "remove staging preview 1.4.2 0")
+	h.wantCalls("current staging", "deploy staging preview 1.4.2 0", "ready staging preview 1.4.2 0", "set-weight staging preview 1.4.2 0", "remove staging preview 1.4.2 0")
 }
