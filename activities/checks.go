@@ -24,6 +24,9 @@ type CheckRequest struct {
 	// means the root itself.
 	Dir  string       `json:"dir,omitempty"`
 	Vars TemplateVars `json:"vars"`
+	// Platform is the request a platform activity of the checked track would get, so that a check naming
+	// {{.TrackURL}} can reach that track's replicas (its Vars are those of the check). Nil: no track to reach.
+	Platform *PlatformRequest `json:"platform,omitempty"`
 }
 
 // CheckResult is a check's verdict. A failing probe is a result (Passed false), not an activity error.
@@ -52,6 +55,9 @@ type Checks struct {
 	HTTP HTTPProber
 	// Exec is what the worker allows exec checks to run, as for Platform. Nil allows nothing.
 	Exec *ExecPolicy
+	// Tracks finds a track's replicas for checks that name {{.TrackURL}} (DriverTracks, with the worker's drivers).
+	// Nil refuses those checks.
+	Tracks TrackLocator
 	// Redact sees every string RunCheck returns: the result's name and detail, and error messages. Nil
 	// redacts nothing.
 	Redact Redactor
@@ -98,15 +104,25 @@ func (c *Checks) runCheck(ctx context.Context, in CheckRequest) (CheckResult, er
 
 func (c *Checks) runHTTP(ctx context.Context, in CheckRequest, field string, timeout time.Duration) (CheckResult, error) {
 	h := in.Check.HTTP
-	url, shown, err := checkURL(in, field)
-	if err != nil {
-		return CheckResult{}, err
-	}
 	var body *regexp.Regexp
 	if h.Body != "" {
+		var err error
 		if body, err = regexp.Compile(h.Body); err != nil {
 			return CheckResult{}, invalidSpec(field+": http.body is not a regular expression", err)
 		}
+	}
+	if !spec.ReachesTrack(in.Check, in.BaseURL) {
+		return c.probeHTTP(ctx, in, field, timeout, body)
+	}
+	return c.probeTrack(ctx, in, field, timeout, body)
+}
+
+// probeHTTP sends the check's one GET and judges the answer.
+func (c *Checks) probeHTTP(ctx context.Context, in CheckRequest, field string, timeout time.Duration, body *regexp.Regexp) (CheckResult, error) {
+	h := in.Check.HTTP
+	url, shown, err := checkURL(in, field)
+	if err != nil {
+		return CheckResult{}, err
 	}
 	want := h.Status
 	if want == 0 {

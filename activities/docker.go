@@ -248,8 +248,10 @@ func (p *Docker) Ready(ctx context.Context, in PlatformRequest) error {
 	return p.fail("ready", t.eng.WaitReady(ctx, cts, t.check()))
 }
 
-// SetWeight routes Vars.Weight percent to Vars.Track and the rest to stable, atomically. While stable runs
-// nothing, the track takes all traffic; weight 0 routes only stable.
+// SetWeight routes Vars.Weight percent to Vars.Track and the rest to stable, atomically; weight 0 routes only
+// stable. The weights are served as asked or the call fails and the routing stays as it was: a share that
+// must go to a track whose containers do not run (restarting, say) is a retryable error, one that must go to a
+// track without containers a non-retryable one. Neither share is ever given to the other track.
 func (p *Docker) SetWeight(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	t, err := p.target(ctx, in, false)
@@ -313,19 +315,21 @@ func (p *Docker) promote(ctx context.Context, t *target) error {
 	return err
 }
 
-// Rollback restores Vars.StableVersion (image Vars.StableImage, or the repository's tag of that version) on the
-// stable track, in place as Deploy does, with all traffic on stable.
+// Rollback restores Vars.StableVersion on the stable track, in place as Deploy does, with all traffic on
+// stable. The image is Vars.StableImage when it is pinned to a digest; otherwise the digest that the labels
+// of a container of that version record. It never resolves a tag: a tag may have moved since the version
+// served, so a rollback without a recorded digest fails (non-retryable) and says how to record one.
 func (p *Docker) Rollback(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	if in.Vars.StableVersion == "" {
 		return p.fail("rollback", invalidSpec("rollback needs the stable version, and the request has none", nil))
 	}
-	back := in
-	back.Vars.Track, back.Vars.Version = trackStable, in.Vars.StableVersion
-	back.Vars.Image = in.Vars.StableImage
-	if back.Vars.Image == "" {
-		back.Vars.Image = repository(in.Vars.Image) + ":" + in.Vars.StableVersion
+	image, err := p.stableImage(ctx, in)
+	if err != nil {
+		return p.fail("rollback", err)
 	}
+	back := in
+	back.Vars.Track, back.Vars.Version, back.Vars.Image = trackStable, in.Vars.StableVersion, image
 	t, err := p.target(ctx, back, true)
 	if err != nil {
 		return p.fail("rollback", err)
@@ -363,46 +367,64 @@ func (p *Docker) Remove(ctx context.Context, in PlatformRequest) error {
 	return p.fail("remove", err)
 }
 
-// Current reports the version that runs on the stable track, from the labels: the one most containers run
-// (two run while a roll is under way). Nothing running there is Known with no version.
+// Current reports what the stable track holds, from the labels of every container there, whatever its state:
+// a restarting, paused or stopped container still holds its version, so only a track without containers is
+// Known with no version. Version and Image (repository@digest, never a tag) are those most containers carry
+// (two versions run there while a roll is under way). It only reads.
 func (p *Docker) Current(ctx context.Context, in PlatformRequest) (CurrentResult, error) {
 	t, err := p.target(ctx, in, false)
 	if err != nil {
 		return CurrentResult{}, p.fail("current", err)
 	}
-	cts, err := p.running(ctx, t, trackStable, "")
+	all, err := t.eng.List(ctx, t.v.Service, t.v.Env)
 	if err != nil {
 		return CurrentResult{}, p.fail("current", err)
 	}
-	return CurrentResult{Known: true, Version: redact(p.Redact, majorityVersion(cts))}, nil
+	stable := slices.DeleteFunc(all, func(c docker.Container) bool { return c.Track != trackStable })
+	version, digest := majority(stable)
+	res := CurrentResult{Known: true, Version: redact(p.Redact, version)}
+	if repo := repository(in.Vars.Image); digest != "" && repo != "" {
+		res.Image = redact(p.Redact, repo+"@"+digest)
+	}
+	return res, nil
 }
 
-// running lists the running containers of track (of version, unless it is empty).
+// running lists the running containers of track (of version, unless it is empty): those the router can send
+// traffic to.
 func (p *Docker) running(ctx context.Context, t *target, track, version string) ([]docker.Container, error) {
 	all, err := t.eng.List(ctx, t.v.Service, t.v.Env)
 	if err != nil {
 		return nil, err
 	}
 	return slices.DeleteFunc(all, func(c docker.Container) bool {
-		return c.State != "running" || c.Addr == "" || c.Track != track || (version != "" && c.Version != version)
+		return !routable(c) || c.Track != track || (version != "" && c.Version != version)
 	}), nil
 }
 
 // routeByLabels routes weights over the tracks' running containers. A track with weight that runs nothing
-// gives its weight to the others; when none runs anything, it is an error.
+// fails the routing (see unroutableError): its share is never given to the others.
 func (p *Docker) routeByLabels(ctx context.Context, t *target, weights map[string]int) error {
-	cts := map[string][]docker.Container{}
-	for track := range weights {
-		running, err := p.running(ctx, t, track, "")
-		if err != nil {
-			return err
-		}
-		cts[track] = running
+	all, err := t.eng.List(ctx, t.v.Service, t.v.Env)
+	if err != nil {
+		return err
 	}
-	return p.route(ctx, t, weights, cts)
+	cts := map[string][]docker.Container{}
+	for _, c := range all {
+		if _, ok := weights[c.Track]; ok && routable(c) {
+			cts[c.Track] = append(cts[c.Track], c)
+		}
+	}
+	err = p.route(ctx, t, weights, cts)
+	var unroutable *unroutableError
+	if errors.As(err, &unroutable) {
+		return unroutable.explain(all)
+	}
+	return err
 }
 
-// route sets the routing of the service: each track with weight and containers, weights summing to 100.
+// route sets the routing of the service: each track with weight, with its containers as backends. The
+// weights are served as asked or not at all: they must sum to 100, and a track with weight but no container
+// is an unroutableError.
 func (p *Docker) route(ctx context.Context, t *target, weights map[string]int, cts map[string][]docker.Container) error {
 	r, err := p.router()
 	if err != nil {
@@ -413,9 +435,15 @@ func (p *Docker) route(ctx context.Context, t *target, weights map[string]int, c
 		routes.StickyHeader, routes.StickyCookie = s.Header, s.Cookie
 	}
 	sum := 0
+	unroutable := &unroutableError{service: t.v.Service, env: t.v.Env, weights: weights}
 	for _, track := range slices.Sorted(maps.Keys(weights)) {
 		w, running := weights[track], cts[track]
-		if w <= 0 || len(running) == 0 {
+		if w <= 0 {
+			continue
+		}
+		sum += w
+		if len(running) == 0 {
+			unroutable.tracks = append(unroutable.tracks, track)
 			continue
 		}
 		rt := RouteTrack{Name: track, Version: majorityVersion(running), Weight: w, HealthPath: cmp.Or(t.d.Readiness.Path, "/")}
@@ -423,19 +451,12 @@ func (p *Docker) route(ctx context.Context, t *target, weights map[string]int, c
 			rt.Backends = append(rt.Backends, "http://"+c.Addr)
 		}
 		routes.Tracks = append(routes.Tracks, rt)
-		sum += w
 	}
-	if len(routes.Tracks) == 0 {
-		return fmt.Errorf("no containers run for %s/%s to route traffic to", t.v.Service, t.v.Env)
+	if len(unroutable.tracks) > 0 {
+		return unroutable
 	}
-	// A track that runs nothing cannot take its share: the others take it, the last one the remainder.
 	if sum != 100 {
-		left := 100
-		for i := range routes.Tracks {
-			routes.Tracks[i].Weight = routes.Tracks[i].Weight * 100 / sum
-			left -= routes.Tracks[i].Weight
-		}
-		routes.Tracks[len(routes.Tracks)-1].Weight += left
+		return fmt.Errorf("weights %v of %s/%s sum to %d, not 100", weights, t.v.Service, t.v.Env, sum)
 	}
 	return r.SetRoutes(ctx, routes)
 }

@@ -31,6 +31,9 @@ type TemplateVars struct {
 	StableVersion  string            `json:"stableVersion,omitempty"`
 	StableImage    string            `json:"stableImage,omitempty"`
 	Config         map[string]string `json:"config,omitempty"`
+	// TrackURL is the base URL of one replica of Version on Track, "http://host:port", past the router. Only
+	// http checks have it: the check activity sets it for each replica in turn, so it never enters history.
+	TrackURL string `json:"-"`
 }
 
 // PlatformResult is the output of every platform activity, and the details of a command's failure.
@@ -46,6 +49,9 @@ type CurrentResult struct {
 	Known bool `json:"known"`
 	// Version serves the stable track now; empty (with Known) means nothing runs there.
 	Version string `json:"version,omitempty"`
+	// Image is that version's image by digest, repository@sha256:..., when the platform records it (Docker
+	// does, in each container's labels); empty otherwise. Never a tag.
+	Image string `json:"image,omitempty"`
 }
 
 // Platform holds the platform activities. Each one picks the driver registered for the request's kind

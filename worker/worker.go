@@ -157,11 +157,13 @@ func New(c client.Client, opts Options) *Worker {
 	dk, dockerEngines := dockerDriver(opts)
 	w.engines = dockerEngines
 	metrics := metricSource(opts.Config.Prometheus, opts.LookupEnv)
-	w.RegisterActivity(&activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact,
-		Secrets: secrets, NoMetrics: noMetrics(metrics)})
+	platform := &activities.Platform{Drivers: drivers(opts, &policy, w.commands, dk), Exec: &policy, Redact: opts.Redact,
+		Secrets: secrets, NoMetrics: noMetrics(metrics)}
+	w.RegisterActivity(platform)
+	tracks := activities.DriverTracks{Drivers: platform.Drivers, Redact: opts.Redact}
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
-	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact})
+	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks})
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	w.RegisterActivity(&activities.Artifact{Engine: engines(opts.Config.Docker.Hosts),
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})

@@ -59,6 +59,11 @@ func (r *release) check(ctx workflow.Context, e *envRun, kind, track string, c s
 
 func (r *release) startCheck(ctx workflow.Context, e *envRun, kind, track string, c spec.Check) workflow.Future {
 	req := activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.checkDir(), Vars: r.vars(e, track, e.weight)}
+	if spec.ReachesTrack(c, e.spec.URL) {
+		// The check probes the track's replicas directly, not the router's mix of versions.
+		p := e.request(req.Vars)
+		req.Platform = &p
+	}
 	opts := checkOptions(ctx, c, fmt.Sprintf("%s %s: %s", kind, e.spec.Name, c.Name))
 	return workflow.ExecuteActivity(opts, checkActs.RunCheck, req)
 }

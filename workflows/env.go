@@ -115,6 +115,12 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 			return err
 		}
 	}
+	if err = r.pinStableImage(ctx, e); err != nil {
+		return err
+	}
+	if err = r.refuseCanaryWithoutStable(ctx, e); err != nil {
+		return err
+	}
 	if err = r.checkContracts(ctx); err != nil {
 		return err
 	}
@@ -204,7 +210,13 @@ func (r *release) askCurrent(ctx workflow.Context, e *envRun) error {
 	case cur.Version == "":
 		e.nothingRuns = true
 	default:
-		e.stable = &Artifact{Version: cur.Version, Image: r.in.Spec.Image.Repository + ":" + cur.Version}
+		// The platform's image by digest when it records one (Docker does); the exec platform's current
+		// command names a version only, and its rollback command gets the version's tag.
+		image := cur.Image
+		if !pinned(image) {
+			image = r.in.Spec.Image.Repository + ":" + cur.Version
+		}
+		e.stable = &Artifact{Version: cur.Version, Image: image}
 	}
 	return nil
 }

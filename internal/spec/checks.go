@@ -40,6 +40,10 @@ func (v *validator) http(h *HTTPCheck, p string, env checkEnv) {
 	hasURL := v.has(p+".url", h.URL != "")
 	hasPath := v.has(p+".path", h.Path != "")
 	v.exactlyOne(p, "url", hasURL, "path", hasPath)
+	if usesTrackURL(h.URL+h.Path+env.env.URL) && env.vars.TrackURL == "" {
+		v.add(p, "{{.TrackURL}} needs a platform whose checks reach a track's replicas (docker)")
+		return
+	}
 	if hasURL {
 		v.absoluteURL(p+".url", h.URL, env.vars)
 	}

@@ -28,6 +28,8 @@ type templateVars struct {
 	StableVersion  string
 	StableImage    string
 	Config         map[string]string
+	// TrackURL is set for http checks on a platform that reaches a track's replicas (docker) only.
+	TrackURL string
 }
 
 // templateVarNames lists the variables as written in a template: .Service, .Env, ...
@@ -59,7 +61,32 @@ func sampleVars(s *Spec, e *Environment) *templateVars {
 		StableVersion:  "1.2.2",
 		StableImage:    s.Image.Repository + ":1.2.2",
 		Config:         e.Config,
+		TrackURL:       sampleTrackURL(s),
 	}
+}
+
+// sampleTrackURL is a replica's base URL on a platform whose checks can reach a track's replicas, else "".
+func sampleTrackURL(s *Spec) string {
+	if s.Platform.Docker != nil {
+		return "http://127.0.0.1:49153"
+	}
+	return ""
+}
+
+// usesTrackURL reports whether a template names .TrackURL.
+func usesTrackURL(text string) bool { return strings.Contains(text, ".TrackURL") }
+
+// ReachesTrack reports whether an http check names {{.TrackURL}}, in its url or in its path and the
+// environment's url (envURL): it then probes each replica of the checked track, past the router.
+func ReachesTrack(c Check, envURL string) bool {
+	h := c.HTTP
+	if h == nil {
+		return false
+	}
+	if h.URL != "" {
+		return usesTrackURL(h.URL)
+	}
+	return usesTrackURL(envURL + h.Path)
 }
 
 func orDefault(s, def string) string {

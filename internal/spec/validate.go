@@ -211,6 +211,10 @@ func (v *validator) argv(path string, args []string, vars ...*templateVars) {
 		v.add(index(path, 0), "must name a command")
 	}
 	for i, a := range args {
+		if usesTrackURL(a) {
+			v.add(index(path, i), "{{.TrackURL}} is known only in http checks")
+			continue
+		}
 		for _, tv := range vars {
 			v.template(index(path, i), a, tv)
 		}

@@ -90,13 +90,16 @@ func (*recPlatform) WaitReady(context.Context, activities.PlatformRequest) (acti
 	return activities.PlatformResult{Output: "ready"}, nil
 }
 
-// Current says the version the last deploy to the environment started serves there, and 0.9.0 where there was
-// none, as if Ferry had not deployed it.
+// Current says the version the last deploy to the environment started serves there; where there was none,
+// nothing for a service named ...-nothing-runs, and 0.9.0 for the others, as if Ferry had not deployed it.
 func (p *recPlatform) Current(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if v, ok := p.deployed[[2]string{in.Vars.Service, in.Vars.Env}]; ok {
 		return activities.CurrentResult{Known: true, Version: v}, nil
+	}
+	if strings.HasSuffix(in.Vars.Service, "-nothing-runs") {
+		return activities.CurrentResult{Known: true}, nil
 	}
 	return activities.CurrentResult{Known: true, Version: "0.9.0"}, nil
 }
@@ -314,6 +317,8 @@ func record() {
 				metrics.resolved.Store(true)
 				update(ctx, c, id, workflows.UpdateResume, workflows.ResumeInput{Identity: "alice"})
 			}},
+		// Nothing serves production, so its canary is refused before anything runs there.
+		{name: "canary-nothing-runs", version: "1.9.0", current: true, prod: autoCanary},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
