@@ -23,6 +23,8 @@ var _ Driver = (*Docker)(nil)
 type DockerEngine interface {
 	Ensure(ctx context.Context, r docker.Replicas) ([]docker.Container, error)
 	Roll(ctx context.Context, r docker.Replicas, o docker.RollOptions) ([]docker.Container, error)
+	StartBeside(ctx context.Context, r docker.Replicas) ([]docker.Container, error)
+	Prune(ctx context.Context, service, env, track string, keep func(docker.Container) bool, stopTimeout time.Duration) (int, error)
 	List(ctx context.Context, service, env string) ([]docker.Container, error)
 	Remove(ctx context.Context, service, env, track string, stopTimeout time.Duration) (int, error)
 	WaitReady(ctx context.Context, cts []docker.Container, check docker.ReadyCheck) error
@@ -251,7 +253,9 @@ func (p *Docker) Ready(ctx context.Context, in PlatformRequest) error {
 // SetWeight routes Vars.Weight percent to Vars.Track and the rest to stable, atomically; weight 0 routes only
 // stable. The weights are served as asked or the call fails and the routing stays as it was: a share that
 // must go to a track whose containers do not run (restarting, say) is a retryable error, one that must go to a
-// track without containers a non-retryable one. Neither share is ever given to the other track.
+// track without containers a non-retryable one. Neither share is ever given to the other track. With
+// ExpectStable, weight 0 routes only the stable version's containers on stable, removes the other versions'
+// ones there, and fails with ErrTypeStableMismatch when the stable version does not run (see restoreStable).
 func (p *Docker) SetWeight(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	t, err := p.target(ctx, in, false)
@@ -259,12 +263,19 @@ func (p *Docker) SetWeight(ctx context.Context, in PlatformRequest) error {
 		return p.fail("set-weight", err)
 	}
 	w := min(max(t.v.Weight, 0), 100)
+	if in.ExpectStable && w == 0 {
+		return p.fail("set-weight", p.restoreStable(ctx, t, digestOf(t.v.StableImage), 1))
+	}
 	return p.fail("set-weight", p.routeByLabels(ctx, t, map[string]int{trackStable: 100 - w, t.v.Track: w}))
 }
 
-// Promote makes the track's version stable: it sends all traffic to the track, starts the version on stable
-// (for blue-green, first keeping the replaced version on the previous track), sends all traffic to stable and
-// removes the track's containers. Each step converges, so a retry resumes where a crash stopped it.
+// Promote makes the track's version stable without touching what serves until the new set is ready: it
+// sends all traffic to the track, starts the version on stable beside the stable set (StartBeside), waits
+// until it is ready, routes stable to it alone and removes the track's containers. The replaced set is then
+// removed, except under blue-green, which keeps it (with its own image, config and secrets) until the
+// scale-down removes it (Remove of the previous track), so that Rollback switches back to it at once. Until
+// the routing to the new stable set, the replaced set runs and a rollback routes back to it. Each step
+// converges, so a retry resumes where a crash stopped it.
 func (p *Docker) Promote(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	t, err := p.target(ctx, in, true)
@@ -282,26 +293,14 @@ func (p *Docker) promote(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	old := slices.DeleteFunc(slices.Clone(stable), func(c docker.Container) bool { return c.Version == t.v.Version })
-	if len(old) > 0 {
+	if slices.ContainsFunc(stable, func(c docker.Container) bool { return c.Version != t.v.Version }) {
 		if err := p.routeByLabels(ctx, t, map[string]int{t.v.Track: 100}); err != nil {
 			return err
-		}
-		if t.v.Strategy == spec.StrategyBlueGreen {
-			prev := t.rep
-			prev.Track, prev.Version, prev.Count = trackPrevious, old[0].Version, len(old)
-			oldVars := t.v
-			oldVars.Version = old[0].Version
-			prev.Vars = containerEnv(oldVars, t.secrets)
-			prev.Image = repository(t.rep.Image) + "@" + old[0].Digest
-			if _, err := t.eng.Ensure(ctx, prev); err != nil {
-				return err
-			}
 		}
 	}
 	rep := t.rep
 	rep.Track = trackStable
-	cts, err := t.eng.Ensure(ctx, rep)
+	cts, err := t.eng.StartBeside(ctx, rep)
 	if err != nil {
 		return err
 	}
@@ -311,14 +310,23 @@ func (p *Docker) promote(ctx context.Context, t *target) error {
 	if err := p.route(ctx, t, map[string]int{trackStable: 100}, map[string][]docker.Container{trackStable: cts}); err != nil {
 		return err
 	}
+	if t.v.Strategy != spec.StrategyBlueGreen {
+		isNew := func(c docker.Container) bool { return c.Version == t.v.Version }
+		if _, err := t.eng.Prune(ctx, t.v.Service, t.v.Env, trackStable, isNew, t.rep.StopTimeout); err != nil {
+			return err
+		}
+	}
 	_, err = t.eng.Remove(ctx, t.v.Service, t.v.Env, t.v.Track, t.rep.StopTimeout)
 	return err
 }
 
-// Rollback restores Vars.StableVersion on the stable track, in place as Deploy does, with all traffic on
-// stable. The image is Vars.StableImage when it is pinned to a digest; otherwise the digest that the labels
-// of a container of that version record. It never resolves a tag: a tag may have moved since the version
-// served, so a rollback without a recorded digest fails (non-retryable) and says how to record one.
+// Rollback restores Vars.StableVersion on the stable track with all traffic on stable. When the stable set
+// still runs beside another (a promotion that did not finish, or a blue-green scale-down delay), it routes all
+// traffic back to it in one routing change and removes the rest of the stable track and the previous track.
+// Otherwise it redeploys the stable version in place, as Deploy does, by digest: Vars.StableImage when it is
+// pinned to one, else the digest that the labels of a container of that version record. It never resolves a
+// tag: a tag may have moved since the version served, so a rollback without a recorded digest fails
+// (non-retryable) and says how to record one.
 func (p *Docker) Rollback(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	if in.Vars.StableVersion == "" {
@@ -334,11 +342,25 @@ func (p *Docker) Rollback(ctx context.Context, in PlatformRequest) error {
 	if err != nil {
 		return p.fail("rollback", err)
 	}
+	err = p.restoreStable(ctx, t, digestOf(t.rep.Image), t.v.Replicas)
+	if err == nil {
+		_, err = t.eng.Remove(ctx, t.v.Service, t.v.Env, trackPrevious, t.rep.StopTimeout)
+		return p.fail("rollback", err)
+	}
+	if !isStableMismatch(err) {
+		return p.fail("rollback", err)
+	}
 	return p.fail("rollback", p.replaceStable(ctx, t))
 }
 
+func isStableMismatch(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrTypeStableMismatch
+}
+
 // Remove takes Vars.Track out of the routing (all traffic to stable; the router drains it) and removes its
-// containers. Removing stable removes the service's route. Removing what is gone succeeds.
+// containers. Removing stable removes the service's route. Removing the previous track removes the set of
+// Vars.Version a blue-green promotion kept (see removePrevious). Removing what is gone succeeds.
 func (p *Docker) Remove(ctx context.Context, in PlatformRequest) error {
 	defer keepAlive(ctx)()
 	t, err := p.target(ctx, in, false)
@@ -352,6 +374,9 @@ func (p *Docker) Remove(ctx context.Context, in PlatformRequest) error {
 	routes, found, err := r.Routes(ctx, t.v.Service, t.v.Env)
 	if err != nil {
 		return p.fail("remove", err)
+	}
+	if t.v.Track == trackPrevious {
+		return p.fail("remove", p.removePrevious(ctx, t, routes))
 	}
 	switch {
 	case !found:

@@ -23,6 +23,12 @@ func (e noEngine) Ensure(context.Context, docker.Replicas) ([]docker.Container, 
 func (e noEngine) Roll(context.Context, docker.Replicas, docker.RollOptions) ([]docker.Container, error) {
 	return nil, e.fail()
 }
+func (e noEngine) StartBeside(context.Context, docker.Replicas) ([]docker.Container, error) {
+	return nil, e.fail()
+}
+func (e noEngine) Prune(context.Context, string, string, string, func(docker.Container) bool, time.Duration) (int, error) {
+	return 0, e.fail()
+}
 func (e noEngine) List(context.Context, string, string) ([]docker.Container, error) {
 	return nil, e.fail()
 }

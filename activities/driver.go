@@ -86,7 +86,14 @@ type PlatformRequest struct {
 	// right before it calls the driver. It is never serialised, so no value reaches workflow history; a driver
 	// hands it to the platform as environment variables, never as arguments.
 	SecretEnv map[string]string `json:"-"`
+	// ExpectStable, on a SetWeight to weight 0 (a rollback), asks the driver to route only what runs
+	// Vars.StableVersion (of Vars.StableImage's digest, when it is pinned) on the stable track, and to fail with
+	// a non-retryable ErrTypeStableMismatch when nothing does, rather than route whatever runs there.
+	ExpectStable bool `json:"expectStable,omitempty"`
 }
+
+// ErrTypeStableMismatch is a rollback's routing that found the stable track not running the stable version.
+const ErrTypeStableMismatch = "StableMismatch"
 
 // kind is the request's driver kind: Kind, or else the kind of its platform section.
 func (in PlatformRequest) kind() string {

@@ -56,6 +56,12 @@ func (f *FerryRouter) Routes(ctx context.Context, service, env string) (Routes, 
 			tr.Backends = append(tr.Backends, b.URL)
 			tr.HealthPath = b.HealthPath
 		}
+		tr.Healthy = []string{}
+		for _, b := range st.Backends {
+			if b.Track == t.Name && b.Healthy {
+				tr.Healthy = append(tr.Healthy, b.URL)
+			}
+		}
 		r.Tracks = append(r.Tracks, tr)
 	}
 	return r, true, nil

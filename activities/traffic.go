@@ -46,6 +46,9 @@ type RouteTrack struct {
 	Backends []string
 	// HealthPath gates a backend: it takes traffic only once GET HealthPath answers 2xx or 3xx.
 	HealthPath string
+	// Healthy lists the backends that pass their health check now, as Routes reads them back; nil when the
+	// router does not say (SetRoutes ignores it).
+	Healthy []string
 }
 
 // weight returns the weight of track in r, 0 if r does not route it.

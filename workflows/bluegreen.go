@@ -11,10 +11,10 @@ import (
 )
 
 // blueGreen runs the new version as a full preview set beside the stable one, switches all traffic to it
-// at once, and keeps the old set for ScaleDownDelay after promotion so a late problem can switch back fast.
-// With analysis configured, it watches the switched traffic for FailureLimit+1 intervals before promoting
-// (after the metrics' initialDelay, under failClosedChange), and the watch must end with a judged
-// measurement of every metric (requireEvidence).
+// at once, and keeps the old set for ScaleDownDelay after promotion: an abort meanwhile switches all traffic
+// back to it in one routing change (observedChange). With analysis configured, it watches the switched
+// traffic for FailureLimit+1 intervals before promoting (after the metrics' initialDelay, under
+// failClosedChange), and the watch must end with a judged measurement of every metric (requireEvidence).
 type blueGreen struct{}
 
 var _ strategy = blueGreen{}
@@ -41,19 +41,27 @@ func (blueGreen) shift(ctx workflow.Context, r *release, e *envRun) error {
 
 func (blueGreen) finalize(ctx workflow.Context, r *release, e *envRun) error {
 	r.setStage(ctx, StagePromote, "")
-	if err := r.platformOp(ctx, e, opPromote, TrackPreview, 100); err != nil {
-		return fmt.Errorf("promote: %s", errorMessage(err))
+	if err := r.promoteTrack(ctx, e, TrackPreview); err != nil {
+		return err
 	}
 	e.promoted = true
 	if e.stable == nil {
 		return nil
 	}
 	delay := orDefault(e.spec.Strategy.ScaleDownDelay.D(), 30*time.Second)
+	e.abortable = e.promoting
 	r.setStage(ctx, StageScaleDown, "")
 	timer := workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{
 		Summary: fmt.Sprintf("keep %s %s for %s", e.spec.Name, e.stable.Version, spec.FormatDuration(delay)),
 	})
-	if err := timer.Get(ctx, nil); err != nil {
+	err := timer.Get(ctx, nil)
+	e.abortable = false
+	if err != nil && e.promoting && r.abort != nil {
+		// Aborted while the old set is kept: switch back to it. The rollback routes to it in one change.
+		e.promoted = false
+		return err
+	}
+	if err != nil {
 		if !temporal.IsCanceledError(err) ||
 			workflow.GetVersion(ctx, scaleDownOnCancelChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			return err

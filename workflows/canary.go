@@ -69,8 +69,8 @@ const canaryCleanupChange = "canary-cleanup-disconnected"
 // finalize makes the canary's version stable, sends all traffic to stable, and removes the canary set.
 func (canary) finalize(ctx workflow.Context, r *release, e *envRun) error {
 	r.setStage(ctx, StagePromote, "")
-	if err := r.platformOp(ctx, e, opPromote, TrackCanary, 100); err != nil {
-		return fmt.Errorf("promote: %s", errorMessage(err))
+	if err := r.promoteTrack(ctx, e, TrackCanary); err != nil {
+		return err
 	}
 	e.promoted = true
 	if workflow.GetVersion(ctx, canaryCleanupChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion {

@@ -39,6 +39,11 @@ type envRun struct {
 	verdictWait time.Duration
 	// digest is the release's pinned digest, which the platform's Deploy checks the image against.
 	digest string
+	// promoting is set once a promotion started (observedChange): the stable track may run the new version
+	// from then on, so a rollback restores the stable version instead of only routing to the stable track.
+	promoting bool
+	// abortable is set while a promotion or blue-green's scale-down delay accepts an abort (observedChange).
+	abortable bool
 }
 
 // rolledBackError ends a release whose environment was rolled back after a failure.
@@ -74,6 +79,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		return temporal.NewNonRetryableApplicationError("spec has no platform", ErrTypeInvalid, nil)
 	}
 	e := &envRun{spec: env, platform: r.in.Spec.Platform, strategy: strategies[env.Strategy.Type], digest: r.status.Digest}
+	r.env = e
 	if e.strategy == nil {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("environments[%d].strategy.type: unknown strategy %q", i, env.Strategy.Type), ErrTypeInvalid, nil)
@@ -137,6 +143,14 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		return r.rollback(root, e, err)
 	case e.promoted && workflow.GetVersion(root, promotedFailureChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion:
 		return &cleanupError{env: env.Name, version: r.in.Version, err: err}
+	}
+	if err == nil && observed(root) {
+		// Say "succeeded" only once the platform shows the new version serving all traffic.
+		cleanup, _ := workflow.NewDisconnectedContext(root)
+		want := expectation{version: r.in.Version, digest: r.status.Digest}
+		if now := r.observe(cleanup, e, want); now != "" {
+			return &notServingError{env: env.Name, detail: fmt.Sprintf("%s was promoted, but %s", r.in.Version, now)}
+		}
 	}
 	if err == nil {
 		// The new version serves 100 %: fill the new shape. A failure here rolls nothing back.
@@ -304,7 +318,10 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 	}
 	var err error
 	var left string // what may be left, should the rollback fail
+	isObserved := observed(ctx)
 	switch track := e.strategy.track(); {
+	case track != TrackStable && isObserved:
+		left, err = r.routeBack(ctx, e, track)
 	case track != TrackStable:
 		// The new version ran beside stable: send all traffic back, then remove it.
 		if err = r.platformOp(ctx, e, opSetWeight, track, 0); err != nil {
@@ -329,6 +346,17 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 				"and %[2]s may serve all traffic; release the version that should serve again, and tell Ferry what "+
 				"runs with `ferry adopt %[3]s --env %[1]s --version VERSION` or a platform.exec.current command",
 			e.spec.Name, r.in.Version, r.in.Spec.Service)}
+	}
+	if err == nil && isObserved {
+		// "Rolled back" is said only once the platform shows the stable version serving all traffic.
+		if want, ok := e.stableExpectation(); ok {
+			if now := r.observe(ctx, e, want); now != "" {
+				if interrupted {
+					reason = r.interruption()
+				}
+				return &rollbackFailedError{env: e.spec.Name, reason: reason, detail: "rolled back, but " + now}
+			}
+		}
 	}
 	if err == nil {
 		return rb
@@ -380,6 +408,12 @@ var platformActivities = map[string]any{
 // platformOpVars runs one platform activity with explicit template values. Everything run while rolling
 // back gets the rollback retry policy.
 func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, vars activities.TemplateVars) error {
+	return r.platformCall(ctx, e, op, e.request(vars))
+}
+
+// platformCall runs one platform activity with a request built by the caller.
+func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req activities.PlatformRequest) error {
+	vars := req.Vars
 	summary := fmt.Sprintf("%s %s %s %s", op, e.spec.Name, vars.Track, vars.Version)
 	switch op {
 	case opSetWeight:
@@ -396,7 +430,7 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 	default:
 		opts = platformOptions(ctx, e.platform, summary)
 	}
-	err := workflow.ExecuteActivity(opts, platformActivities[op], e.request(vars)).Get(ctx, nil)
+	err := workflow.ExecuteActivity(opts, platformActivities[op], req).Get(ctx, nil)
 	if err == nil && op == opSetWeight {
 		e.weight, r.status.Weight = vars.Weight, vars.Weight
 		e.weightSince = workflow.Now(ctx)

@@ -53,6 +53,12 @@ type harness struct {
 	contracts []activities.ContractDone
 	// contractSignals are the signals sent to Contract workflows: "signal workflowID".
 	contractSignals []string
+	// observed is what Observe reports per env; an env without one cannot be observed (Known false).
+	observed map[string]activities.Observation
+	// observations counts Observe calls per env.
+	observations map[string]int
+	// promoteTime is how long each Promote takes, on the workflow clock.
+	promoteTime time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -60,13 +66,15 @@ func newHarness(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	h := &harness{
-		t:        t,
-		env:      s.NewTestWorkflowEnvironment(),
-		stable:   map[string]*Artifact{},
-		noGrant:  map[string]bool{},
-		failOps:  map[string]error{},
-		released: map[string]*Artifact{},
-		checkFn:  func(string, activities.CheckRequest) bool { return true },
+		t:            t,
+		env:          s.NewTestWorkflowEnvironment(),
+		stable:       map[string]*Artifact{},
+		noGrant:      map[string]bool{},
+		failOps:      map[string]error{},
+		released:     map[string]*Artifact{},
+		observed:     map[string]activities.Observation{},
+		observations: map[string]int{},
+		checkFn:      func(string, activities.CheckRequest) bool { return true },
 	}
 	env := h.env
 	env.RegisterWorkflowWithOptions(Release, workflow.RegisterOptions{Name: ReleaseWorkflow})
@@ -94,9 +102,20 @@ func newHarness(t *testing.T) *harness {
 	env.OnActivity(platformActs.Deploy, mock.Anything, mock.Anything).Return(op(opDeploy))
 	env.OnActivity(platformActs.WaitReady, mock.Anything, mock.Anything).Return(op(opReady))
 	env.OnActivity(platformActs.SetWeight, mock.Anything, mock.Anything).Return(op(opSetWeight))
-	env.OnActivity(platformActs.Promote, mock.Anything, mock.Anything).Return(op(opPromote))
+	env.OnActivity(platformActs.Promote, mock.Anything, mock.Anything).Return(op(opPromote)).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.promoteTime
+	})
 	env.OnActivity(platformActs.Rollback, mock.Anything, mock.Anything).Return(op(opRollback))
 	env.OnActivity(platformActs.Remove, mock.Anything, mock.Anything).Return(op(opRemove))
+	env.OnActivity(platformActs.Observe, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.observations[in.Vars.Env]++
+			return h.observed[in.Vars.Env], nil
+		})
 	env.OnActivity(checkActs.RunCheck, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
 			kind := in.Check.Name

@@ -48,6 +48,8 @@ type release struct {
 	stepMeasured   map[string]int      // measurements per kind/metric since roundSince, for count
 
 	published [4]string // env, stage, state, digest last upserted as search attributes
+
+	env *envRun // the environment being run: its state belongs there, and validators read it
 }
 
 // Release moves one artifact through the service's environments in order: for each it waits for the env

@@ -89,7 +89,7 @@ func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
 		return r.rejectf("is already finishing: its work in %s is done and only the lock release remains", r.status.Env)
 	case r.status.Stage == StageRollback:
 		return r.rejectf("is already rolling back in %s", r.status.Env)
-	case r.status.Stage == StagePromote || r.status.Stage == StageScaleDown:
+	case (r.status.Stage == StagePromote || r.status.Stage == StageScaleDown) && (r.env == nil || !r.env.abortable):
 		return r.rejectf("is already promoted in %s: it is %s", r.status.Env, r.describe(workflow.Now(ctx)))
 	}
 	return nil

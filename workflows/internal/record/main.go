@@ -3,14 +3,19 @@
 // activities, so only their names and results matter) and real Updates. Run from the repository root:
 //
 //	go run ./workflows/internal/record
+//
+// With -only PREFIX it records only the release scenarios whose name starts with PREFIX, and leaves every other
+// history as it is.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +40,12 @@ import (
 
 const historyDir = "testdata/histories"
 
-func main() { record() }
+var only = flag.String("only", "", "record only the release scenarios whose name starts with this prefix")
+
+func main() {
+	flag.Parse()
+	record()
+}
 
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "record: "+format+"\n", args...)
@@ -48,6 +58,28 @@ type recPlatform struct {
 	mu sync.Mutex
 	// deployed is the version the last deploy started, by service and environment.
 	deployed map[[2]string]string
+	// serving is the version that serves all traffic, by service and environment, as Observe reports it.
+	serving map[[2]string]string
+}
+
+// serve records what serves an environment after an operation.
+func (p *recPlatform) serve(in activities.PlatformRequest, version string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if version != "" {
+		p.serving[[2]string{in.Vars.Service, in.Vars.Env}] = version
+	}
+}
+
+// Observe reports the version the operations so far left serving all traffic, or cannot tell where none did.
+func (p *recPlatform) Observe(_ context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.serving[[2]string{in.Vars.Service, in.Vars.Env}]
+	if !ok {
+		return activities.Observation{}, nil
+	}
+	return activities.Observation{Known: true, Serving: []activities.Share{{Version: v, Percent: 100}}}, nil
 }
 
 // Admit admits every release but those whose version ends in "-untrusted", which it refuses as the worker's
@@ -65,6 +97,9 @@ func (p *recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest)
 	p.mu.Lock()
 	p.deployed[[2]string{in.Vars.Service, in.Vars.Env}] = in.Vars.Version
 	p.mu.Unlock()
+	if in.Vars.Track == "stable" {
+		p.serve(in, in.Vars.Version)
+	}
 	if strings.HasSuffix(in.Vars.Version, "-slow") && in.Vars.Env == "production" {
 		for ctx.Err() == nil {
 			activity.RecordHeartbeat(ctx, nil)
@@ -74,13 +109,26 @@ func (p *recPlatform) Deploy(ctx context.Context, in activities.PlatformRequest)
 	}
 	return activities.PlatformResult{Output: "deployed"}, nil
 }
-func (*recPlatform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+func (p *recPlatform) SetWeight(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	switch in.Vars.Weight {
+	case 0:
+		p.serve(in, in.Vars.StableVersion)
+	case 100:
+		p.serve(in, in.Vars.Version)
+	}
 	return activities.PlatformResult{Output: "weighted"}, nil
 }
-func (*recPlatform) Promote(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+
+// Promote of a "-slowpromote" version takes 3 s, and is not cut short by a cancel.
+func (p *recPlatform) Promote(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	if strings.HasSuffix(in.Vars.Version, "-slowpromote") {
+		time.Sleep(3 * time.Second)
+	}
+	p.serve(in, in.Vars.Version)
 	return activities.PlatformResult{Output: "promoted"}, nil
 }
-func (*recPlatform) Rollback(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+func (p *recPlatform) Rollback(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	p.serve(in, in.Vars.StableVersion)
 	return activities.PlatformResult{Output: "rolled back"}, nil
 }
 func (*recPlatform) Remove(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
@@ -213,7 +261,7 @@ func record() {
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}})
+	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}, serving: map[[2]string]string{}})
 	w.RegisterActivity(&recChecks{})
 	w.RegisterActivity(&recMigrations{})
 	metrics := &recMetrics{}
@@ -319,11 +367,30 @@ func record() {
 			}},
 		// Nothing serves production, so its canary is refused before anything runs there.
 		{name: "canary-nothing-runs", version: "1.9.0", current: true, prod: autoCanary},
+		// Outcomes are observed: a canary that succeeds, and one that rolls back.
+		{name: "observed-canary", version: "2.0.0", current: true, prod: autoCanary},
+		{name: "observed-canary-rollback", version: "2.1.0-bad", current: true, prod: autoCanary},
+		// An abort while the canary promotes: the promotion runs to its end, then the rollback restores 0.9.0.
+		{name: "observed-abort-during-promote", version: "2.2.0-slowpromote", current: true, prod: autoCanary,
+			act: func(ctx context.Context, c client.Client, id string) {
+				awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Env == "production" && s.Stage == workflows.StagePromote })
+				update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
+			}},
+		// An abort during blue-green's scale-down delay switches back to the kept set.
+		{name: "observed-blue-green-switch-back", version: "2.3.0", current: true, prod: spec.Environment{Gate: spec.Gate{Auto: true},
+			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(60)}},
+			act: func(ctx context.Context, c client.Client, id string) {
+				awaitStage(ctx, c, id, workflows.StageScaleDown)
+				update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
+			}},
 	}
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		fatalf("%v", err)
 	}
 	for _, sc := range scenarios {
+		if !strings.HasPrefix(sc.name, *only) {
+			continue
+		}
 		service := "rec-" + sc.name
 		in := workflows.ReleaseInput{Spec: recSpec(service, sc.staging, sc.prod), Version: sc.version, GitSHA: "0123abc", StartedBy: "recorder"}
 		if sc.current {
@@ -352,6 +419,10 @@ func record() {
 		}
 		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
 		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
+	}
+	if *only != "" {
+		writeHistoryIDs()
+		return
 	}
 	// The child that ran the paused analysis.
 	writeHistory(ctx, c, workflows.ReleaseWorkflowID("rec-paused-analysis", "1.5.0")+"/paused-analysis/production/1", "", "paused-analysis-child")
@@ -519,13 +590,14 @@ var recordedIDs []string
 const historyIDs = "workflow-ids.tsv"
 
 // writeHistoryIDs writes the IDs of the histories just recorded, and keeps those of archived histories
-// (v0-*, v1-*, ...) that are still in the directory.
+// (v0-*, v1-*, ...) that are still in the directory, and with -only those of every history not recorded now.
 func writeHistoryIDs() {
 	old, _ := os.ReadFile(filepath.Join(historyDir, historyIDs))
 	var kept []string
 	for _, line := range strings.SplitAfter(string(old), "\n") {
 		file, _, ok := strings.Cut(line, "\t")
-		if _, err := os.Stat(filepath.Join(historyDir, file)); ok && err == nil && isArchived(file) {
+		keep := isArchived(file) || (*only != "" && !slices.ContainsFunc(recordedIDs, func(l string) bool { return strings.HasPrefix(l, file+"\t") }))
+		if _, err := os.Stat(filepath.Join(historyDir, file)); ok && err == nil && keep {
 			kept = append(kept, line)
 		}
 	}
