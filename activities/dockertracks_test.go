@@ -32,6 +32,12 @@ func (e *labelEngine) Roll(ctx context.Context, r docker.Replicas, o docker.Roll
 func (e *labelEngine) List(context.Context, string, string) ([]docker.Container, error) {
 	return e.cts, nil
 }
+func (e *labelEngine) StartBeside(ctx context.Context, r docker.Replicas) ([]docker.Container, error) {
+	return e.Ensure(ctx, r)
+}
+func (e *labelEngine) Prune(context.Context, string, string, string, func(docker.Container) bool, time.Duration) (int, error) {
+	return 0, nil
+}
 func (e *labelEngine) Remove(context.Context, string, string, string, time.Duration) (int, error) {
 	return 0, nil
 }
