@@ -59,9 +59,12 @@ func TestDockerRollbackDeploysTheRecordedDigest(t *testing.T) {
 	if moved := ds.pushAs(t, service, "1.0.0-moved", "1.0.0"); moved == d1 {
 		t.Fatalf("the tag did not move: %s", moved)
 	}
-	bad := ds.spec(t, service, "{type: recreate}", "    config: {DEMO_ERROR_RATE: \"1\"}\n"+trackSmoke)
+	// The smoke check wants 1.0.0's answer, so 1.1.0 fails it; the configuration stays the same, so the
+	// restored 1.0.0 serves as it did.
+	wantOld := "    checks:\n      smoke: [{name: version, http: {url: \"{{.TrackURL}}/version\", body: '\"1[.]0[.]0\"'}}]\n"
+	bad := ds.spec(t, service, "{type: recreate}", wantOld)
 	if r := ds.release(t, bad, "1.1.0"); r.code == 0 {
-		t.Fatalf("release 1.1.0, whose / answers 500: exit 0, want a rollback\n%s", r.stdout)
+		t.Fatalf("release 1.1.0, which fails its smoke check: exit 0, want a rollback\n%s", r.stdout)
 	}
 	wantMap(t, "containers after the rollback", ds.containers(t, service), map[string]int{"stable 1.0.0 " + d1: 2})
 	wantMap(t, "versions through the router after the rollback", ds.versions(t, service, 40), map[string]int{"1.0.0": 40})
