@@ -1,9 +1,3 @@
-//go:build dockerpromote
-
-// The tests in this file run only with the dockerpromote build tag until they have passed on CI's engine:
-//
-//	go test -tags dockerpromote ./integration -run 'TestDockerPromoteInterrupted|TestDockerBlueGreenSwitchBack' -v
-
 package integration
 
 import (
