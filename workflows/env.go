@@ -344,7 +344,7 @@ func (r *release) rollback(root workflow.Context, e *envRun, cause error) error 
 		return &rollbackFailedError{env: e.spec.Name, reason: reason, detail: fmt.Sprintf(
 			"not rolled back: the version that served %[1]s before %[2]s is unknown, so %[1]s was left as it is "+
 				"and %[2]s may serve all traffic; release the version that should serve again, and tell Ferry what "+
-				"runs with `ferry adopt %[3]s --env %[1]s --version VERSION` or a platform.exec.current command",
+				"runs with `ferry adopt %[3]s --env %[1]s --version VERSION --image REPOSITORY@sha256:...` or a platform.exec.current command",
 			e.spec.Name, r.in.Version, r.in.Spec.Service)}
 	}
 	if err == nil && isObserved {

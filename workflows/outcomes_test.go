@@ -249,7 +249,7 @@ func TestUnknownStableVersionIsNeverRemoved(t *testing.T) {
 	slowRolling.Verify = &spec.Verify{Window: spec.Duration(10 * time.Minute), Interval: spec.Duration(time.Minute), Checks: []spec.Check{httpOK}}
 	unknown := "not rolled back: the version that served production before 1.4.2 is unknown, so production was left as it is " +
 		"and 1.4.2 may serve all traffic; release the version that should serve again, and tell Ferry what runs with " +
-		"`ferry adopt checkout --env production --version VERSION` or a platform.exec.current command"
+		"`ferry adopt checkout --env production --version VERSION --image REPOSITORY@sha256:...` or a platform.exec.current command"
 	tests := []struct {
 		name       string
 		env        spec.Environment
