@@ -54,6 +54,11 @@ func (*platform) WaitReady(context.Context, activities.PlatformRequest) (activit
 	return activities.PlatformResult{}, nil
 }
 
+// Observe cannot tell what serves, as the exec platform without a current command cannot.
+func (*platform) Observe(context.Context, activities.PlatformRequest) (activities.Observation, error) {
+	return activities.Observation{}, nil
+}
+
 type checks struct{}
 
 func (*checks) RunCheck(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
