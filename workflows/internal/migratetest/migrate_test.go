@@ -55,7 +55,12 @@ func (*platform) SetWeight(context.Context, activities.PlatformRequest) (activit
 func (*platform) Promote(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 	return activities.PlatformResult{}, nil
 }
-func (*platform) Rollback(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
+func (p *platform) Rollback(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if in.Vars.StableVersion != "" {
+		p.running[in.Vars.Env] = in.Vars.StableVersion
+	}
 	return activities.PlatformResult{}, nil
 }
 func (*platform) Remove(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
@@ -68,6 +73,15 @@ func (p *platform) Current(_ context.Context, in activities.PlatformRequest) (ac
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return activities.CurrentResult{Known: true, Version: p.running[in.Vars.Env]}, nil
+}
+
+// Observe shows the version Current reports serving all traffic.
+func (p *platform) Observe(ctx context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+	cur, _ := p.Current(ctx, in)
+	if cur.Version == "" {
+		return activities.Observation{Known: true}, nil
+	}
+	return activities.Observation{Known: true, Serving: []activities.Share{{Version: cur.Version, Percent: 100}}}, nil
 }
 
 func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activities.ConfigResult, error) {
