@@ -252,7 +252,8 @@ func (r *Router) relay(w http.ResponseWriter, req *http.Request, resp *http.Resp
 	return !resp.Close
 }
 
-// proxyError answers a request the backend did not answer, as the general path's ErrorHandler does.
+// proxyError answers a request the backend did not answer, on either path: 499 when the client left (its
+// request is not the backend's failure, and no one reads the answer), 504 on a timeout, 502 otherwise.
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, be *backend, err error) {
 	var netErr net.Error
 	switch {

@@ -236,20 +236,11 @@ func (r *Router) newProxy(tk *track, be *backend) *httputil.ReverseProxy {
 		Transport: r.opts.Transport,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			var tooLarge *http.MaxBytesError
-			var netErr net.Error
-			switch {
-			case errors.As(err, &tooLarge):
+			if errors.As(err, &tooLarge) {
 				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			case req.Context().Err() != nil:
-				// The client left; its request is not the backend's failure, and no one reads the answer.
-				w.WriteHeader(statusClientClosed)
-			case errors.As(err, &netErr) && netErr.Timeout():
-				r.logger.Warn("backend timed out", "backend", be.raw, "err", err)
-				http.Error(w, "gateway timeout: the backend did not answer in time", http.StatusGatewayTimeout)
-			default:
-				r.logger.Warn("backend failed", "backend", be.raw, "err", err)
-				http.Error(w, "bad gateway: the backend failed", http.StatusBadGateway)
+				return
 			}
+			r.proxyError(w, req, be, err)
 		},
 	}
 }
