@@ -231,17 +231,7 @@ func TestDockerAnalysis(t *testing.T) {
 }
 
 // failClosedSpec is a blue-green release judged by one metric, watched for one second.
-const failClosedSpec = `service: SERVICE
-image: {repository: registry.local/SERVICE}
-platform:
-  exec:
-    deploy: [./platform.sh]
-    setWeight: [./platform.sh]
-    promote: [./platform.sh]
-    rollback: [./platform.sh]
-    remove: [./platform.sh]
-    ready: [./platform.sh]
-environments:
+const failClosedSpec = execPlatformSpec + `environments:
   - name: production
     strategy:
       type: blue-green

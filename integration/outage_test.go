@@ -193,17 +193,7 @@ func TestFollowTimeoutLeavesReleaseRunning(t *testing.T) {
 }
 
 // outageSpec is a short one-environment canary: E2E decides the outcome (pass: succeeded, fail: rolled back).
-const outageSpec = `service: SERVICE
-image: {repository: registry.local/SERVICE}
-platform:
-  exec:
-    deploy: [./platform.sh]
-    setWeight: [./platform.sh]
-    promote: [./platform.sh]
-    rollback: [./platform.sh]
-    remove: [./platform.sh]
-    ready: [./platform.sh]
-environments:
+const outageSpec = execPlatformSpec + `environments:
   - name: production
     strategy:
       type: canary

@@ -17,7 +17,9 @@ import (
 	"github.com/ferryhq/ferry/workflows"
 )
 
-const canarySpec = `service: SERVICE
+// execPlatformSpec is the head of the tests' specs: a service on the exec platform, every operation run by the
+// app's platform.sh.
+const execPlatformSpec = `service: SERVICE
 image: {repository: registry.local/SERVICE}
 platform:
   exec:
@@ -27,7 +29,9 @@ platform:
     rollback: [./platform.sh]
     remove: [./platform.sh]
     ready: [./platform.sh]
-environments:
+`
+
+const canarySpec = execPlatformSpec + `environments:
   - name: staging
     strategy: {type: rolling}
     checks:
