@@ -350,6 +350,16 @@ type Artifact struct {
 	// DeployedAt is when the environment's lock learnt that this version serves it: set on the stable version
 	// the lock hands out, zero for an adopted one and for versions the lock recorded before it kept the time.
 	DeployedAt time.Time `json:"deployedAt,omitzero"`
+	// Settings are the environment's configuration and secret references that the version was released
+	// with, so that a rollback restores them with it; nil when not recorded (an adopted version, or one
+	// recorded before releases kept them).
+	Settings *Settings `json:"settings,omitempty"`
+}
+
+// Settings are an environment's configuration and its secret references (never secret values).
+type Settings struct {
+	Config  map[string]string `json:"config,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
 // LockInput starts (or continues) an EnvLock workflow.
