@@ -51,6 +51,7 @@ metrics:
 // frozen the bake, its deadline would have passed during the pause and the release would have promoted on
 // the first measurement after the resume.
 func TestInconclusivePauseKeepsTheRestOfTheBake(t *testing.T) {
+	t.Parallel()
 	var health healthGauge
 	prom := promtest.Start(t, health.serve(t))
 	queue := "resume-bake-" + uniqueSuffix()
