@@ -54,6 +54,10 @@ type Migrations struct {
 type MigrationRequest struct {
 	Env       string         `json:"env"`
 	Migration spec.Migration `json:"migration"`
+	// Service is the spec's service: ferry.migrations keys its records by service and migration name, so that
+	// two services that name a migration alike in one database keep apart. Empty in requests of releases that
+	// began before records named their service: those read and write the records without one.
+	Service string `json:"service,omitempty"`
 }
 
 // ExpandResult is what Expand did.
@@ -155,7 +159,7 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 	// A run that waits for another migration run of this database to finish shows it is alive.
 	stop := keepAlive(ctx)
 	defer stop()
-	res, err := run(ctx, conn, postgres.ExpandRequest{Name: name, SQL: sql})
+	res, err := run(ctx, conn, postgres.ExpandRequest{Service: in.Service, Name: name, SQL: sql})
 	return res, classifyDB(err)
 }
 
@@ -243,6 +247,8 @@ type BackfillRequest struct {
 	From BackfillProgress `json:"from,omitzero"`
 	// BatchTarget overrides the spec's batch duration (a resize); zero keeps it.
 	BatchTarget time.Duration `json:"batchTarget,omitempty"`
+	// Service keys the backfill's record, as MigrationRequest.Service does.
+	Service string `json:"service,omitempty"`
 }
 
 // BackfillProgress is where a backfill stands: its heartbeat details, its result, and the details of its
@@ -264,7 +270,9 @@ type BackfillProgress struct {
 
 // Backfill fills the migration's new shape in keyset batches (see postgres.Backfill), heartbeating its
 // progress after every batch. It resumes from its own last heartbeat when Temporal retries it after a crash,
-// else from in.From; a backfill already recorded as finished in ferry.migrations is skipped. It is idempotent
+// else from in.From; a backfill already recorded as finished in ferry.migrations is skipped. It records in
+// ferry.migrations the key its batches reached, at most every backfillRecordEvery and when it stops, and
+// records the backfill finished once no key is left: the Contract workflow reads that record. It is idempotent
 // because the backfill's WHERE excludes filled rows: a resume from an older cursor updates nothing twice.
 // Cancelled (a pause), it returns a temporal.CanceledError whose details are the BackfillProgress to resume
 // from. A lock timeout is a retryable ErrTypeLockTimeout.
@@ -289,10 +297,8 @@ func (m *Migrations) Backfill(ctx context.Context, in BackfillRequest) (Backfill
 	if err != nil {
 		return from, redactError(m.Redact, err)
 	}
-	for _, r := range recs {
-		if r.Phase == postgres.PhaseBackfill && !r.AppliedAt.IsZero() {
-			return BackfillProgress{Done: true, Skipped: true}, nil
-		}
+	if r, ok := postgres.RecordOf(recs, in.Service, postgres.PhaseBackfill); ok && !r.AppliedAt.IsZero() {
+		return BackfillProgress{Done: true, Skipped: true}, nil
 	}
 	target := in.BatchTarget
 	if target <= 0 {
@@ -300,25 +306,47 @@ func (m *Migrations) Backfill(ctx context.Context, in BackfillRequest) (Backfill
 	}
 	last := from
 	activity.RecordHeartbeat(ctx, last)
+	var recorded time.Time
 	p, err := postgres.Backfill(ctx, conn, postgres.BackfillRequest{
 		Spec: b.MigrateBackfill(), Cursor: from.Cursor, Done: from.Rows, TargetBatch: target,
 	}, func(p postgres.Progress) error {
 		last = progressOf(p)
 		activity.RecordHeartbeat(ctx, last)
-		return nil
+		if time.Since(recorded) < backfillRecordEvery {
+			return nil
+		}
+		recorded = time.Now()
+		return postgres.RecordBackfillProgress(ctx, conn, in.Service, in.Migration.Name, p.Cursor)
 	})
 	if err != nil {
+		m.recordStop(ctx, conn, in, last)
 		if ctx.Err() != nil {
 			return last, temporal.NewCanceledError(last)
 		}
 		return last, redactError(m.Redact, classifyDB(err))
 	}
-	if err := postgres.MarkBackfilled(ctx, conn, in.Migration.Name); err != nil {
+	if err := postgres.MarkBackfilled(ctx, conn, in.Service, in.Migration.Name, p.Cursor); err != nil {
 		return last, redactError(m.Redact, err)
 	}
 	out := progressOf(p)
 	out.Done, out.ETA = true, 0
 	return out, nil
+}
+
+// backfillRecordEvery bounds how often a backfill writes its cursor to ferry.migrations: a batch aims at 200 ms,
+// and its record costs a write of its own.
+const backfillRecordEvery = time.Second
+
+// recordStop records where a backfill that stopped (an error, a pause, an abort) got to, when it did any batch.
+// Best effort, on a context of its own: the connection may be what failed, and then the last periodic record
+// stands.
+func (m *Migrations) recordStop(ctx context.Context, conn *pgx.Conn, in BackfillRequest, last BackfillProgress) {
+	if last.Cursor == "" || conn.IsClosed() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = postgres.RecordBackfillProgress(rctx, conn, in.Service, in.Migration.Name, last.Cursor)
 }
 
 func progressOf(p postgres.Progress) BackfillProgress {
@@ -335,6 +363,9 @@ type RecordsRequest struct {
 	Database string `json:"database"`
 	// Migration limits the answer to one migration; empty means all.
 	Migration string `json:"migration,omitempty"`
+	// Service is the service asking (Backfilled): its own records count, and those written before records
+	// named their service.
+	Service string `json:"service,omitempty"`
 }
 
 // Records reads ferry.migrations of a database: which phases of which migrations are applied. Read-only.
@@ -346,4 +377,33 @@ func (m *Migrations) Records(ctx context.Context, in RecordsRequest) ([]postgres
 	defer conn.Close(context.WithoutCancel(ctx))
 	recs, err := postgres.Records(ctx, conn, in.Migration)
 	return recs, redactError(m.Redact, err)
+}
+
+// BackfillRecord is what ferry.migrations of one environment's database says of a migration's backfill.
+type BackfillRecord struct {
+	// Done is set once the backfill was recorded finished, at DoneAt.
+	Done   bool      `json:"done"`
+	DoneAt time.Time `json:"doneAt,omitzero"`
+	// Cursor is the key the last recorded batch ended at: where a backfill that did not finish stopped. Empty
+	// when no batch was recorded.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// Backfilled reads from ferry.migrations whether the backfill of in.Service's migration in.Migration finished
+// in the database in.Database of in.Env, and if not, where it stopped. The Contract workflow asks it before it
+// runs: the database, not a workflow's memory, is the record of what was copied. Read-only, so idempotent;
+// a failed connection is retryable.
+func (m *Migrations) Backfilled(ctx context.Context, in RecordsRequest) (BackfillRecord, error) {
+	if in.Migration == "" {
+		return BackfillRecord{}, invalidSpec("backfilled needs a migration", nil)
+	}
+	recs, err := m.Records(ctx, in)
+	if err != nil {
+		return BackfillRecord{}, err
+	}
+	r, ok := postgres.RecordOf(recs, in.Service, postgres.PhaseBackfill)
+	if !ok {
+		return BackfillRecord{}, nil
+	}
+	return BackfillRecord{Done: !r.AppliedAt.IsZero(), DoneAt: r.AppliedAt, Cursor: r.Cursor}, nil
 }

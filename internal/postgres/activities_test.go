@@ -271,3 +271,47 @@ func TestMigrationActivitiesRefuse(t *testing.T) {
 		t.Errorf("expand under a lock: got %v, want a retryable %s", err, activities.ErrTypeLockTimeout)
 	}
 }
+
+// TestBackfillThatFailsRecordsWhereItStopped: a backfill that fails part-way leaves in ferry.migrations the key
+// its last batch reached, and Backfilled says it did not finish; another service's backfill of a migration of
+// the same name is not this one. Once a run finishes, Backfilled says so.
+func TestBackfillThatFailsRecordsWhereItStopped(t *testing.T) {
+	_, conn, acts, m := migrationFixture(t, 3000)
+	env := activityEnv(acts)
+	if _, err := env.ExecuteActivity(acts.Expand, activities.MigrationRequest{Env: "staging", Migration: m, Service: "users-svc"}); err != nil {
+		t.Fatal(err)
+	}
+	failing := m
+	b := *m.Backfill
+	b.Set = "email_verified = (1 / (2000 - id) >= 0), n = n + 1" // division by zero at id 2000
+	b.BatchTarget = spec.Duration(time.Second)                     // batches of 1000 keys
+	failing.Backfill = &b
+	_, err := env.ExecuteActivity(acts.Backfill, activities.BackfillRequest{Env: "staging", Migration: failing, Service: "users-svc"})
+	if err == nil || !strings.Contains(err.Error(), "division by zero") {
+		t.Fatalf("backfill: got %v, want division by zero", err)
+	}
+	backfilled := func(service string) activities.BackfillRecord {
+		t.Helper()
+		v, err := env.ExecuteActivity(acts.Backfilled, activities.RecordsRequest{Env: "staging", Database: "users", Migration: m.Name, Service: service})
+		var r activities.BackfillRecord
+		if err != nil || v.Get(&r) != nil {
+			t.Fatalf("backfilled: %v", err)
+		}
+		return r
+	}
+	if r := backfilled("users-svc"); r.Done || r.Cursor != "1000" {
+		t.Errorf("after the failure: got %+v, want not done, stopped at key 1000", r)
+	}
+	if r := backfilled("orders-svc"); r.Done || r.Cursor != "" {
+		t.Errorf("another service: got %+v, want no record", r)
+	}
+	if _, err := env.ExecuteActivity(acts.Backfill, activities.BackfillRequest{Env: "staging", Migration: m, Service: "users-svc"}); err != nil {
+		t.Fatalf("second backfill: %v", err)
+	}
+	if r := backfilled("users-svc"); !r.Done || r.Cursor != "3000" {
+		t.Errorf("after the second backfill: got %+v, want done at key 3000", r)
+	}
+	if n := count(t, context.Background(), conn, `SELECT count(*) FROM users WHERE email_verified IS NULL`); n != 0 {
+		t.Errorf("got %d rows left, want 0", n)
+	}
+}

@@ -34,8 +34,10 @@ const migrationLock int64 = 0x66657272796d6967 // "ferrymig"
 
 // ExpandRequest is one expand file to apply.
 type ExpandRequest struct {
-	// Name is the migration's name, the key of its record.
-	Name string
+	// Service and Name are the service and the migration's name, the key of its record. An empty Service is the
+	// key of the records written before records named their service.
+	Service string
+	Name    string
 	// SQL is the content of the expand file.
 	SQL []byte
 	// LockTimeout bounds each wait for a lock; zero means DefaultLockTimeout.
@@ -76,8 +78,9 @@ func Checksum(sql []byte) string {
 }
 
 // Expand applies an expand file to the database of conn, once: the table ferry.migrations records each
-// migration's name, phase, checksum and time of application, and a file already recorded is not run again
-// (Applied is false). Running Expand twice is therefore the same as running it once, which makes it safe for an
+// migration's service, name, phase, checksum and time of application, and a file already recorded for the
+// service is not run again (Applied is false). A record written before records named their service counts for
+// every service, and stays the record of that migration's phase. Running Expand twice is therefore the same as running it once, which makes it safe for an
 // activity that Temporal retries. A recorded file whose checksum differs is a *ChecksumMismatchError.
 //
 // Runs of Expand on one database take turns: one waits, until ctx ends, for the other to finish.
@@ -130,13 +133,16 @@ func apply(ctx context.Context, conn *pgx.Conn, req ExpandRequest, phase string)
 		return fail("%w", err)
 	}
 
+	// The service's own record, else one written before records had a service: that one stays the record.
 	var (
+		owner    = req.Service
 		recorded string
 		done     int
 		applied  *time.Time
 	)
-	err = conn.QueryRow(ctx, `SELECT checksum, statements_done, applied_at FROM ferry.migrations
-		WHERE name = $1 AND phase = $2`, req.Name, phase).Scan(&recorded, &done, &applied)
+	err = conn.QueryRow(ctx, `SELECT service, checksum, statements_done, applied_at FROM ferry.migrations
+		WHERE name = $1 AND phase = $2 AND service IN ($3, '') ORDER BY service = '' LIMIT 1`,
+		req.Name, phase, req.Service).Scan(&owner, &recorded, &done, &applied)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -156,7 +162,7 @@ func apply(ctx context.Context, conn *pgx.Conn, req ExpandRequest, phase string)
 				return fail("statement %d: %w", i+1, err)
 			}
 			i++
-			if err := record(ctx, conn, req.Name, phase, res.Checksum, i, i == len(stmts)); err != nil {
+			if err := record(ctx, conn, owner, req.Name, phase, res.Checksum, i, i == len(stmts)); err != nil {
 				return fail("%w", err)
 			}
 			continue
@@ -171,7 +177,7 @@ func apply(ctx context.Context, conn *pgx.Conn, req ExpandRequest, phase string)
 					return fmt.Errorf("statement %d: %w", k+1, classify(stmts[k].sql, err))
 				}
 			}
-			return record(ctx, tx, req.Name, phase, res.Checksum, j, j == len(stmts))
+			return record(ctx, tx, owner, req.Name, phase, res.Checksum, j, j == len(stmts))
 		})
 		if err != nil {
 			return fail("%w", err)
@@ -240,29 +246,20 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
+// ensureRecordTable creates ferry.migrations, or upgrades one created before it recorded services.
 func ensureRecordTable(ctx context.Context, conn *pgx.Conn) error {
-	const ddl = `CREATE SCHEMA IF NOT EXISTS ferry;
-CREATE TABLE IF NOT EXISTS ferry.migrations (
-	name text NOT NULL,
-	phase text NOT NULL,
-	checksum text NOT NULL,
-	statements_done integer NOT NULL,
-	applied_at timestamptz,
-	PRIMARY KEY (name, phase)
-);
-COMMENT ON COLUMN ferry.migrations.applied_at IS 'NULL while only statements_done statements of the file ran'`
-	if _, err := conn.Exec(ctx, ddl); err != nil {
+	if _, err := conn.Exec(ctx, recordsDDL); err != nil {
 		return fmt.Errorf("create ferry.migrations: %w", classify("CREATE TABLE ferry.migrations", err))
 	}
-	return nil
+	return upgradeRecords(ctx, conn)
 }
 
 // record upserts the migration's record: done statements ran, and the whole file when complete.
-func record(ctx context.Context, db execer, name, phase, checksum string, done int, complete bool) error {
-	_, err := db.Exec(ctx, `INSERT INTO ferry.migrations (name, phase, checksum, statements_done, applied_at)
-		VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
-		ON CONFLICT (name, phase) DO UPDATE SET statements_done = EXCLUDED.statements_done, applied_at = EXCLUDED.applied_at`,
-		name, phase, checksum, done, complete)
+func record(ctx context.Context, db execer, service, name, phase, checksum string, done int, complete bool) error {
+	_, err := db.Exec(ctx, `INSERT INTO ferry.migrations (service, name, phase, checksum, statements_done, applied_at)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
+		ON CONFLICT (service, name, phase) DO UPDATE SET statements_done = EXCLUDED.statements_done, applied_at = EXCLUDED.applied_at`,
+		service, name, phase, checksum, done, complete)
 	if err != nil {
 		return fmt.Errorf("record progress: %w", err)
 	}
