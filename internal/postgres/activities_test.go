@@ -284,7 +284,7 @@ func TestBackfillThatFailsRecordsWhereItStopped(t *testing.T) {
 	failing := m
 	b := *m.Backfill
 	b.Set = "email_verified = (1 / (2000 - id) >= 0), n = n + 1" // division by zero at id 2000
-	b.BatchTarget = spec.Duration(time.Second)                     // batches of 1000 keys
+	b.BatchTarget = spec.Duration(time.Second)                   // batches of 1000 keys
 	failing.Backfill = &b
 	_, err := env.ExecuteActivity(acts.Backfill, activities.BackfillRequest{Env: "staging", Migration: failing, Service: "users-svc"})
 	if err == nil || !strings.Contains(err.Error(), "division by zero") {
