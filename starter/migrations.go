@@ -67,10 +67,7 @@ func contractStatuses(ctx context.Context, c client.Client) ([]workflows.Contrac
 		for _, e := range resp.GetExecutions() {
 			id, runID := e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()
 			st := workflows.ContractStatus{Phase: "unknown"}
-			parts := strings.SplitN(id, "/", 3)
-			if len(parts) == 3 {
-				st.Database, st.Migration = parts[1], parts[2]
-			}
+			st.Service, st.Database, st.Migration, _ = workflows.ParseContractWorkflowID(id)
 			switch e.GetStatus() {
 			case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 				qctx, cancel := queryContext(ctx, queryTimeout)
@@ -90,6 +87,7 @@ func contractStatuses(ctx context.Context, c client.Client) ([]workflows.Contrac
 				st.Phase = workflows.ContractFailed
 				st.Reason = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
 			}
+			st.WorkflowID = id
 			out = append(out, st)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -138,10 +136,15 @@ func addBackfills(ctx context.Context, c client.Client, all []workflows.Contract
 	return all, nil
 }
 
-// ApproveContract approves the contract of the migration name; database picks among migrations of that name
-// in several databases, and may be empty when there is one. A migration with no running Contract workflow, or
-// one its workflow refuses to take the approval for, is a *RejectedError.
-func ApproveContract(ctx context.Context, c client.Client, database, name string, in workflows.ContractApproveInput) (workflows.UpdateResult, error) {
+// ContractRef names the migration whose contract ApproveContract approves: Name, and Service and Database where
+// several services or databases have a migration of that name (empty when there is one).
+type ContractRef struct {
+	Service, Database, Name string
+}
+
+// ApproveContract approves the contract of the migration ref names. A migration with no running Contract
+// workflow, several that ref fits, or one whose workflow refuses to take the approval, is a *RejectedError.
+func ApproveContract(ctx context.Context, c client.Client, ref ContractRef, in workflows.ContractApproveInput) (workflows.UpdateResult, error) {
 	var res workflows.UpdateResult
 	all, err := contractStatuses(ctx, c) // an approval needs no backfill progress
 	if err != nil {
@@ -149,25 +152,26 @@ func ApproveContract(ctx context.Context, c client.Client, database, name string
 	}
 	var match []workflows.ContractStatus
 	for _, st := range all {
-		if st.Migration == name && (database == "" || st.Database == database) {
+		if st.Migration == ref.Name && (ref.Database == "" || st.Database == ref.Database) && (ref.Service == "" || st.Service == ref.Service) {
 			match = append(match, st)
 		}
 	}
+	name := ref.Name
 	switch {
 	case len(match) == 0:
 		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: "no migration " + name + " has been expanded (no contract workflow)"}
 	case len(match) > 1:
-		dbs := make([]string, len(match))
+		where := make([]string, len(match))
 		for i, m := range match {
-			dbs[i] = m.Database
+			where[i] = m.Service + " in database " + m.Database
 		}
 		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: fmt.Sprintf(
-			"migration %s exists in databases %s: name one with --database", name, strings.Join(dbs, ", "))}
+			"migration %s exists for %s: name one with --service and --database", name, strings.Join(where, ", "))}
 	case match[0].Phase != workflows.ContractWaiting:
 		return res, &RejectedError{Update: workflows.UpdateApproveContract, Reason: fmt.Sprintf(
 			"contract %s is %s, not waiting for approval", name, match[0].Phase)}
 	}
-	err = sendUpdate(ctx, c, workflows.ContractWorkflowID(match[0].Database, name), workflows.UpdateApproveContract, in, &res)
+	err = sendUpdate(ctx, c, match[0].WorkflowID, workflows.UpdateApproveContract, in, &res)
 	var rejected *RejectedError
 	var noWorker *NoWorkerError
 	if err == nil || errors.As(err, &rejected) || errors.As(err, &noWorker) {

@@ -6,6 +6,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/activities"
@@ -238,8 +239,12 @@ type ContractState struct {
 	CommitTime  time.Time  `json:"commitTime,omitzero"`
 	CompletedAt time.Time  `json:"completedAt,omitzero"`
 	Approvals   []Decision `json:"approvals,omitempty"`
-	// OldGone is set once no environment runs a version older than CompletedBy.
+	// OldGone is set once no environment runs a version older than CompletedBy, or (since contractOrderChange)
+	// one that cannot be proved no older.
 	OldGone bool `json:"oldGone,omitempty"`
+	// BackfillDone is set once every environment's database records the migration's backfill finished
+	// (since contractBackfillChange; always false for a migration without a backfill).
+	BackfillDone bool `json:"backfillDone,omitempty"`
 	// Checks counts the platform checks of this run, for continue-as-new.
 	Checks int `json:"checks,omitempty"`
 }
@@ -248,6 +253,9 @@ type ContractState struct {
 type ContractSignal struct {
 	Version    string    `json:"version"`
 	CommitTime time.Time `json:"commitTime,omitzero"`
+	// Service is the service of the release that sends it. A Contract workflow ignores a signal of another
+	// service; signals of releases begun before migrationServiceChange have none, and count.
+	Service string `json:"service,omitempty"`
 }
 
 // ContractStatus answers QueryContract.
@@ -263,7 +271,9 @@ type ContractStatus struct {
 	State      ContractState `json:"state"`
 	// Result is set once the contract ran.
 	Result *activities.ContractDone `json:"result,omitempty"`
-	Reason string                   `json:"reason,omitempty"`
+	// WorkflowID is the Contract workflow's ID. The workflow leaves it empty; the client fills it in.
+	WorkflowID string `json:"workflowId,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 	// Backfills are the backfills of this migration that running releases run or hold paused. The Contract
 	// workflow leaves it empty; the client fills it in from the releases' statuses.
 	Backfills []ReleaseBackfill `json:"backfills,omitempty"`
@@ -281,9 +291,30 @@ type ContractApproveInput struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// ContractWorkflowID is the ID of the Contract workflow of a migration of a database.
-func ContractWorkflowID(database, migration string) string {
+// ContractWorkflowID is the ID of the Contract workflow of a service's migration of a database. Releases
+// begun before migrationServiceChange used LegacyContractWorkflowID, without the service; a release signals a
+// Contract workflow by that ID still, when it is its service's (see release.signalContract).
+func ContractWorkflowID(service, database, migration string) string {
+	return "ferry-contract/" + service + "/" + database + "/" + migration
+}
+
+// LegacyContractWorkflowID is the ID of the Contract workflow of a migration of a database, as releases
+// begun before migrationServiceChange named it: two services with a migration of one name in one database
+// shared it.
+func LegacyContractWorkflowID(database, migration string) string {
 	return "ferry-contract/" + database + "/" + migration
+}
+
+// ParseContractWorkflowID reads a Contract workflow ID of either form; service is empty for a legacy one.
+func ParseContractWorkflowID(id string) (service, database, migration string, ok bool) {
+	parts := strings.Split(id, "/")
+	switch {
+	case len(parts) == 4 && parts[0] == "ferry-contract":
+		return parts[1], parts[2], parts[3], true
+	case len(parts) == 3 && parts[0] == "ferry-contract":
+		return "", parts[1], parts[2], true
+	}
+	return "", "", "", false
 }
 
 // CheckStatus is the latest check, analysis or verification result.

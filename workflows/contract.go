@@ -43,21 +43,26 @@ const contractChecksPerRun = 100
 type contract struct {
 	in     ContractInput
 	status ContractStatus
+	// proveOrder, checkBackfill and perService are the changes this run has (contractOrderChange,
+	// contractBackfillChange, migrationServiceChange).
+	proveOrder, checkBackfill, perService bool
 }
 
 // Contract waits until the migration's contract may run, then runs it on the database of every environment in
 // order. It waits for all of: (a) a release of a version that completes the migration served 100 % in every
-// environment (SignalContractCompleted); (b) no environment runs a version older than that one, as the
-// platform's current operation says (asked again every contractRecheck); (c) minAge since the expand, as a
-// durable timer; (d) the approvals the migration's contract.approval asks for (UpdateApproveContract, from
-// its allowlist). It continues as new after contractChecksPerRun checks, or when Temporal suggests it.
+// environment (SignalContractCompleted, from a release of the contract's own service); (b) no environment runs
+// a version older than that one (see oldGone; asked again every contractRecheck); (c) minAge since the
+// expand, as a durable timer; (d) the approvals the migration's contract.approval asks for
+// (UpdateApproveContract, from its allowlist); (e) for a migration with a backfill, every environment's
+// database records the backfill finished (see backfilled; asked with (b)). It continues as new after
+// contractChecksPerRun checks, or when Temporal suggests it.
 func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, error) {
 	c := &contract{in: in}
 	st := ContractState{}
 	if in.State != nil {
 		st = *in.State
 	}
-	st.Checks, st.OldGone = 0, false
+	st.Checks, st.OldGone, st.BackfillDone = 0, false, false
 	c.status = ContractStatus{Service: in.Service, Migration: in.Migration.Name, Database: in.Migration.Database,
 		Phase: ContractWaiting, ExpandedAt: in.ExpandedAt, State: st}
 	if cs := in.Migration.Contract; cs != nil {
@@ -80,6 +85,9 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 		workflow.UpdateHandlerOptions{Validator: c.validateApprove}); err != nil {
 		return activities.ContractDone{}, err
 	}
+	c.proveOrder = workflow.GetVersion(ctx, contractOrderChange, workflow.DefaultVersion, 1) == 1
+	c.checkBackfill = workflow.GetVersion(ctx, contractBackfillChange, workflow.DefaultVersion, 1) == 1
+	c.perService = workflow.GetVersion(ctx, migrationServiceChange, workflow.DefaultVersion, 1) == 1
 	if in.Migration.Contract == nil {
 		return c.fail(ctx, "migration "+in.Migration.Name+" has no contract")
 	}
@@ -90,6 +98,11 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 		for expanded.ReceiveAsync(&sig) {
 		}
 		for completed.ReceiveAsync(&sig) {
+			if sig.Service != "" && sig.Service != in.Service {
+				// A release of another service whose migration has the same name and database.
+				workflow.GetLogger(ctx).Warn("contract ignores another service's completion", "service", sig.Service, "version", sig.Version)
+				continue
+			}
 			if c.status.State.CompletedBy == "" {
 				c.status.State.CompletedBy, c.status.State.CommitTime = sig.Version, sig.CommitTime
 				c.status.State.CompletedAt = workflow.Now(ctx)
@@ -135,16 +148,15 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 		case workflow.Now(ctx).Before(c.status.NotBefore):
 			_ = workflow.Sleep(ctx, c.status.NotBefore.Sub(workflow.Now(ctx)))
 		default:
-			// Only (b) is left: ask the platforms, and again later while an older version runs.
-			gone, why, err := c.oldGone(ctx)
+			// Only (b) and (e) are left: ask the platforms and the databases, and again later until they agree.
+			ready, why, err := c.check(ctx)
 			c.status.State.Checks++
 			if err != nil {
 				c.status.Reason = err.Error()
 			} else {
 				c.status.Reason = why
 			}
-			c.status.State.OldGone = gone
-			if !gone {
+			if !ready {
 				_ = workflow.Sleep(ctx, contractRecheck)
 			}
 		}
@@ -171,6 +183,9 @@ func (c *contract) waiting(ctx workflow.Context) []string {
 	}
 	if !st.OldGone {
 		w = append(w, "no version older than the completing one to run anywhere")
+	}
+	if c.needsBackfill() && !st.BackfillDone {
+		w = append(w, "the backfill of "+c.in.Migration.Name+" to be recorded finished in every environment's database")
 	}
 	return w
 }
@@ -225,8 +240,9 @@ func (c *contract) approve(ctx workflow.Context, in ContractApproveInput) (Updat
 		len(c.status.State.Approvals), max(c.in.Migration.Contract.Approval.Quorum, 1))}, nil
 }
 
-// oldGone asks each environment's platform what serves it: none may run a version older than CompletedBy.
-func (c *contract) oldGone(ctx workflow.Context) (bool, string, error) {
+// oldGoneByCurrent asks each environment's platform what serves it: none may run a version older than
+// CompletedBy. Contracts before contractOrderChange ask it: a version it cannot order counts as not older.
+func (c *contract) oldGoneByCurrent(ctx workflow.Context) (bool, string, error) {
 	if !c.in.Platform.TellsCurrent() {
 		return false, "the platform cannot say what runs (platform.exec.current is not set)", nil
 	}
@@ -261,7 +277,7 @@ func (c *contract) run(ctx workflow.Context) (activities.ContractDone, error) {
 	for _, env := range c.in.Environments {
 		opts := withOptions(ctx, "contract "+c.in.Migration.Name+" in "+env, 2*time.Hour, time.Minute, expandRetry)
 		var res activities.ContractResult
-		req := activities.MigrationRequest{Env: env, Migration: c.in.Migration}
+		req := activities.MigrationRequest{Env: env, Migration: c.in.Migration, Service: c.recordService()}
 		if err := workflow.ExecuteActivity(opts, migrationActs.Contract, req).Get(ctx, &res); err != nil {
 			return c.fail(ctx, fmt.Sprintf("contract %s in %s: %s", c.in.Migration.Name, env, errorMessage(err)))
 		}

@@ -51,8 +51,12 @@ type harness struct {
 	requests []activities.PlatformRequest
 	// contracts are the contracts that ran, as Temporal.Contracts reports them.
 	contracts []activities.ContractDone
-	// contractSignals are the signals sent to Contract workflows: "signal workflowID".
-	contractSignals []string
+	// contractSignals are the signals sent to Contract workflows: "signal workflowID"; contractRequests their
+	// requests.
+	contractSignals  []string
+	contractRequests []activities.SignalWithStartInput
+	// backfillTime is how long each backfill takes, on the workflow clock (migrationHarness).
+	backfillTime time.Duration
 	// observed is what Observe reports per env; an env without one cannot be observed (Known false).
 	observed map[string]activities.Observation
 	// observations counts Observe calls per env.
@@ -145,6 +149,7 @@ func newHarness(t *testing.T) *harness {
 				h.mu.Lock()
 				defer h.mu.Unlock()
 				h.contractSignals = append(h.contractSignals, in.Signal+" "+in.WorkflowID)
+				h.contractRequests = append(h.contractRequests, in)
 				return nil
 			}
 			envName := in.WorkflowID[strings.LastIndex(in.WorkflowID, "/")+1:]

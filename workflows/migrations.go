@@ -21,6 +21,13 @@ var migrationActs *activities.Migrations
 // releases whose spec has requires, completes or allows a downgrade, so other releases emit nothing new.
 const migrationsChange = "expand-contract-migrations"
 
+// migrationServiceChange is the GetVersion change ID under which a release names its service to the migration
+// activities, which key ferry.migrations by service and migration name, and reaches its migration's Contract
+// workflow by ContractWorkflowID, which names the service, or by LegacyContractWorkflowID when a Contract
+// workflow of its service runs under that ID (one started before the change). Asked, like migrationsChange, only
+// by releases that run migration work. The Contract workflow asks it too, for the record of its contract.
+const migrationServiceChange = "migrations-per-service"
+
 // ErrTypeContracted is the type of the error that refuses a version needing a shape that a contract removed.
 const ErrTypeContracted = "ContractedShapeNeeded"
 
@@ -48,6 +55,15 @@ func (r *release) migrations(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, migrationsChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
+// recordService is the service that keys this release's records in ferry.migrations and its Contract
+// workflows: none before migrationServiceChange.
+func (r *release) recordService(ctx workflow.Context) string {
+	if workflow.GetVersion(ctx, migrationServiceChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ""
+	}
+	return r.in.Spec.Service
+}
+
 // expand applies the expand of every migration the version requires to environment i's databases, before
 // anything deploys there. A failure fails the release with nothing deployed. In the first environment it also
 // starts each migration's Contract workflow.
@@ -60,7 +76,7 @@ func (r *release) expand(ctx workflow.Context, e *envRun, i int) error {
 	for _, m := range required {
 		opts := withOptions(ctx, "expand "+m.Name+" in "+e.spec.Name, 2*time.Hour, time.Minute, expandRetry)
 		var res activities.ExpandResult
-		req := activities.MigrationRequest{Env: e.spec.Name, Migration: m}
+		req := activities.MigrationRequest{Env: e.spec.Name, Migration: m, Service: r.recordService(ctx)}
 		if err := workflow.ExecuteActivity(opts, migrationActs.Expand, req).Get(ctx, &res); err != nil {
 			return fmt.Errorf("expand %s in %s: %s", m.Name, e.spec.Name, errorMessage(err))
 		}
@@ -73,21 +89,29 @@ func (r *release) expand(ctx workflow.Context, e *envRun, i int) error {
 	return nil
 }
 
-// signalContract delivers signal to the Contract workflow of m, starting it if it never ran.
+// signalContract delivers signal to the Contract workflow of m, starting it if it never ran. Since
+// migrationServiceChange the workflow's ID names the service, and the signal too; a Contract workflow of the
+// service under the legacy ID, started before the change, still gets it (activities.SignalWithStartInput.Legacy:
+// its FerryService search attribute proves it the service's).
 func (r *release) signalContract(ctx workflow.Context, m spec.Migration, signal string) error {
 	envs := make([]string, len(r.in.Spec.Environments))
 	for i, e := range r.in.Spec.Environments {
 		envs[i] = e.Name
 	}
+	service := r.recordService(ctx)
 	req := activities.SignalWithStartInput{
-		WorkflowID:   ContractWorkflowID(m.Database, m.Name),
+		WorkflowID:   LegacyContractWorkflowID(m.Database, m.Name),
 		WorkflowType: ContractWorkflow,
 		TaskQueue:    workflow.GetInfo(ctx).TaskQueueName,
 		Signal:       signal,
-		SignalArg:    ContractSignal{Version: r.in.Version, CommitTime: r.in.CommitTime},
+		SignalArg:    ContractSignal{Version: r.in.Version, CommitTime: r.in.CommitTime, Service: service},
 		WorkflowArg: ContractInput{Service: r.in.Spec.Service, Migration: m, Environments: envs,
 			Platform: r.in.Spec.Platform, ExpandedAt: workflow.Now(ctx)},
 		Once: true,
+	}
+	if service != "" {
+		req.Legacy = &activities.LegacyWorkflow{WorkflowID: req.WorkflowID, Attribute: SearchAttrService, Value: service}
+		req.WorkflowID = ContractWorkflowID(service, m.Database, m.Name)
 	}
 	opts := withOptions(ctx, "signal the contract of "+m.Name, 30*time.Second, 0, lockRetry)
 	if err := workflow.ExecuteActivity(opts, temporalActs.SignalWithStart, req).Get(ctx, nil); err != nil {
@@ -119,12 +143,36 @@ func (r *release) completeMigrations(ctx workflow.Context) {
 type backfillError struct {
 	env, migration string
 	err            error
+	// stoppedBy is the abort (or, with no identity, the cancel) that stopped the backfill, since
+	// abortBackfillChange: the release then fails, as nothing rolled back, and is never reported aborted.
+	stoppedBy *Decision
+	version   string
+	progress  activities.BackfillProgress
 }
 
 func (e *backfillError) Error() string {
+	if d := e.stoppedBy; d != nil {
+		at := "before its first batch"
+		if e.progress.Cursor != "" {
+			at = fmt.Sprintf("at key %s (%d of ~%d rows)", e.progress.Cursor, e.progress.Rows, e.progress.Total)
+		}
+		by := "a cancel"
+		if d.Identity != "" {
+			by = fmt.Sprintf("the abort of %s (%s)", d.Identity, d.Reason)
+		}
+		return fmt.Sprintf("%s: promoted; backfill of %s stopped %s by %s. Nothing rolled back: %s serves all "+
+			"traffic there; a later release that requires %s runs the rest, and its contract waits for that",
+			e.env, e.migration, at, by, e.version, e.migration)
+	}
 	return fmt.Sprintf("%s: backfill of %s failed (the new version serves all traffic; a later release resumes it): %s",
 		e.env, e.migration, errorMessage(e.err))
 }
+
+// abortBackfillChange is the GetVersion change ID under which an abort or a cancel that stops a backfill ends the
+// release failed, saying that the new version stays promoted and where the backfill stopped: nothing rolls
+// back past the promotion, so "aborted" would tell the operator that traffic went back to the old version.
+// Asked only when a backfill is stopped so.
+const abortBackfillChange = "abort-during-backfill-fails"
 
 // backfill runs the backfill of every required migration that has one, in environment e, once the new
 // version serves 100 % there. UpdateBackfill pauses, resumes and resizes it: a pause cancels the activity,
@@ -143,7 +191,15 @@ func (r *release) backfill(ctx workflow.Context, e *envRun) error {
 		r.status.Backfill = bs
 		if err := r.runBackfill(ctx, e, m, bs); err != nil {
 			bs.State = backfillFailed
-			return &backfillError{env: e.spec.Name, migration: m.Name, err: err}
+			bf := &backfillError{env: e.spec.Name, migration: m.Name, err: err, version: r.in.Version, progress: bs.Progress}
+			if ctx.Err() != nil && r.supersededBy == "" &&
+				workflow.GetVersion(ctx, abortBackfillChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+				bf.stoppedBy = &Decision{Action: "cancel"}
+				if r.abort != nil {
+					bf.stoppedBy = r.abort
+				}
+			}
+			return bf
 		}
 		bs.State = backfillDone
 		r.publish(ctx)
@@ -166,7 +222,8 @@ func (r *release) runBackfill(ctx workflow.Context, e *envRun, m spec.Migration,
 		ao := workflow.GetActivityOptions(opts)
 		ao.WaitForCancellation = true
 		opts = workflow.WithActivityOptions(opts, ao)
-		req := activities.BackfillRequest{Env: e.spec.Name, Migration: m, From: bs.Progress, BatchTarget: bs.BatchTarget}
+		req := activities.BackfillRequest{Env: e.spec.Name, Migration: m, From: bs.Progress, BatchTarget: bs.BatchTarget,
+			Service: r.recordService(ctx)}
 		var res activities.BackfillProgress
 		err := workflow.ExecuteActivity(opts, migrationActs.Backfill, req).Get(ctx, &res)
 		r.backfillCancel = nil
@@ -175,14 +232,14 @@ func (r *release) runBackfill(ctx workflow.Context, e *envRun, m spec.Migration,
 			bs.Progress = res
 			return nil
 		}
+		// Paused, resized or aborted: the activity hands back where it stopped.
 		var canceled *temporal.CanceledError
-		if !errors.As(err, &canceled) || ctx.Err() != nil {
-			return err
-		}
-		// Paused or resized: go on from where the activity stopped.
 		var p activities.BackfillProgress
-		if canceled.HasDetails() && canceled.Details(&p) == nil {
+		if errors.As(err, &canceled) && canceled.HasDetails() && canceled.Details(&p) == nil {
 			bs.Progress = p
+		}
+		if canceled == nil || ctx.Err() != nil {
+			return err
 		}
 		if attempt > 1000 {
 			return fmt.Errorf("backfill of %s stopped after %d pauses and resizes", m.Name, attempt)

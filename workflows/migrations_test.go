@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +49,11 @@ func migrationHarness(t *testing.T, backfill func(activities.BackfillRequest) (a
 			h.times = append(h.times, h.env.Now())
 			h.mu.Unlock()
 			return backfill(in)
-		})
+		}).AfterFn(func() time.Duration {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.backfillTime
+	})
 	return h
 }
 
@@ -72,7 +77,7 @@ func TestReleaseExpandsBeforeDeployAndBackfillsAt100(t *testing.T) {
 	if got := h.status().Backfill; got == nil || got.State != backfillDone || got.Progress.Rows != 10 {
 		t.Errorf("status backfill: got %+v, want done with 10 rows", got)
 	}
-	want := SignalContractExpanded + " " + ContractWorkflowID("users", "add-email-verified")
+	want := SignalContractExpanded + " " + ContractWorkflowID("checkout", "users", "add-email-verified")
 	if len(h.contractSignals) != 1 || h.contractSignals[0] != want {
 		t.Errorf("contract signals: got %q, want [%q]", h.contractSignals, want)
 	}
@@ -147,30 +152,87 @@ func TestDowngradePastContractRefused(t *testing.T) {
 	h.wantCalls()
 }
 
-// contractEnv runs the Contract workflow with faked platform and contract activities.
+// contractEnv runs the Contract workflow with faked platform, lock, record and contract activities. Each
+// environment serves the version in running at 100 %, unless observed says otherwise; its lock records what
+// locks says; its backfill is recorded finished unless backfills says otherwise.
 type contractEnv struct {
 	env        *testsuite.TestWorkflowEnvironment
+	mu         sync.Mutex
 	running    map[string]string // env -> version that runs
+	observed   map[string]activities.Observation
+	locks      map[string]activities.DeployedVersions
+	backfills  map[string]activities.BackfillRecord
 	contracted []string
+	requests   []activities.MigrationRequest
 }
 
 func newContractEnv(t *testing.T) *contractEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	c := &contractEnv{env: s.NewTestWorkflowEnvironment(), running: map[string]string{}}
+	c := &contractEnv{env: s.NewTestWorkflowEnvironment(), running: map[string]string{},
+		observed: map[string]activities.Observation{}, locks: map[string]activities.DeployedVersions{},
+		backfills: map[string]activities.BackfillRecord{}}
 	c.env.RegisterWorkflowWithOptions(Contract, workflow.RegisterOptions{Name: ContractWorkflow})
 	c.env.RegisterActivity(&activities.Platform{})
 	c.env.RegisterActivity(&activities.Migrations{})
+	c.env.RegisterActivity(&activities.Temporal{})
 	c.env.OnActivity(platformActs.Current, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
 			return activities.CurrentResult{Known: true, Version: c.running[in.Vars.Env]}, nil
+		})
+	c.env.OnActivity(platformActs.Observe, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if obs, ok := c.observed[in.Vars.Env]; ok {
+				return obs, nil
+			}
+			return activities.Observation{Known: true, Serving: []activities.Share{{Version: c.running[in.Vars.Env], Percent: 100}}}, nil
+		})
+	c.env.OnActivity(temporalActs.DeployedVersions, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DeployedVersionsInput) (activities.DeployedVersions, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.locks[in.WorkflowID], nil
+		})
+	c.env.OnActivity(migrationActs.Backfilled, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RecordsRequest) (activities.BackfillRecord, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if r, ok := c.backfills[in.Env]; ok {
+				return r, nil
+			}
+			return activities.BackfillRecord{Done: true}, nil
 		})
 	c.env.OnActivity(migrationActs.Contract, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.MigrationRequest) (activities.ContractResult, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
 			c.contracted = append(c.contracted, in.Env)
+			c.requests = append(c.requests, in)
 			return activities.ContractResult{Applied: true, Dropped: []string{"column users.legacy_flag"}}, nil
 		})
 	return c
+}
+
+// set changes the fakes' state under their lock.
+func (c *contractEnv) set(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn()
+}
+
+// status queries the contract's status.
+func (c *contractEnv) status(t *testing.T) ContractStatus {
+	t.Helper()
+	v, err := c.env.QueryWorkflow(QueryContract)
+	var st ContractStatus
+	if err != nil || v.Get(&st) != nil {
+		t.Fatalf("query contract: %v", err)
+	}
+	return st
 }
 
 func contractInput(start time.Time) ContractInput {
@@ -274,11 +336,74 @@ func TestCompletingReleaseSignalsContractOnlyOnSuccess(t *testing.T) {
 			h.run(in)
 			var want []string
 			if !fail {
-				want = []string{SignalContractCompleted + " " + ContractWorkflowID("users", "add-email-verified")}
+				want = []string{SignalContractCompleted + " " + ContractWorkflowID("checkout", "users", "add-email-verified")}
 			}
 			if strings.Join(h.contractSignals, "|") != strings.Join(want, "|") {
 				t.Errorf("contract signals: got %q, want %q", h.contractSignals, want)
 			}
 		})
+	}
+}
+
+// TestReleaseSignalsItsServicesContract: the contract's ID and the signal name the service, and the signal
+// reaches a contract under the legacy ID only when that one's FerryService is this service.
+func TestReleaseSignalsItsServicesContract(t *testing.T) {
+	h := migrationHarness(t, func(activities.BackfillRequest) (activities.BackfillProgress, error) {
+		return activities.BackfillProgress{Done: true}, nil
+	})
+	in := releaseInput(staging())
+	in.Spec.Migrations = []spec.Migration{addEmailVerified()}
+	in.Spec.Requires = []string{"add-email-verified"}
+	h.run(in)
+	if len(h.contractRequests) != 1 {
+		t.Fatalf("contract signals: got %q, want one", h.contractSignals)
+	}
+	req := h.contractRequests[0]
+	sig, _ := req.SignalArg.(map[string]any) // the activity's input, decoded
+	want := activities.LegacyWorkflow{WorkflowID: "ferry-contract/users/add-email-verified", Attribute: SearchAttrService, Value: "checkout"}
+	if req.WorkflowID != "ferry-contract/checkout/users/add-email-verified" || req.Legacy == nil || *req.Legacy != want || sig["service"] != "checkout" {
+		t.Errorf("contract signal: got ID %s legacy %+v signal %+v, want the service in the ID and the signal, and legacy %+v",
+			req.WorkflowID, req.Legacy, sig, want)
+	}
+}
+
+// TestAbortDuringBackfillFails: an abort while the backfill runs stops it, and the release ends failed saying
+// that the new version stays promoted and where the backfill stopped; the lock keeps the new version as
+// stable. Before abortBackfillChange it ended "aborted" with nothing rolled back.
+func TestAbortDuringBackfillFails(t *testing.T) {
+	runs := 0
+	h := migrationHarness(t, func(in activities.BackfillRequest) (activities.BackfillProgress, error) {
+		runs++
+		if runs == 1 { // resized at key 500: a second run goes on from there
+			return activities.BackfillProgress{}, temporal.NewCanceledError(activities.BackfillProgress{Cursor: "500", Rows: 500, Total: 1000})
+		}
+		return activities.BackfillProgress{Cursor: "1000", Rows: 1000, Total: 1000, Done: true}, nil
+	})
+	h.backfillTime = time.Hour
+	var out *updateOutcome
+	h.after(90*time.Minute, func() {
+		out = h.update(UpdateAbort, AbortInput{Identity: "alice", Reason: "database load"})
+	})
+	in := releaseInput(staging())
+	in.Spec.Migrations = []spec.Migration{addEmailVerified()}
+	in.Spec.Requires = []string{"add-email-verified"}
+	h.run(in)
+	if out == nil || out.rejected != nil || out.err != nil || !strings.Contains(out.result.Message, "1.4.2 stays promoted there, the backfill stops") {
+		t.Fatalf("abort: got %+v, want accepted, saying 1.4.2 stays promoted", out)
+	}
+	res, typ := h.result()
+	want := "staging: promoted; backfill of add-email-verified stopped at key 500 (500 of ~1000 rows) by the abort of alice (database load). " +
+		"Nothing rolled back: 1.4.2 serves all traffic there"
+	if res.State != StateFailed || typ != ErrTypeFailed || !strings.HasPrefix(res.Reason, want) {
+		t.Fatalf("got %s (%s): %q, want failed: %q", res.State, typ, res.Reason, want)
+	}
+	if es := res.Environments[0]; es.State != StateFailed || !strings.Contains(es.Reason, "promoted; backfill") {
+		t.Errorf("staging: got %s (%s), want failed, promoted", es.State, es.Reason)
+	}
+	if d := h.released["staging"]; d == nil || d.Version != "1.4.2" {
+		t.Errorf("lock released with %+v, want 1.4.2 as the stable version", d)
+	}
+	if b := h.status().Backfill; b == nil || b.State != backfillFailed || b.Progress.Cursor != "500" {
+		t.Errorf("status backfill: got %+v, want failed at key 500", b)
 	}
 }

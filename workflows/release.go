@@ -178,11 +178,14 @@ func (r *release) classify(ctx workflow.Context, err error) (string, *rolledBack
 	errors.As(err, &rb)
 	var rbFailed *rollbackFailedError
 	var cleanupFailed *cleanupError
+	var backfillStopped *backfillError
 	switch {
 	case err == nil:
 		return StateSucceeded, nil
 	case errors.As(err, &rbFailed), errors.As(err, &cleanupFailed):
 		return StateFailed, nil
+	case errors.As(err, &backfillStopped) && backfillStopped.stoppedBy != nil:
+		return StateFailed, nil // the new version stays promoted (abortBackfillChange)
 	case r.supersededBy != "":
 		return StateSuperseded, nil
 	case r.abort != nil || errors.Is(ctx.Err(), workflow.ErrCanceled):

@@ -98,8 +98,13 @@ func (r *release) validateAbort(ctx workflow.Context, in AbortInput) error {
 func (r *release) abortRelease(ctx workflow.Context, in AbortInput) (UpdateResult, error) {
 	d := r.record(ctx, UpdateAbort, r.status.Env, in.Identity, in.Reason)
 	r.abort = &d
+	msg := fmt.Sprintf("aborting %s: it was %s", r.name(), r.describe(d.At))
+	if r.status.Stage == StageBackfill {
+		// Nothing rolls back past the promotion: say so before the release ends failed (abortBackfillChange).
+		msg += fmt.Sprintf("; %s stays promoted there, the backfill stops, and the release will end failed", r.status.Version)
+	}
 	r.cancelWork()
-	return UpdateResult{Message: fmt.Sprintf("aborting %s: it was %s", r.name(), r.describe(d.At))}, nil
+	return UpdateResult{Message: msg}, nil
 }
 
 // validatePause and validatePromote accept a decision only while a bake or a pause step is the active wait

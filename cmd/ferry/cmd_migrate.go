@@ -20,8 +20,9 @@ import (
 type MigrateOptions struct {
 	// Phase is expand or contract for every file; empty means each file's phase comes from its name.
 	Phase string
-	// Database picks among migrations of one name in several databases (approve-contract).
-	Database string
+	// Database and Service pick among migrations of one name in several databases, or of several services
+	// (approve-contract).
+	Database, Service string
 	// As and Reason are recorded with an approval, and with a backfill's pause, resume or resize.
 	As, Reason string
 	// Version picks the release whose backfill pause-backfill, resume-backfill and resize-backfill control.
@@ -67,6 +68,7 @@ func newMigrateCommand(g *GlobalOptions) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "phase", Usage: "`PHASE` of every FILE: expand or contract (default: from each file name)", EnvVars: []string{"FERRY_MIGRATE_PHASE"}, Destination: &opts.Phase},
 			&cli.StringFlag{Name: "database", Usage: "approve-contract: `NAME` of the database, when migrations of that name exist in several", EnvVars: []string{"FERRY_DATABASE"}, Destination: &opts.Database},
+			&cli.StringFlag{Name: "service", Usage: "approve-contract: `SERVICE` whose migration it is, when several services have a migration of that name", EnvVars: []string{"FERRY_SERVICE"}, Destination: &opts.Service},
 			identityFlag(&opts.As),
 			&cli.StringFlag{Name: "reason", Usage: "approve-contract and the backfill commands: `TEXT` recorded with the decision", EnvVars: []string{"FERRY_REASON"}, Destination: &opts.Reason},
 			versionFlag(&opts.Version, deployingRelease),
@@ -261,7 +263,7 @@ func runApproveContract(ctx context.Context, opts MigrateOptions, g GlobalOption
 	}
 	identity := identityOr(opts.As)
 	return g.withClient(ctx, func(c client.Client) error {
-		res, err := starter.ApproveContract(ctx, c, opts.Database, args[0], workflows.ContractApproveInput{Identity: identity, Reason: opts.Reason})
+		res, err := starter.ApproveContract(ctx, c, starter.ContractRef{Service: opts.Service, Database: opts.Database, Name: args[0]}, workflows.ContractApproveInput{Identity: identity, Reason: opts.Reason})
 		if err != nil {
 			return err
 		}

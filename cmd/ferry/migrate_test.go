@@ -206,7 +206,7 @@ func TestMigrateStatusAndApproveContract(t *testing.T) {
 			Approval: &spec.Approval{Approvers: []string{"dba"}, Quorum: 1}}}
 	in := workflows.ContractInput{Service: "checkout", Migration: m, Environments: []string{"staging"},
 		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: []string{"true"}}}, ExpandedAt: time.Now()}
-	if _, err := c.SignalWithStartWorkflow(ctx, workflows.ContractWorkflowID("users", m.Name), workflows.SignalContractExpanded,
+	if _, err := c.SignalWithStartWorkflow(ctx, workflows.ContractWorkflowID("checkout", "users", m.Name), workflows.SignalContractExpanded,
 		workflows.ContractSignal{Version: "1.4.0"}, client.StartWorkflowOptions{TaskQueue: "ferry"}, workflows.ContractWorkflow, in); err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func TestExpandContractAcrossTwoReleases(t *testing.T) {
 	if left != 0 || twice != 0 {
 		t.Fatalf("after the backfill: %d rows unfilled and %d updated twice, want 0 and 0", left, twice)
 	}
-	contractID := workflows.ContractWorkflowID("users", m.Name)
+	contractID := workflows.ContractWorkflowID(s.Service, "users", m.Name)
 	if err := approve(ctx, c, contractID, "intern"); err == nil || !strings.Contains(err.Error(), "approvers are dba") {
 		t.Errorf("approval by a stranger: got %v, want refused", err)
 	}

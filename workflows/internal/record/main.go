@@ -463,7 +463,7 @@ func recordExpandContract(ctx context.Context, c client.Client, queue string) {
 		writeHistory(ctx, c, id, run.GetRunID(), "migration-"+version)
 	}
 	release("1.0.0", func(s *spec.Spec) { s.Requires = []string{m.Name} })
-	contractID := workflows.ContractWorkflowID(m.Database, m.Name)
+	contractID := workflows.ContractWorkflowID(service, m.Database, m.Name)
 	update(ctx, c, contractID, workflows.UpdateApproveContract, workflows.ContractApproveInput{Identity: "dba", Reason: "recorded"})
 	release("1.1.0", func(s *spec.Spec) { s.Completes = []string{m.Name} })
 	if err := c.GetWorkflow(ctx, contractID, "").Get(ctx, nil); err != nil {
