@@ -39,8 +39,9 @@ const maxMigrations = 500
 
 // MigrationStatuses returns the status of every migration that has a Contract workflow (one is started when
 // the expand of a migration with a contract first runs), and of every migration whose backfill a running
-// release runs, sorted by database and name: Contract workflows that run as they answer QueryContract, closed
-// ones from their result. A running one that no worker answers shows its phase as "unknown".
+// release runs, sorted by database, name and service: Contract workflows that run as they answer
+// QueryContract, closed ones from their result. A running one that no worker answers shows its phase as
+// "unknown".
 func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
 	out, err := contractStatuses(ctx, c)
 	if err != nil {
@@ -53,7 +54,7 @@ func MigrationStatuses(ctx context.Context, c client.Client) ([]workflows.Contra
 	return out, nil
 }
 
-// contractStatuses returns the status of every Contract workflow, sorted by database and name, as
+// contractStatuses returns the status of every Contract workflow, sorted by database, name and service, as
 // MigrationStatuses describes it, without the backfills of running releases.
 func contractStatuses(ctx context.Context, c client.Client) ([]workflows.ContractStatus, error) {
 	var out []workflows.ContractStatus
@@ -103,7 +104,10 @@ func sortMigrations(out []workflows.ContractStatus) {
 		if out[i].Database != out[j].Database {
 			return out[i].Database < out[j].Database
 		}
-		return out[i].Migration < out[j].Migration
+		if out[i].Migration != out[j].Migration {
+			return out[i].Migration < out[j].Migration
+		}
+		return out[i].Service < out[j].Service
 	})
 }
 

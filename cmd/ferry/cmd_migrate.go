@@ -234,8 +234,11 @@ func runMigrateStatus(ctx context.Context, g GlobalOptions) error {
 			}
 			for _, st := range all {
 				where := st.Database // a migration without a contract is known by its service
-				if where == "" {
+				switch {
+				case where == "":
 					where = st.Service
+				case st.Service != "":
+					where = st.Service + " " + where
 				}
 				line := fmt.Sprintf("%s/%s: %s", where, st.Migration, st.Phase)
 				switch {
