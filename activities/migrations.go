@@ -338,14 +338,21 @@ func (m *Migrations) Backfill(ctx context.Context, in BackfillRequest) (Backfill
 const backfillRecordEvery = time.Second
 
 // recordStop records where a backfill that stopped (an error, a pause, an abort) got to, when it did any batch.
-// Best effort, on a context of its own: the connection may be what failed, and then the last periodic record
-// stands.
+// Best effort, on a context of its own and, when the stop closed conn (a cancelled query closes its
+// connection), on a new connection: where the database cannot be reached, the last periodic record stands.
 func (m *Migrations) recordStop(ctx context.Context, conn *pgx.Conn, in BackfillRequest, last BackfillProgress) {
-	if last.Cursor == "" || conn.IsClosed() {
+	if last.Cursor == "" {
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if conn.IsClosed() {
+		var err error
+		if conn, err = m.connect(rctx, in.Env, in.Migration.Database); err != nil {
+			return
+		}
+		defer conn.Close(rctx)
+	}
 	_ = postgres.RecordBackfillProgress(rctx, conn, in.Service, in.Migration.Name, last.Cursor)
 }
 

@@ -36,17 +36,19 @@ func TestMain(m *testing.M) {
 const queue = "ferry-migrate"
 
 // platform stands in for the platform activities: commands succeed at once, and Current answers the version
-// the last deploy of each environment started.
+// the last deploy of each service's environment started (running is keyed by "service/env").
 type platform struct {
 	mu      sync.Mutex
 	running map[string]string
 }
 
+func where(v activities.TemplateVars) string { return v.Service + "/" + v.Env }
+
 func (*platform) Admit(context.Context, activities.AdmitRequest) error { return nil }
 func (p *platform) Deploy(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.running[in.Vars.Env] = in.Vars.Version
+	p.running[where(in.Vars)] = in.Vars.Version
 	return activities.PlatformResult{}, nil
 }
 func (*platform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
@@ -59,7 +61,7 @@ func (p *platform) Rollback(_ context.Context, in activities.PlatformRequest) (a
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if in.Vars.StableVersion != "" {
-		p.running[in.Vars.Env] = in.Vars.StableVersion
+		p.running[where(in.Vars)] = in.Vars.StableVersion
 	}
 	return activities.PlatformResult{}, nil
 }
@@ -72,7 +74,7 @@ func (*platform) WaitReady(context.Context, activities.PlatformRequest) (activit
 func (p *platform) Current(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return activities.CurrentResult{Known: true, Version: p.running[in.Vars.Env]}, nil
+	return activities.CurrentResult{Known: true, Version: p.running[where(in.Vars)]}, nil
 }
 
 // Observe shows the version Current reports serving all traffic.
