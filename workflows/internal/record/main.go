@@ -5,7 +5,8 @@
 //	go run ./workflows/internal/record
 //
 // With -only PREFIX it records only the release scenarios whose name starts with PREFIX, and leaves every other
-// history as it is.
+// history as it is; -only expand-contract records the histories of the expand-contract migration
+// (migration-1.0.0, migration-1.1.0 and contract).
 package main
 
 import (
@@ -153,14 +154,26 @@ func (p *recPlatform) Current(_ context.Context, in activities.PlatformRequest) 
 }
 
 // recMigrations stands in for the migration activities: every expand and contract applies, and a backfill
-// fills 1,000 rows at once.
+// fills 1,000 rows at once, but that of a migration named slow-backfill in production, which stops at key 500
+// only when it is cancelled. Every backfill is recorded finished.
 type recMigrations struct{}
 
 func (*recMigrations) Expand(context.Context, activities.MigrationRequest) (activities.ExpandResult, error) {
 	return activities.ExpandResult{Checksum: "sha256:expand", Applied: true}, nil
 }
-func (*recMigrations) Backfill(context.Context, activities.BackfillRequest) (activities.BackfillProgress, error) {
+func (*recMigrations) Backfill(ctx context.Context, in activities.BackfillRequest) (activities.BackfillProgress, error) {
+	if in.Migration.Name == "slow-backfill" && in.Env == "production" {
+		p := activities.BackfillProgress{Cursor: "500", Rows: 500, Total: 1000}
+		for ctx.Err() == nil {
+			activity.RecordHeartbeat(ctx, p)
+			time.Sleep(100 * time.Millisecond)
+		}
+		return p, temporal.NewCanceledError(p)
+	}
 	return activities.BackfillProgress{Cursor: "1000", Rows: 1000, Total: 1000}, nil
+}
+func (*recMigrations) Backfilled(context.Context, activities.RecordsRequest) (activities.BackfillRecord, error) {
+	return activities.BackfillRecord{Done: true, Cursor: "1000"}, nil
 }
 func (*recMigrations) Contract(context.Context, activities.MigrationRequest) (activities.ContractResult, error) {
 	return activities.ContractResult{Checksum: "sha256:contract", Applied: true, Irreversible: true,
@@ -376,6 +389,15 @@ func record() {
 				awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Env == "production" && s.Stage == workflows.StagePromote })
 				update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
 			}},
+		// An abort while production backfills: the release ends failed, promoted, with the backfill stopped at 500.
+		{name: "abort-during-backfill", version: "2.4.0", prod: autoCanary, edit: func(s *spec.Spec) {
+			s.Migrations = []spec.Migration{{Name: "slow-backfill", Database: "users", Expand: "db/004_expand.sql",
+				Backfill: &spec.Backfill{Table: "users", Set: "verified = true", Where: "verified IS NULL"}}}
+			s.Requires = []string{"slow-backfill"}
+		}, act: func(ctx context.Context, c client.Client, id string) {
+			awaitStatus(ctx, c, id, func(s workflows.Status) bool { return s.Env == "production" && s.Stage == workflows.StageBackfill })
+			update(ctx, c, id, workflows.UpdateAbort, workflows.AbortInput{Identity: "alice", Reason: "recorded abort"})
+		}},
 		// An abort during blue-green's scale-down delay switches back to the kept set.
 		{name: "observed-blue-green-switch-back", version: "2.3.0", current: true, prod: spec.Environment{Gate: spec.Gate{Auto: true},
 			Strategy: spec.Strategy{Type: spec.StrategyBlueGreen, ScaleDownDelay: sec(60)}},
@@ -421,6 +443,9 @@ func record() {
 		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
 	}
 	if *only != "" {
+		if strings.HasPrefix("expand-contract", *only) {
+			recordExpandContract(ctx, c, queue)
+		}
 		writeHistoryIDs()
 		return
 	}
