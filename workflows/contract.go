@@ -148,6 +148,9 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 		case workflow.Now(ctx).Before(c.status.NotBefore):
 			_ = workflow.Sleep(ctx, c.status.NotBefore.Sub(workflow.Now(ctx)))
 		default:
+			if c.oldRules(ctx) {
+				return c.continueAsNew(ctx, drain) // the next run asks GetVersion afresh, and checks as it says
+			}
 			// Only (b) and (e) are left: ask the platforms and the databases, and again later until they agree.
 			ready, why, err := c.check(ctx)
 			c.status.State.Checks++

@@ -1,9 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/activities"
 )
@@ -162,5 +166,29 @@ func TestContractIgnoresAnotherServicesCompletion(t *testing.T) {
 	}
 	if got.status.State.CompletedBy != "" || got.status.Phase != ContractWaiting {
 		t.Errorf("status: got %s completed by %q, want waiting for a completing release of checkout", got.status.Phase, got.status.State.CompletedBy)
+	}
+}
+
+// TestContractBegunBeforeTheChecksRenews: a run begun before contractOrderChange (its GetVersion answers the
+// default version) continues as new when it comes to check what runs, instead of checking the old way, which
+// would have passed build-41 and run the contract.
+func TestContractBegunBeforeTheChecksRenews(t *testing.T) {
+	c := newContractEnv(t)
+	for _, id := range []string{contractOrderChange, contractBackfillChange, migrationServiceChange} {
+		c.env.OnGetVersion(id, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
+	c.running["staging"], c.running["production"] = "build-42", "build-41"
+	got := runContract(t, c, ContractSignal{Version: "build-42"}, 71*time.Hour, 0, nil, 100*time.Hour)
+	if got.contracted || len(c.contracted) > 0 {
+		t.Fatalf("contract ran in %q after %s, want it to continue as new before it checks", c.contracted, got.after)
+	}
+	var can *workflow.ContinueAsNewError
+	if err := c.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("got %v, want a continue-as-new", err)
+	}
+	var next ContractInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil || next.State == nil ||
+		next.State.CompletedBy != "build-42" || len(next.State.Approvals) != 1 {
+		t.Errorf("the next run's input: got %+v (%v), want the completion and the approval carried", next.State, err)
 	}
 }

@@ -24,6 +24,16 @@ const contractOrderChange = "contract-proves-order"
 // backfilled). Asked once per run, at its start.
 const contractBackfillChange = "contract-needs-finished-backfill"
 
+// contractRenewChange is the GetVersion change ID under which a Contract run begun before contractOrderChange
+// continues as new when it comes to check what runs, so that the new run proves the order and checks the
+// backfill, rather than check the old way. Asked only by such runs, before each check.
+const contractRenewChange = "contract-renews-to-prove-order"
+
+// oldRules reports whether this run would check the old way but may continue as new to check the new way.
+func (c *contract) oldRules(ctx workflow.Context) bool {
+	return !c.proveOrder && workflow.GetVersion(ctx, contractRenewChange, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+}
+
 // check asks whether (b) no older version runs, then (e) the backfill finished, and says why not.
 func (c *contract) check(ctx workflow.Context) (bool, string, error) {
 	gone, why, err := c.oldGone(ctx)
