@@ -13,8 +13,8 @@ import (
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
-// Contract workflow: one per migration of a database (ContractWorkflowID). The release that first expands the
-// migration starts it with signal-with-start (SignalContractExpanded), so it exists, and shows in `ferry
+// Contract workflow: one per service's migration of a database (ContractWorkflowID; LegacyContractWorkflowID
+// for those started before migrationServiceChange). The release that first expands the migration starts it with signal-with-start (SignalContractExpanded), so it exists, and shows in `ferry
 // migrate status`, from the expand on; the release that completes the migration and succeeds in every
 // environment signals it again (SignalContractCompleted). Signal-with-start needs no parent: the contract
 // outlives the releases by days, which a child workflow would have to be abandoned to do. It is started once
