@@ -84,10 +84,17 @@ func RecordBackfillProgress(ctx context.Context, conn *pgx.Conn, service, name, 
 }
 
 func recordBackfill(ctx context.Context, conn *pgx.Conn, service, name, cursor string, done bool) error {
-	if err := ensureRecordTable(ctx, conn); err != nil {
+	// A backfill records its progress every second: touch the catalogue only when the table needs it.
+	upgraded, err := hasCursorColumn(ctx, conn)
+	if err != nil {
 		return err
 	}
-	_, err := conn.Exec(ctx, `INSERT INTO ferry.migrations (service, name, phase, checksum, statements_done, applied_at, backfill_cursor)
+	if !upgraded {
+		if err := ensureRecordTable(ctx, conn); err != nil {
+			return err
+		}
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO ferry.migrations (service, name, phase, checksum, statements_done, applied_at, backfill_cursor)
 		VALUES ($1, $2, $3, '', 0, CASE WHEN $4 THEN now() END, nullif($5, ''))
 		ON CONFLICT (service, name, phase) DO UPDATE
 		SET applied_at = EXCLUDED.applied_at, backfill_cursor = coalesce(EXCLUDED.backfill_cursor, ferry.migrations.backfill_cursor)
