@@ -79,7 +79,15 @@ const dockerQueue = "ferry-docker"
 // startDockerStack needs a Docker engine: without one the test fails under CI=true and is skipped otherwise.
 func startDockerStack(t *testing.T) *dockerStack {
 	t.Helper()
+	return startInstall(t, stack.address, dockerQueue)
+}
+
+// startInstall starts a Docker stack whose worker polls queue on the Temporal server at address. The
+// worker's install is its task queue, and the stack's engine client sees that install's containers only.
+func startInstall(t *testing.T, address, queue string) *dockerStack {
+	t.Helper()
 	eng := dockertest.Engine(t)
+	eng.UseInstall(queue)
 	ds := &dockerStack{eng: eng}
 	ds.registry = dockertest.Registry(t)
 
@@ -98,7 +106,7 @@ func startDockerStack(t *testing.T) *dockerStack {
 		"--state", filepath.Join(t.TempDir(), "routes.json")}
 	ds.startRouter(t)
 	t.Cleanup(func() { stop(ds.router) })
-	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+dockerQueue)
+	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+queue, "TEMPORAL_ADDRESS="+address)
 	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
 	ds.startWorker(t)
 	t.Cleanup(func() { stop(ds.worker) })

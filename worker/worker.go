@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,6 +81,10 @@ type Options struct {
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
 	// DOCKER_HOST; empty means the engine's default socket.
 	DockerHost string
+	// Install names this Ferry install on its Docker engines: the containers the worker starts carry it in
+	// their ferry.install label, and the worker lists, replaces, removes and supervises no container without
+	// it (see docker.Client.UseInstall). Workers that share their containers share it. Default TaskQueue.
+	Install string
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -250,6 +255,7 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 			continue
 		}
 		c.UseLogins(login) // a deploy pulls with the worker's registry credentials
+		c.UseInstall(cmp.Or(opts.Install, opts.TaskQueue))
 		engines[name], clients[name] = c, c
 	}
 	resolve := func(ctx context.Context, ref string) (string, error) {

@@ -32,6 +32,8 @@ type WorkerOptions struct {
 	Config string
 	Router RouterAccess
 	Vault  VaultAccess
+	// Install names the install on its Docker engines; empty means the task queue.
+	Install string
 }
 
 // VaultAccess holds the flags that say where Vault is and how the worker logs in, shared by `ferry worker` and
@@ -136,6 +138,12 @@ func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
 func configFlag(dest *string) cli.Flag {
 	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router, Prometheus, Vault; flags and their env vars override its exec section",
 		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
+}
+
+// installFlag is the --install flag of the commands that run a worker.
+func installFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "install", Usage: "`NAME` of this Ferry install on its Docker engines: its containers carry it (label ferry.install), and it touches no container of another install",
+		EnvVars: []string{"FERRY_INSTALL"}, DefaultText: "the task queue", Destination: dest}
 }
 
 // configPath is the worker configuration file to read: path when set, or else ./ferry-worker.yaml when it
@@ -261,6 +269,7 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
 			configFlag(&opts.Config),
+			installFlag(&opts.Install),
 		}, append(append(execFlags(&opts.Exec, "none: nothing runs"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
@@ -286,7 +295,7 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault, Install: opts.Install})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

@@ -34,6 +34,8 @@ type Client struct {
 	api *client.Client
 	// logins finds the credential for a registry host when the engine pulls an image; nil pulls anonymously.
 	logins func(host string) (registry.Login, error)
+	// install scopes the containers the client sees and labels (see UseInstall); empty sees all.
+	install string
 }
 
 // UseLogins makes the engine pull images with the credential logins returns for the image's registry host
