@@ -83,13 +83,7 @@ func Lint(file, sql string, phase Phase) (Result, error) {
 	if _, err := ParsePhase(string(phase)); err != nil {
 		return Result{}, err
 	}
-	l := &linter{
-		res:     Result{File: file, Phase: phase, Findings: []Finding{}},
-		sql:     sql,
-		created: map[string]bool{},
-		checks:  map[string]map[string]string{},
-		notNull: map[string]map[string]bool{},
-	}
+	l := newLinter(file, sql, phase)
 	stmts, err := parse(sql)
 	var syntax *syntaxError
 	if errors.As(err, &syntax) {
@@ -114,8 +108,13 @@ type syntaxError struct {
 func (e *syntaxError) Error() string { return e.message }
 
 // add records a finding of rule at the byte offset of the linted SQL, unless the rule does not apply to the
-// phase.
+// phase. The finding's hint is the rule's.
 func (l *linter) add(offset int, rule, format string, args ...any) {
+	l.addHint(offset, rule, ruleByID[rule].Hint, format, args...)
+}
+
+// addHint is add with a hint for this statement in place of the rule's.
+func (l *linter) addHint(offset int, rule, hint, format string, args ...any) {
 	r := ruleByID[rule]
 	if !r.appliesTo(l.res.Phase) {
 		return
@@ -126,7 +125,7 @@ func (l *linter) add(offset int, rule, format string, args ...any) {
 	line, col := position(l.sql, offset)
 	l.res.Findings = append(l.res.Findings, Finding{
 		File: l.res.File, Line: line, Col: col, Rule: rule, Severity: r.Severity,
-		Message: fmt.Sprintf(format, args...), Hint: r.Hint,
+		Message: fmt.Sprintf(format, args...), Hint: hint,
 	})
 }
 
