@@ -209,7 +209,7 @@ func TestLockTimeoutValues(t *testing.T) {
 		{"SET lock_timeout TO 5000", true},
 		{"SET SESSION lock_timeout = '10s'", true},
 		{"SET lock_timeout = '1.5 s'", true},
-		{"SET lock_timeout = '.5min'", true}, // above the cap: lock/timeout-cap, not lock/timeout
+		{"SET lock_timeout = '.5min'", true},      // above the cap: lock/timeout-cap, not lock/timeout
 		{"SET lock_timeout = '5 seconds'", false}, // not a unit PostgreSQL knows: the lint cannot read it
 		{"SET lock_timeout = 0", false},
 		{"SET lock_timeout = '0'", false},
