@@ -1,8 +1,11 @@
 // Package migrate checks the SQL of expand-contract migrations on PostgreSQL before anything runs.
 //
 // Lint parses a file with PostgreSQL's own parser (through pg_query) and applies the rules of its phase (see
-// Rules). An expand file must keep the running version working and must not hold locks that stall it; a
-// contract file may destroy what only older versions used, and the result then says it is irreversible.
+// Rules). An expand file must keep the running version working: no drop, rename or constraint that its reads
+// and writes would fail on. A file of either phase must not rewrite a table, hold locks that stall the service,
+// empty a table, or contain what Ferry's executor cannot run (ExecutionOf); a contract file may destroy what
+// only older versions used, and the result then says it is irreversible. Where the lint cannot tell whether a
+// statement is safe (a function it does not know in a default, a column it cannot see), it reports it.
 //
 // The parser is C code: a build without cgo compiles, but Lint returns ErrNoParser.
 package migrate

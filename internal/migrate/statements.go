@@ -90,7 +90,7 @@ func (l *linter) statement(raw *pg.RawStmt) {
 		// These take no lock that an application's queries wait for (VacuumStmt is ANALYZE here: VACUUM is
 		// refused above).
 	default:
-		// Anything else may lock a table the service uses: DO blocks, triggers, views, comments, grants.
+		// Anything else may lock a table the service uses: triggers, views, comments, grants.
 		l.locks(at)
 	}
 }
