@@ -120,7 +120,7 @@ func TestFindingPosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"x_expand.sql:3:32: lock/timeout: this statement takes locks, and lock_timeout is not set before it (" + ruleByID[RuleLockTimeout].Hint + ")",
+		"x_expand.sql:3:32: lock/timeout: \"CREATE INDEX i ON t (a)\" takes locks, and lock_timeout is not set before it (" + ruleByID[RuleLockTimeout].Hint + ")",
 		"x_expand.sql:3:32: lock/index-concurrently: creates index i on t without CONCURRENTLY (" + ruleByID[RuleIndexConcurrently].Hint + ")",
 	}
 	var got []string

@@ -1,6 +1,8 @@
 package migrate
 
 import (
+	"strings"
+
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -19,6 +21,8 @@ type linter struct {
 	// indexCols maps the name of an index the file created to its columns.
 	indexCols map[string][]string
 	timeouts  timeouts
+	// stmt is the start of the statement being linted, for messages.
+	stmt string
 	// checks maps table → CHECK (col IS NOT NULL) constraint added NOT VALID → col.
 	checks map[string]map[string]string
 	// notNull maps table → columns with a validated CHECK (col IS NOT NULL).
@@ -44,6 +48,11 @@ func newLinter(file, sql string, phase Phase) *linter {
 // statement applies the rules to one statement.
 func (l *linter) statement(raw *pg.RawStmt) {
 	at := skipSpace(l.sql, int(raw.StmtLocation))
+	end := len(l.sql)
+	if raw.StmtLen > 0 {
+		end = int(raw.StmtLocation + raw.StmtLen)
+	}
+	l.stmt = excerpt(l.sql[at:max(at, end)])
 	if exec, why := ExecutionOf(raw.Stmt); exec == Refused {
 		// The statement can never run through Ferry: no other rule matters.
 		l.add(at, RuleTransaction, "%s", why)
@@ -196,4 +205,14 @@ func mark(m map[string]map[string]bool, table, col string) {
 		m[table] = map[string]bool{}
 	}
 	m[table][col] = true
+}
+
+// excerpt is the start of a statement's text on one line, for a message that names the statement.
+func excerpt(sql string) string {
+	const limit = 60
+	r := []rune(strings.Join(strings.Fields(sql), " "))
+	if len(r) > limit {
+		return string(r[:limit]) + "…"
+	}
+	return string(r)
 }

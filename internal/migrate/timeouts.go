@@ -113,7 +113,7 @@ func (l *linter) locks(at int) {
 		return
 	}
 	l.timeouts.lockReported = true
-	l.add(at, RuleLockTimeout, "this statement takes locks, and lock_timeout is not set before it")
+	l.add(at, RuleLockTimeout, "%q takes locks, and lock_timeout is not set before it", l.stmt)
 }
 
 // runsLong is called for every statement whose run time grows with the data; it requires a statement_timeout
