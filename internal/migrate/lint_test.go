@@ -211,6 +211,11 @@ func TestLockTimeoutValues(t *testing.T) {
 		{"SET lock_timeout = '1.5 s'", true},
 		{"SET lock_timeout = '.5min'", true},      // above the cap: lock/timeout-cap, not lock/timeout
 		{"SET lock_timeout = '5 seconds'", false}, // not a unit PostgreSQL knows: the lint cannot read it
+		{"SELECT set_config('lock_timeout', '5s', false)", true},
+		{"SELECT pg_catalog.set_config('lock_timeout', '5000', false), 1", true},
+		{"SELECT set_config('lock_timeout', '5s', true)", false}, // local
+		{"SELECT set_config('lock_timeout', current_setting('x'), false)", false},
+		{"SELECT set_config('statement_timeout', '5s', false)", false},
 		{"SET lock_timeout = 0", false},
 		{"SET lock_timeout = '0'", false},
 		{"SET lock_timeout = '0ms'", false},

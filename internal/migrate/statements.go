@@ -92,7 +92,9 @@ func (l *linter) statement(raw *pg.RawStmt) {
 	case *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt, *pg.Node_InsertStmt,
 		*pg.Node_RefreshMatViewStmt, *pg.Node_DoStmt, *pg.Node_CallStmt:
 		l.dataChange(at, raw.Stmt)
-	case *pg.Node_VariableShowStmt, *pg.Node_SelectStmt, *pg.Node_ExplainStmt, *pg.Node_VacuumStmt,
+	case *pg.Node_SelectStmt:
+		l.setConfig(at, n.SelectStmt)
+	case *pg.Node_VariableShowStmt, *pg.Node_ExplainStmt, *pg.Node_VacuumStmt,
 		*pg.Node_CreateSchemaStmt, *pg.Node_CreateExtensionStmt, *pg.Node_CreateSeqStmt,
 		*pg.Node_CreateFunctionStmt, *pg.Node_CreateEnumStmt, *pg.Node_CompositeTypeStmt,
 		*pg.Node_CreateDomainStmt:

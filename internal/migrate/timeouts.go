@@ -130,3 +130,20 @@ func (l *linter) runsLong(at int, what string) {
 	}
 	l.add(at, RuleStatementTimeout, "%s holds its locks for as long as it runs, and %s", what, inForce)
 }
+
+// setConfig treats each set_config('lock_timeout' or 'statement_timeout', value, is_local) in a SELECT as the
+// SET it amounts to. A value or an is_local the lint cannot read counts as unknown, and as local.
+func (l *linter) setConfig(at int, s *pg.SelectStmt) {
+	walk(s, func(n *pg.Node) {
+		f := n.GetFuncCall()
+		if f == nil {
+			return
+		}
+		if name, builtin := funcName(f); !builtin || name != "set_config" || len(f.Args) != 3 {
+			return
+		}
+		setting := f.Args[0].GetAConst().GetSval().GetSval()
+		session := f.Args[2].GetAConst() != nil && !f.Args[2].GetAConst().GetBoolval().GetBoolval()
+		l.set(at, &pg.VariableSetStmt{Kind: pg.VariableSetKind_VAR_SET_VALUE, Name: setting, IsLocal: !session, Args: f.Args[1:2]})
+	})
+}
