@@ -78,8 +78,14 @@ type Options struct {
 	// over it). Without an address the worker resolves no secrets.
 	Vault VaultAuth
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
-	// DOCKER_HOST; empty means the engine's default socket.
+	// DOCKER_HOST; empty means the engine's default socket. Like every Docker host, a plain tcp:// address that
+	// is not on loopback is refused (see docker.Endpoint); name it in Config to secure it or to accept it.
 	DockerHost string
+	// DockerCertPath is the directory of ca.pem, cert.pem and key.pem that secure a tcp:// DockerHost: the
+	// caller passes DOCKER_CERT_PATH, or ~/.docker when DOCKER_TLS_VERIFY is set without it. The engine's
+	// certificate is always verified (unlike the Docker CLI's, whose DOCKER_CERT_PATH without DOCKER_TLS_VERIFY
+	// does not). Empty: DockerHost is plain.
+	DockerCertPath string
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -165,14 +171,14 @@ func New(c client.Client, opts Options) *Worker {
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
 	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks})
 	w.RegisterActivity(&activities.Temporal{Client: c})
-	w.RegisterActivity(&activities.Artifact{Engine: engines(opts.Config.Docker.Hosts),
+	w.RegisterActivity(&activities.Artifact{Engine: engines(dockerEndpoints(opts)),
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Migrations{Databases: databases{refs: opts.Config.Databases, lookupEnv: opts.LookupEnv}, Exec: &policy, Redact: opts.Redact})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
 	w.RegisterActivity(&activities.Metrics{Source: metrics, Redact: opts.Redact})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),
+		"dockerHosts", opts.Config.Docker.hostNames(), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),
 		"vault", opts.Vault.Address, "prometheus", opts.Config.Prometheus.Address)
 	return w
 }
@@ -229,24 +235,21 @@ func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight, dk
 	}
 }
 
-// dockerDriver builds the Docker driver from the configuration's Docker hosts (plus "local", from
-// opts.DockerHost, unless the configuration names it) and router, and returns it with the engines by host
-// name. Connecting is lazy: a worker without an engine starts, and only a release on the Docker platform fails.
+// dockerDriver builds the Docker driver from the worker's Docker hosts (dockerEndpoints) and router, and
+// returns it with the engines by host name. Connecting is lazy: a worker without an engine starts, and only a
+// release on the Docker platform fails. A host that cannot be used (a plain tcp:// address that is not on
+// loopback, a TLS file that cannot be read) is logged and refused with its reason to every release that names it.
 func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) {
-	hosts := maps.Clone(opts.Config.Docker.Hosts)
-	if hosts == nil {
-		hosts = map[string]string{}
-	}
-	if _, ok := hosts[spec.DefaultDockerHost]; !ok {
-		hosts[spec.DefaultDockerHost] = opts.DockerHost
-	}
 	login := logins(opts.Config.Registries, opts.LookupEnv)
-	engines := make(map[string]activities.DockerEngine, len(hosts))
-	clients := make(map[string]*docker.Client, len(hosts))
-	for name, addr := range hosts {
-		c, err := docker.New(addr)
+	endpoints := dockerEndpoints(opts)
+	engines := make(map[string]activities.DockerEngine, len(endpoints))
+	clients := make(map[string]*docker.Client, len(endpoints))
+	unusable := map[string]string{}
+	for name, e := range endpoints {
+		c, err := docker.Connect(e)
 		if err != nil {
-			opts.Logger.Warn("docker host not usable", "host", name, "error", err)
+			opts.Logger.Error("docker host not usable", "host", name, "error", err)
+			unusable[name] = err.Error()
 			continue
 		}
 		c.UseLogins(login) // a deploy pulls with the worker's registry credentials
@@ -263,7 +266,7 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 		}
 		return registry.Pinned(ctx, ref, l)
 	}
-	d := &activities.Docker{Engines: engines, Resolve: resolve, Redact: opts.Redact}
+	d := &activities.Docker{Engines: engines, Unusable: unusable, Resolve: resolve, Redact: opts.Redact}
 	if r := opts.Config.Router; r.Admin != "" {
 		d.Router = &activities.FerryRouter{Client: &router.Client{BaseURL: r.Admin, Token: r.Token.Reveal()}}
 	}

@@ -286,7 +286,8 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"),
+			DockerCertPath: dockerCertPath(), Vault: vault})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -299,6 +300,23 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 		stopWorker(w, g.logger)
 		return err
 	})
+}
+
+// dockerCertPath is where the Docker CLI's environment puts the TLS files of a tcp:// DOCKER_HOST:
+// DOCKER_CERT_PATH, or ~/.docker when DOCKER_TLS_VERIFY is set without it; empty when neither is set. The
+// worker always verifies the engine's certificate with them.
+func dockerCertPath() string {
+	if dir := os.Getenv("DOCKER_CERT_PATH"); dir != "" {
+		return dir
+	}
+	if os.Getenv("DOCKER_TLS_VERIFY") == "" {
+		return ""
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".docker")
 }
 
 // stopWorker stops w once ctx (cancelled by the first SIGINT or SIGTERM) is done: running platform commands may

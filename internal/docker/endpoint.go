@@ -14,6 +14,10 @@ import (
 	"github.com/docker/docker/client"
 )
 
+// ErrPlainTCP is the refusal of a plain tcp:// address that is not on loopback, without Insecure.
+var ErrPlainTCP = errors.New("plain tcp:// to a host that is not on loopback would send the engine's API, which is " +
+	"root on that machine, unencrypted and to anyone who answers")
+
 // Endpoint says how to reach one engine: its address and, for tcp://, how the connection is secured.
 //
 // The engine's API is root on the engine's machine, so a plain tcp:// address is accepted only on loopback
@@ -85,9 +89,8 @@ func (e Endpoint) checkTCP() error {
 	case e.TLS != nil && (e.TLS.Cert == "") != (e.TLS.Key == ""):
 		return fmt.Errorf("%s: a TLS client certificate needs its key, and a key its certificate", e.Host)
 	case e.TLS == nil && !e.Insecure && !loopback(u.Hostname()):
-		return fmt.Errorf("%s: plain tcp:// to a host that is not on loopback would send the engine's API, which is "+
-			"root on that machine, unencrypted and to anyone who answers: configure TLS for it (a CA, a client "+
-			"certificate and key), or accept that risk explicitly as insecure", e.Host)
+		return fmt.Errorf("%s: %w: configure TLS for it (a CA, a client certificate and key), or accept that risk "+
+			"explicitly as insecure", e.Host, ErrPlainTCP)
 	}
 	return nil
 }
