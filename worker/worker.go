@@ -95,8 +95,10 @@ type Worker struct {
 	// interrupt cancels the context every activity's context derives from.
 	interrupt context.CancelCauseFunc
 	commands  *inflight
-	// engines are the Docker engines whose containers' liveness the worker supervises while it runs.
+	// engines are the Docker engines whose containers' liveness the worker supervises while it runs, and whose
+	// task queues it polls.
 	engines    map[string]*docker.Client
+	queues     *engineQueues
 	logger     *slog.Logger
 	supervised sync.WaitGroup
 	stopLive   context.CancelFunc
@@ -109,8 +111,10 @@ type Worker struct {
 // their method names; Metrics queries the configured Prometheus. The
 // Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
-// registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
-// liveness) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
+// registries, as the Docker driver's pulls do. The Platform and Checks activities are also served on the task
+// queue of each Docker engine the worker reaches (see Start). The caller starts it with Start (the SDK's Run
+// would neither poll the engines' queues nor supervise liveness) and stops it; Stop lets running activities
+// finish within opts.WorkerStopTimeout.
 //
 // Every resolved secret value feeds one SecretRedactor in front of opts.Redact, which all the activities share,
 // so that no value leaves an activity. New does not contact Vault; when opts.Vault cannot make a client (see
@@ -141,12 +145,13 @@ func New(c client.Client, opts Options) *Worker {
 		}
 	}
 	activityCtx, interrupt := context.WithCancelCause(context.Background())
+	sdkOpts := sdkworker.Options{
+		WorkerStopTimeout:            opts.WorkerStopTimeout,
+		BackgroundActivityContext:    activityCtx,
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+	}
 	w := &Worker{
-		Worker: sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-			WorkerStopTimeout:            opts.WorkerStopTimeout,
-			BackgroundActivityContext:    activityCtx,
-			MaxHeartbeatThrottleInterval: heartbeatThrottle,
-		}),
+		Worker:    sdkworker.New(c, opts.TaskQueue, sdkOpts),
 		interrupt: interrupt,
 		commands:  newInflight(),
 		logger:    opts.Logger,
@@ -169,7 +174,17 @@ func New(c client.Client, opts Options) *Worker {
 	tracks := activities.DriverTracks{Drivers: platform.Drivers, Redact: opts.Redact}
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
-	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks})
+	checkActs := &activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks}
+	w.RegisterActivity(checkActs)
+	// An engine's queue gets the activities of the environments bound to it: the platform's and the checks
+	// that reach a track's replicas.
+	sdkOpts.DisableWorkflowWorker = true
+	w.queues = &engineQueues{client: c, queue: opts.TaskQueue, options: sdkOpts, logger: opts.Logger,
+		running: map[string]sdkworker.Worker{}, register: func(ew sdkworker.Worker) {
+			ew.RegisterActivity(platform)
+			ew.RegisterActivity(checkActs)
+		}}
+	dk.Poll = w.queues.poll
 	w.RegisterActivity(&activities.Temporal{Client: c})
 	w.RegisterActivity(&activities.Artifact{Engine: engines(dockerEndpoints(opts)),
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
@@ -273,9 +288,11 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 	return d, clients
 }
 
-// Start starts polling the task queue, and supervises the liveness of the containers on the worker's Docker
-// engines (see docker.Client.Supervise) until Stop: every worker with an engine does, and a container that
-// another worker restarted is not restarted again.
+// Start starts polling the task queue, and for each of the worker's Docker engines, once it answers, the
+// engine's own task queue (activities.EngineQueue), where the Docker activities of the environments bound to
+// that engine go. Until Stop it supervises the liveness of the containers on those engines (see
+// docker.Client.Supervise): every worker with an engine does, and a container that another worker restarted is
+// not restarted again.
 func (w *Worker) Start() error {
 	if err := w.Worker.Start(); err != nil {
 		return err
@@ -284,16 +301,15 @@ func (w *Worker) Start() error {
 	w.stopLive = cancel
 	for _, name := range slices.Sorted(maps.Keys(w.engines)) {
 		eng := w.engines[name]
-		w.supervised.Add(1)
-		go func() {
-			defer w.supervised.Done()
+		w.supervised.Go(func() { w.queues.discover(ctx, name, eng) })
+		w.supervised.Go(func() {
 			_ = eng.Supervise(ctx, docker.SuperviseOptions{Logger: w.logger.With("dockerHost", name)})
-		}()
+		})
 	}
 	return nil
 }
 
-// Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or
+// Stop stops polling for tasks, on the main task queue and the engines' ones, and lets running activities finish for up to Options.WorkerStopTimeout (or
 // until Interrupt). Then it cancels those still running, which stops their commands (SIGTERM, then SIGKILL
 // after the grace period), and returns once every command has exited. An activity that finished is reported to
 // the server; one that was cancelled is retried by another worker.
@@ -302,7 +318,10 @@ func (w *Worker) Stop() {
 		w.stopLive()
 		w.supervised.Wait()
 	}
+	var engines sync.WaitGroup
+	engines.Go(w.queues.stop)
 	w.Worker.Stop()
+	engines.Wait()
 	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
 	w.commands.wait()
 	if w.vault != nil {
