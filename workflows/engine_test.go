@@ -106,7 +106,9 @@ func TestAnotherEngineIsRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.stable["production"] = &Artifact{Version: "1.4.1", Image: stableImage, Engine: "engine-a"}
-			h.engineOf = func(queue string, _ activities.PlatformRequest) (activities.EngineResult, error) { return tt.answer(queue) }
+			h.engineOf = func(queue string, _ activities.PlatformRequest) (activities.EngineResult, error) {
+				return tt.answer(queue)
+			}
 			h.run(h.onDocker(releaseInput(production()))) // production's gate asks for an approval nobody gives
 			res, errType := h.result()
 			if errType != ErrTypeFailed || !strings.Contains(res.Reason, tt.want) {
