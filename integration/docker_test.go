@@ -79,7 +79,16 @@ const dockerQueue = "ferry-docker"
 // startDockerStack needs a Docker engine: without one the test fails under CI=true and is skipped otherwise.
 func startDockerStack(t *testing.T) *dockerStack {
 	t.Helper()
-	eng := dockertest.Engine(t)
+	ds := newDockerStack(t, dockertest.Engine(t), dockerQueue)
+	ds.startWorker(t)
+	t.Cleanup(func() { stop(ds.worker) })
+	return ds
+}
+
+// newDockerStack starts the router and prepares the registry, the demo binary and the worker arguments of a
+// stack on eng whose workers poll queue; it starts no worker.
+func newDockerStack(t *testing.T, eng *docker.Client, queue string) *dockerStack {
+	t.Helper()
 	ds := &dockerStack{eng: eng}
 	ds.registry = dockertest.Registry(t)
 
@@ -98,10 +107,8 @@ func startDockerStack(t *testing.T) *dockerStack {
 		"--state", filepath.Join(t.TempDir(), "routes.json")}
 	ds.startRouter(t)
 	t.Cleanup(func() { stop(ds.router) })
-	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+dockerQueue)
+	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+queue)
 	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
-	ds.startWorker(t)
-	t.Cleanup(func() { stop(ds.worker) })
 	return ds
 }
 
