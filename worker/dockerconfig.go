@@ -38,7 +38,8 @@ type DockerHost struct {
 }
 
 // DockerTLS is a Docker host's tls section: PEM files, relative to the configuration file's directory when
-// relative. They are read when the worker starts.
+// relative. They are read when the worker starts (the engine its Docker platform uses), and again for each
+// image build.
 type DockerTLS struct {
 	// CA holds the certificate authorities that verify the engine's certificate; empty means the system's.
 	CA string `yaml:"ca,omitempty" json:"ca,omitempty"`

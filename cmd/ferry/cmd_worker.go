@@ -247,14 +247,18 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "run Ferry's workflows and activities until Ctrl-C",
-		Description: "Polls --task-queue on --address. Run as many as you like; Temporal spreads the work.\n\n" +
+		Description: "Polls --task-queue on --address. Run as many as you like; Temporal spreads the work. For each\n" +
+			"Docker engine it reaches it also polls QUEUE/docker/ENGINE-ID, where the Docker work of the environments\n" +
+			"that run on that engine goes, so that one environment is never split between engines.\n\n" +
 			"Ctrl-C (or SIGTERM) stops taking work and lets running platform commands finish for up to\n" +
 			"--stop-timeout; a second one, or the end of the timeout, stops them (SIGTERM, then SIGKILL).\n\n" +
 			"The worker runs only programs that an --exec-allow pattern matches, in platform.exec.dir resolved\n" +
 			"against --exec-root, with PATH, HOME, the FERRY_* variables and the --exec-env variables as their\n" +
 			"whole environment. It checks every release's spec before the release runs anything.\n\n" +
 			"--config names the worker configuration file (default ./ferry-worker.yaml, if present): the exec\n" +
-			"settings, Docker hosts, registries, the router's admin API and Vault. Flags and env vars override it.\n\n" +
+			"settings, Docker hosts, registries, the router's admin API and Vault. Flags and env vars override it.\n" +
+			"Without a docker.hosts entry named local, local is DOCKER_HOST (a tcp:// one secured with the files in\n" +
+			"DOCKER_CERT_PATH, or ~/.docker with DOCKER_TLS_VERIFY), or else the default socket.\n\n" +
 			"With --vault-addr (or vault.address) the worker resolves the specs' secret references in Vault, inside\n" +
 			"the activities that start a version, and hands the values to the platform as environment variables.",
 		Flags: append([]cli.Flag{
