@@ -20,9 +20,11 @@ vet:
 race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
-# The integration package alone ran for about 18 minutes on 2 cores (1,091 s); the timeout leaves room for a slower machine.
+# Server tests mostly wait on servers, timers and containers, so more of them run at once than there are cores:
+# up to 4 parallel tests in a package (those that own their server, worker or names call t.Parallel), and the
+# packages two at a time. The timeout leaves room for a slower machine.
 server:
-	$(GO) test -count=1 -timeout 45m $(SERVER_PKGS)
+	$(GO) test -count=1 -timeout 45m -parallel 4 $(SERVER_PKGS)
 
 demo:
 	$(GO) run ./cmd/ferry demo

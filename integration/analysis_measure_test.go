@@ -57,6 +57,7 @@ func waitForSeries(t *testing.T, p *activities.Prometheus) {
 // An error rate of a service without traffic is 0/0: NaN. Under a failure-only condition, or max, that is
 // no evidence of health: the measurement is inconclusive, not a pass.
 func TestMeasureNaNIsNotAPass(t *testing.T) {
+	t.Parallel()
 	prom := idleService(t)
 	p, err := activities.NewPrometheus(prom.URL, activities.PrometheusAuth{})
 	if err != nil {
@@ -90,6 +91,7 @@ func TestMeasureNaNIsNotAPass(t *testing.T) {
 // A Prometheus that answers after 40 s, longer than the activity may run, gives an error verdict (or an
 // inconclusive one under onError: inconclusive) within the activity's timeout, not a failed activity.
 func TestMeasureSlowPrometheus(t *testing.T) {
+	t.Parallel()
 	prom := idleService(t)
 	upstream, err := url.Parse(prom.URL)
 	if err != nil {

@@ -247,6 +247,7 @@ metrics:
 // stopped: the watch ends with errors only, no evidence, and the release rolls back instead of promoting. A
 // worker without any Prometheus refuses the same spec at admission, naming the field and the remedy.
 func TestAnalysisFailsClosed(t *testing.T) {
+	t.Parallel()
 	prom := promtest.Start(t)
 	prom.Stop() // a real server that was there, and is gone
 	queue := "fail-closed-" + uniqueSuffix()

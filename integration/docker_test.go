@@ -295,7 +295,13 @@ func TestDockerBadVersionRollsBack(t *testing.T) {
 	wantMap(t, "versions through the router after the rollback", ds.versions(t, service, 40), map[string]int{"1.0.0": 40})
 }
 
-func uniqueSuffix() string { return fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff) }
+// uniqueSuffix names what one test creates, apart from what other tests (running in parallel, or before on
+// the same engine) created: the time for runs of the package, a counter for tests within one run.
+func uniqueSuffix() string {
+	return fmt.Sprintf("%x%x", time.Now().UnixNano()&0xffffff, suffixes.Add(1))
+}
+
+var suffixes atomic.Int64
 
 // TestDockerWorkerKilledDuringRollingDeploy kills the worker (SIGKILL) while a rolling deploy replaces the
 // stable containers, starts another, and checks that the deploy converges to exactly the declared replicas.

@@ -104,6 +104,7 @@ func (s *ownServer) awaitStatus(service, version string, limit time.Duration, ok
 // and SQLite file: `start --wait` and `status --watch` say that they reconnect, ride out the outage and exit
 // with the release's real outcome.
 func TestFollowSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
 	s := newOwnServer(t)
 	a := newApp(t, "pricing", canary("auto", "8s", "pass"), nil)
 	waiting := s.follow("start", "--spec", a.spec(), "--version", "13.0.0", "--git-sha", "0a1b2c3", "--wait")
@@ -141,6 +142,7 @@ func TestFollowSurvivesServerRestart(t *testing.T) {
 // The server stays down past --reconnect-timeout: both followers give up with exit 3 (unreachable) and say
 // that the release goes on.
 func TestFollowGivesUpPastReconnectTimeout(t *testing.T) {
+	t.Parallel()
 	s := newOwnServer(t)
 	a := newApp(t, "tax", canary("auto", "10m", "pass"), nil)
 	waiting := s.follow("start", "--spec", a.spec(), "--version", "14.0.0", "--git-sha", "0a1b2c3", "--wait", "--reconnect-timeout", "4s")
@@ -172,6 +174,7 @@ func TestFollowGivesUpPastReconnectTimeout(t *testing.T) {
 // --timeout stops following, not the release: exit 8 with where the release is, and the release goes on and
 // can be followed again.
 func TestFollowTimeoutLeavesReleaseRunning(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "reviews", canary("auto", "6s", "pass"), nil)
 	r := a.start("15.0.0", "--wait", "--timeout", "3s")
 	if r.code != 8 || !strings.Contains(r.stderr, "ferry: reviews 15.0.0 still running after --timeout 3s (") ||
@@ -206,6 +209,7 @@ const outageSpec = execPlatformSpec + `environments:
 // ending another way (succeeded, rolled back): the follower's exit code is the release's outcome every time,
 // never an error the outage or the restart caused (as "no poller seen" right after a restart once was).
 func TestFollowerExitIsTheOutcomeAcrossOutages(t *testing.T) {
+	t.Parallel()
 	const rounds = 20
 	s := newOwnServer(t)
 	wantCode := map[string]int{workflows.StateSucceeded: 0, workflows.StateRolledBack: 5}

@@ -20,6 +20,7 @@ exit 1
 // An abort whose rollback fails is not a clean abort: the canary may still run, so `ferry start --wait` exits
 // 4 (failed) and the status says what went wrong and what may be left.
 func TestAbortWhoseRollbackFailsExitsFailed(t *testing.T) {
+	t.Parallel()
 	spec := strings.Replace(canary("auto", "30s", "pass"), "remove: [./platform.sh]", "remove: [./remove.sh]", 1)
 	a := newApp(t, "shipping", spec, map[string]string{"remove.sh": removeGone})
 	done := startWaiting(a, "9.0.0")

@@ -85,6 +85,7 @@ func waitResult(t *testing.T, ch <-chan result, limit time.Duration) result {
 }
 
 func TestCanaryReleaseWithApproval(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "checkout", canary(approvalGate, "3s", "pass"), nil)
 	done := startWaiting(a, "1.0.0")
 	awaitStatus(t, "checkout", "1.0.0", time.Minute, func(s workflows.Status) bool {
@@ -129,6 +130,7 @@ func TestCanaryReleaseWithApproval(t *testing.T) {
 }
 
 func TestCanaryAnalysisFailureRollsBack(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "payments", canary("auto", "3s", "fail"), nil)
 	r := a.start("2.0.0", "--wait")
 	if r.code != 5 {
@@ -150,6 +152,7 @@ func TestCanaryAnalysisFailureRollsBack(t *testing.T) {
 }
 
 func TestAbortDuringBakeRollsBack(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "search", canary("auto", "30s", "pass"), nil)
 	done := startWaiting(a, "3.0.0")
 	awaitStatus(t, "search", "3.0.0", time.Minute, func(s workflows.Status) bool { return !s.BakeUntil.IsZero() })
@@ -189,6 +192,7 @@ func TestWorkerKilledDuringBake(t *testing.T) {
 }
 
 func TestStartIsIdempotent(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "catalog", canary("auto", "1s", "pass"), nil)
 	first := a.start("5.0.0", "--output", "json")
 	second := a.start("5.0.0", "--output", "json")
@@ -215,6 +219,7 @@ func TestStartIsIdempotent(t *testing.T) {
 }
 
 func TestValidateAndBadInput(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "billing", canary("auto", "1s", "pass"), nil)
 	if r := ferry(t, "validate", a.spec()); r.code != 0 {
 		t.Errorf("validate a good spec: exit %d\n%s", r.code, r.stderr)
@@ -236,6 +241,7 @@ func TestValidateAndBadInput(t *testing.T) {
 }
 
 func TestTemporalUnreachable(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(stack.bin, "list")
 	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=127.0.0.1:1")
 	out, err := cmd.CombinedOutput()
@@ -248,6 +254,7 @@ func TestTemporalUnreachable(t *testing.T) {
 // A newer release reaching the production gate supersedes the older one waiting there; the older one
 // never deploys to production, and the newer one does once approved.
 func TestNewerReleaseSupersedesOneWaitingAtGate(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "orders", canary(approvalGate, "1s", "pass"), nil)
 	older := startWaiting(a, "7.0.0")
 	awaitStatus(t, "orders", "7.0.0", time.Minute, func(s workflows.Status) bool {
@@ -274,6 +281,7 @@ func TestNewerReleaseSupersedesOneWaitingAtGate(t *testing.T) {
 // A release terminated while it holds the production lock never gives it back; the EnvLock notices within
 // its liveness interval (a minute) and lets the next release deploy.
 func TestTerminatedHolderFreesTheLock(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, "ledger", canary("auto", "5m", "pass"), nil)
 	a.start("8.0.0")
 	awaitStatus(t, "ledger", "8.0.0", time.Minute, func(s workflows.Status) bool { return !s.BakeUntil.IsZero() })

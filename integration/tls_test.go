@@ -120,6 +120,7 @@ func startSecuredServer(t *testing.T) securedServer {
 // A release runs end to end on a server that requires client certificates: the worker connects with the
 // temporal CLI's environment variables, the CLI with its flags (or the older variable names).
 func TestMutualTLSRelease(t *testing.T) {
+	t.Parallel()
 	s := startSecuredServer(t)
 	a := newApp(t, "vault-door", canary("auto", "1s", "pass"), nil)
 	start := append([]string{"start", "--spec", a.spec(), "--version", "1.0.0", "--git-sha", "0a1b2c3", "--wait"}, s.mtlsFlags()...)
@@ -153,6 +154,7 @@ func TestMutualTLSRelease(t *testing.T) {
 // Clients that do not present a certificate the server trusts are refused with exit 3 and a hint that says
 // what to pass; a credential file that cannot be read is exit 2 and names its flag. An API key never shows.
 func TestMutualTLSRefusals(t *testing.T) {
+	t.Parallel()
 	s := startSecuredServer(t)
 	const apiKey = "fk_live_9f8e7d6c5b4a"
 	missing := filepath.Join(t.TempDir(), "nope.pem")

@@ -358,6 +358,16 @@ type Artifact struct {
 	// the next release binds to that engine, or is refused. Empty for other platforms, an adopted version and
 	// releases that started before engineChange.
 	Engine string `json:"engine,omitempty"`
+	// Settings are the environment's configuration and secret references that the version was released
+	// with, so that a rollback restores them with it; nil when not recorded (an adopted version, or one
+	// recorded before releases kept them).
+	Settings *Settings `json:"settings,omitempty"`
+}
+
+// Settings are an environment's configuration and its secret references (never secret values).
+type Settings struct {
+	Config  map[string]string `json:"config,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
 // LockInput starts (or continues) an EnvLock workflow.

@@ -96,7 +96,8 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 		if err == nil || errors.As(err, &cleanupFailed) || errors.As(err, &backfillFailed) {
 			// A promoted version serves the environment even when its cleanup failed: the next release must
 			// roll back to it, not to the version it replaced.
-			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image, CommitTime: r.in.CommitTime, Engine: e.engine}
+			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image, CommitTime: r.in.CommitTime,
+				Settings: &Settings{Config: env.Config, Secrets: env.Secrets}, Engine: e.engine}
 		}
 		r.releaseLock(cleanup, env.Name, deployed)
 		es.Finished = workflow.Now(cleanup)
@@ -428,6 +429,7 @@ func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req a
 		summary = fmt.Sprintf("set-weight %s %d%% to %s", e.spec.Name, vars.Weight, vars.Track)
 	case opRollback:
 		summary = fmt.Sprintf("rollback %s to %s", e.spec.Name, vars.StableVersion)
+		req = e.withStableSettings(req)
 	}
 	var opts workflow.Context
 	switch {
@@ -452,6 +454,17 @@ func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req a
 func (e *envRun) request(vars activities.TemplateVars) activities.PlatformRequest {
 	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars,
 		Secrets: e.spec.Secrets, Engine: e.engine}
+}
+
+// withStableSettings gives a rollback the configuration and secret references that the stable version was
+// released with, when its lock recorded them: a redeployed stable version runs as it ran, not with the
+// settings of the release that failed. Without a record (an adopted version), the release's own apply.
+func (e *envRun) withStableSettings(req activities.PlatformRequest) activities.PlatformRequest {
+	if e.stable == nil || e.stable.Settings == nil {
+		return req
+	}
+	req.Vars.Config, req.Secrets = e.stable.Settings.Config, e.stable.Settings.Secrets
+	return req
 }
 
 // checkDir is the working directory of exec checks: the exec platform's dir, which the worker resolves against

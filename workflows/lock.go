@@ -156,8 +156,8 @@ func (l *envLock) drain(ctx workflow.Context, sel workflow.Selector) {
 	}
 }
 
-// lockLivenessInterval is how often a lock with waiters checks that its holder still runs.
-const lockLivenessInterval = time.Minute
+// LockLivenessInterval is how often a lock with waiters checks that its holder still runs.
+const LockLivenessInterval = time.Minute
 
 // scheduleHolderCheck keeps one liveness timer while releases wait behind a holder and adds it to sel: a
 // release that was terminated never gives the lock back. The deadline (LockState.HolderCheckAt) is set
@@ -179,7 +179,7 @@ func (l *envLock) scheduleHolderCheck(ctx workflow.Context, sel workflow.Selecto
 	if l.checkTimer == nil {
 		now := workflow.Now(ctx)
 		if st.HolderCheckAt.IsZero() {
-			st.HolderCheckAt = now.Add(lockLivenessInterval)
+			st.HolderCheckAt = now.Add(LockLivenessInterval)
 		}
 		// A deadline carried over continue-as-new may have passed; a timer needs a positive duration.
 		d := max(st.HolderCheckAt.Sub(now), time.Second)
@@ -240,7 +240,7 @@ func (l *envLock) onCheck(ctx workflow.Context, res holderCheck) {
 
 // watchHolder arms a timer, while releases wait behind a holder, after which the lock checks that the holder
 // still runs. It returns the timer's cancel. Runs from before checkDeadlineChange use it: every selector
-// round re-arms it, so a lock signalled more often than lockLivenessInterval never checks.
+// round re-arms it, so a lock signalled more often than LockLivenessInterval never checks.
 func (l *envLock) watchHolder(ctx workflow.Context, sel workflow.Selector) workflow.CancelFunc {
 	h := l.st.Holder
 	if h == nil || len(l.st.Queue) == 0 ||
@@ -248,7 +248,7 @@ func (l *envLock) watchHolder(ctx workflow.Context, sel workflow.Selector) workf
 		return func() {}
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
-	timer := workflow.NewTimerWithOptions(tctx, lockLivenessInterval, workflow.TimerOptions{
+	timer := workflow.NewTimerWithOptions(tctx, LockLivenessInterval, workflow.TimerOptions{
 		Summary: "is " + h.Version + " still running?",
 	})
 	sel.AddFuture(timer, func(f workflow.Future) {

@@ -338,7 +338,7 @@ func TestEnvLockCarriesTheCheckDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1.1 queued at 2 s; the deadline is a minute later, whatever arrived since.
-	if want := h.env.Now().Add(-(limit - 2) * time.Second).Add(lockLivenessInterval); next.State == nil || !next.State.HolderCheckAt.Equal(want) {
+	if want := h.env.Now().Add(-(limit - 2) * time.Second).Add(LockLivenessInterval); next.State == nil || !next.State.HolderCheckAt.Equal(want) {
 		t.Errorf("carried check deadline: got %+v, want %v", next.State, want)
 	}
 }

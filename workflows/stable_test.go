@@ -133,3 +133,63 @@ func TestTrackURLCheckCarriesThePlatform(t *testing.T) {
 	}
 	h.wantCalls("current staging", "deploy staging preview 1.4.2 0", "ready staging preview 1.4.2 0", "set-weight staging preview 1.4.2 0", "remove staging preview 1.4.2 0")
 }
+
+// A rollback redeploys the stable version with the settings it was released with, which its lock recorded,
+// and not with those of the release that failed; a version released with success records its own. A stable
+// version without a record (adopted) rolls back with the release's settings.
+func TestRollbackRestoresTheStableSettings(t *testing.T) {
+	digest := "registry.local/checkout@sha256:" + strings.Repeat("a", 64)
+	old := &Settings{Config: map[string]string{"MODE": "old"}, Secrets: map[string]string{"DB_PASSWORD": "vault:secret/checkout#old"}}
+	rolling := staging()
+	rolling.Name = "production"
+	rolling.Config = map[string]string{"MODE": "new"}
+	rolling.Secrets = map[string]string{"DB_PASSWORD": "vault:secret/checkout#new"}
+	for _, tt := range []struct {
+		name     string
+		recorded *Settings
+		want     map[string]string
+	}{
+		{"recorded", old, old.Config},
+		{"not recorded", nil, rolling.Config},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.resolvesConfig()
+			h.stable["production"] = &Artifact{Version: "1.3.9", Image: digest, Settings: tt.recorded}
+			h.checkFn = func(name string, _ activities.CheckRequest) bool { return name != "smoke" }
+			h.run(releaseInput(rolling))
+			var got *activities.PlatformRequest
+			for i, req := range h.requests {
+				if req.Vars.StableVersion == "1.3.9" && h.calls[i] == "rollback production stable 1.3.9" {
+					got = &h.requests[i]
+				}
+			}
+			if got == nil {
+				res, errType := h.result()
+				t.Fatalf("no rollback: calls %q, result %s %q", h.calls, errType, res.Reason)
+			}
+			if got.Vars.Config["MODE"] != tt.want["MODE"] {
+				t.Errorf("rollback config: got %v, want %v", got.Vars.Config, tt.want)
+			}
+			wantSecret := rolling.Secrets["DB_PASSWORD"]
+			if tt.recorded != nil {
+				wantSecret = tt.recorded.Secrets["DB_PASSWORD"]
+			}
+			if got.Secrets["DB_PASSWORD"] != wantSecret {
+				t.Errorf("rollback secrets: got %v, want %s", got.Secrets, wantSecret)
+			}
+		})
+	}
+	h := newHarness(t)
+	h.resolvesConfig()
+	h.run(releaseInput(rolling))
+	if got := h.released["production"]; got == nil || got.Settings == nil || got.Settings.Config["MODE"] != "new" ||
+		got.Settings.Secrets["DB_PASSWORD"] != rolling.Secrets["DB_PASSWORD"] {
+		t.Errorf("a promoted release recorded %+v, want its settings", got)
+	}
+}
+
+// resolvesConfig makes the worker's ResolveConfig resolve every environment's secrets.
+func (h *harness) resolvesConfig() {
+	h.env.OnActivity(platformActs.ResolveConfig, mock.Anything, mock.Anything).Return(activities.ConfigResult{Hash: "hmac-sha256:x"}, nil)
+}

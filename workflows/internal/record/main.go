@@ -435,6 +435,7 @@ func record() {
 	writeHistory(ctx, c, workflows.EnvLockWorkflowID("rec-canary-approved", "production"), "", "envlock")
 	recordLockContinueAsNew(ctx, c, queue)
 	recordLockCommitOrder(ctx, c, queue)
+	recordLockLivenessAdopt(ctx, c, queue)
 	recordExpandContract(ctx, c, queue)
 	writeHistoryIDs()
 }
@@ -548,6 +549,39 @@ func recordLockCommitOrder(ctx context.Context, c client.Client, queue string) {
 		fatalf("%s: terminate: %v", id, err)
 	}
 	writeHistory(ctx, c, id, run.GetRunID(), "envlock-commit-order")
+}
+
+// recordLockLivenessAdopt records an EnvLock that ignores an adopt without an image, takes one with an image,
+// grants 1.0 (a request only: no such release runs), queues 1.1 behind it, and after the liveness interval
+// finds that 1.0 does not run and frees the lock, handling the release signals that arrived first.
+func recordLockLivenessAdopt(ctx context.Context, c client.Client, queue string) {
+	const service = "rec-envlock-liveness"
+	id := workflows.EnvLockWorkflowID(service, "production")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.EnvLockWorkflow,
+		workflows.LockInput{Service: service, Env: "production"})
+	if err != nil {
+		fatalf("%s: start: %v", id, err)
+	}
+	base := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	image := "registry.local/rec@sha256:" + strings.Repeat("c", 64)
+	for _, s := range []struct {
+		name string
+		arg  any
+	}{
+		{workflows.SignalLockAdopt, workflows.LockAdoptSignal{Stable: workflows.Artifact{Version: "0.9"}, Identity: "sre"}},
+		{workflows.SignalLockAdopt, workflows.LockAdoptSignal{Stable: workflows.Artifact{Version: "0.9", Image: image}, Identity: "sre"}},
+		{workflows.SignalLockAcquire, workflows.LockRequest{WorkflowID: workflows.ReleaseWorkflowID(service, "1.0"), Version: "1.0", StartedAt: base}},
+		{workflows.SignalLockAcquire, workflows.LockRequest{WorkflowID: workflows.ReleaseWorkflowID(service, "1.1"), Version: "1.1", StartedAt: base.Add(time.Minute)}},
+	} {
+		if err := c.SignalWorkflow(ctx, id, run.GetRunID(), s.name, s.arg); err != nil {
+			fatalf("%s: signal %s: %v", id, s.name, err)
+		}
+	}
+	time.Sleep(workflows.LockLivenessInterval + 5*time.Second) // the liveness check frees 1.0, 1.1 gets the lock
+	if err := c.TerminateWorkflow(ctx, id, run.GetRunID(), "recorded"); err != nil {
+		fatalf("%s: terminate: %v", id, err)
+	}
+	writeHistory(ctx, c, id, run.GetRunID(), "envlock-liveness-adopt")
 }
 
 func awaitStage(ctx context.Context, c client.Client, id, stage string) {
