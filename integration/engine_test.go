@@ -143,6 +143,7 @@ func (ds *dockerStack) startEngineWorker(t *testing.T, name, dockerHost string) 
 // The containers really run on the one engine, so the router reaches them whichever worker started them: the
 // test reads who acted from the proxies, not from where the containers run.
 func TestDockerTwoEnginesOneQueue(t *testing.T) {
+	t.Parallel() // its own router, task queue, workers and service name
 	eng := dockertest.Engine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
