@@ -79,7 +79,7 @@ const dockerQueue = "ferry-docker"
 // startDockerStack needs a Docker engine: without one the test fails under CI=true and is skipped otherwise.
 func startDockerStack(t *testing.T) *dockerStack {
 	t.Helper()
-	return startInstall(t, stack.address, dockerQueue)
+	return startInstall(t, stack.address, dockerQueue+"-"+uniqueSuffix())
 }
 
 // startInstall starts a Docker stack whose worker polls queue on the Temporal server at address. The
@@ -88,6 +88,16 @@ func startInstall(t *testing.T, address, queue string) *dockerStack {
 	t.Helper()
 	eng := dockertest.Engine(t)
 	eng.UseInstall(queue)
+	ds := newDockerStack(t, eng, address, queue)
+	ds.startWorker(t)
+	t.Cleanup(func() { stop(ds.worker) })
+	return ds
+}
+
+// newDockerStack starts the router and prepares the registry, the demo binary and the worker arguments of a
+// stack on eng whose workers poll queue on the Temporal server at address; it starts no worker.
+func newDockerStack(t *testing.T, eng *docker.Client, address, queue string) *dockerStack {
+	t.Helper()
 	ds := &dockerStack{eng: eng}
 	ds.registry = dockertest.Registry(t)
 
@@ -108,8 +118,6 @@ func startInstall(t *testing.T, address, queue string) *dockerStack {
 	t.Cleanup(func() { stop(ds.router) })
 	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+queue, "TEMPORAL_ADDRESS="+address)
 	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
-	ds.startWorker(t)
-	t.Cleanup(func() { stop(ds.worker) })
 	return ds
 }
 

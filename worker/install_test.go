@@ -8,7 +8,7 @@ import (
 // TestDockerInstall checks the install the worker's engine clients are scoped to: Options.Install, or else the
 // task queue, on every configured engine.
 func TestDockerInstall(t *testing.T) {
-	hosts := map[string]string{"local": "unix:///var/run/docker.sock", "remote": "tcp://127.0.0.1:2375"}
+	hosts := map[string]DockerHost{"local": {Address: "unix:///var/run/docker.sock"}, "remote": {Address: "tcp://127.0.0.1:2375"}}
 	for _, tc := range []struct {
 		name string
 		opts Options

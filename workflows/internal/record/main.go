@@ -5,7 +5,7 @@
 //	go run ./workflows/internal/record
 //
 // With -only PREFIX it records only the release scenarios whose name starts with PREFIX, and leaves every other
-// history as it is.
+// history as it is; -only engine records the releases on the Docker platform bound to an engine (engine-*).
 package main
 
 import (
@@ -261,8 +261,10 @@ func record() {
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}, serving: map[[2]string]string{}})
+	platform := &recPlatform{deployed: map[[2]string]string{}, serving: map[[2]string]string{}}
+	w.RegisterActivity(platform)
 	w.RegisterActivity(&recChecks{})
+	w.RegisterActivity(&recArtifact{})
 	w.RegisterActivity(&recMigrations{})
 	metrics := &recMetrics{}
 	w.RegisterActivity(metrics)
@@ -419,6 +421,9 @@ func record() {
 		}
 		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
 		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
+	}
+	if *only == "" || strings.HasPrefix(*only, "engine") {
+		recordEngineBinding(ctx, c, queue, platform)
 	}
 	if *only != "" {
 		writeHistoryIDs()
