@@ -256,6 +256,7 @@ func wantMap(t *testing.T, what string, got, want map[string]int) {
 // TestDockerStrategies releases two versions of the demo service with each strategy on real containers behind
 // the real router, and checks the containers' labels and counts and which version answers through the router.
 func TestDockerStrategies(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	for _, st := range []struct{ name, strategy string }{
 		{"rolling", "{type: rolling, maxSurge: 1, maxUnavailable: 0}"},
@@ -287,6 +288,7 @@ func TestDockerStrategies(t *testing.T) {
 // TestDockerBadVersionRollsBack releases a version whose readiness never comes as a canary: the release rolls
 // back, its containers are gone and all traffic reaches the old digest.
 func TestDockerBadVersionRollsBack(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-bad-" + uniqueSuffix()
 	ds.cleanup(t, service)
@@ -315,6 +317,7 @@ var suffixes atomic.Int64
 // TestDockerWorkerKilledDuringRollingDeploy kills the worker (SIGKILL) while a rolling deploy replaces the
 // stable containers, starts another, and checks that the deploy converges to exactly the declared replicas.
 func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-kill-" + uniqueSuffix()
 	ds.cleanup(t, service)
@@ -356,6 +359,7 @@ func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
 // TestDockerRouterKilledMidCanary kills the router (SIGKILL) while a canary holds half the traffic, restarts it
 // with the same state file, and checks that the weights are back and the release completes.
 func TestDockerRouterKilledMidCanary(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-router-" + uniqueSuffix()
 	ds.cleanup(t, service)

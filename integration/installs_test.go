@@ -13,6 +13,7 @@ import (
 // server, worker (on its own task queue), router and registry, and releases the same service name in both:
 // each install's releases leave the other's containers running, untouched, and its router serving them.
 func TestDockerTwoInstallsShareAnEngine(t *testing.T) {
+	t.Parallel()
 	a := startDockerStack(t)
 	b := startInstall(t, startServer(t, "dev-b"), dockerQueue+"-b")
 	service := "dk-installs-" + uniqueSuffix()

@@ -27,6 +27,7 @@ const (
 // the canary's share of all of them stays at 10 ± 3 %. While no stable container is ready, stable's 90 % is
 // answered 503 by the router; it is never given to the canary.
 func TestDockerCanaryShareWhileStableRestarts(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	// Checks every 250 ms, so that the router takes the restarting containers out and back in within the test.
 	stop(ds.router)
