@@ -28,6 +28,8 @@ type DockerEngine interface {
 	List(ctx context.Context, service, env string) ([]docker.Container, error)
 	Remove(ctx context.Context, service, env, track string, stopTimeout time.Duration) (int, error)
 	WaitReady(ctx context.Context, cts []docker.Container, check docker.ReadyCheck) error
+	// EngineID is the engine's ID (`docker info`), asked afresh each time.
+	EngineID(ctx context.Context) (string, error)
 }
 
 // Docker is the driver of the Docker platform (kind "docker"): it runs a track's replicas as containers
@@ -46,12 +48,22 @@ type DockerEngine interface {
 // request declares and routes the result, so running it again (a retry after a crash) changes nothing that is
 // already right and never starts a duplicate.
 //
-// Failures: an unknown host name, a missing router or a refused routing is a non-retryable
+// Engines: a request bound to an engine (PlatformRequest.Engine) runs only where the host name reaches that
+// engine; every operation checks the engine's ID before it acts, and refuses another engine with a
+// non-retryable ErrTypeEngineMismatch.
+//
+// Failures: an unknown or unusable host name, a missing router or a refused routing is a non-retryable
 // ErrTypeInvalidSpec; readiness that does not come in time is a non-retryable ErrTypeReadinessTimeout; other
 // errors (the engine, the registry, the router unreachable) are retryable.
 type Docker struct {
 	// Engines are the Docker engines a spec may name, by name.
 	Engines map[string]DockerEngine
+	// Unusable are the host names the worker has but cannot use, with the reason (a plain tcp:// address that
+	// is not on loopback, say): a request naming one is refused with it.
+	Unusable map[string]string
+	// Poll, when set, makes the worker poll the task queue of the engine with the given ID (EngineQueue); Engine
+	// calls it before it names an engine. Nil: the caller polls engine queues itself, or none.
+	Poll func(engineID string) error
 	// Router routes the traffic; nil refuses every operation that routes.
 	Router TrafficRouter
 	// Resolve pins an image reference to its digest, "<repo>@sha256:..." (registry.Pinned).
@@ -66,9 +78,11 @@ const holdFor = 30 * time.Second
 // target is one request, resolved: its engine, its section and the replicas it declares.
 type target struct {
 	eng DockerEngine
-	d   *spec.DockerPlatform
-	rep docker.Replicas
-	v   TemplateVars
+	// host is the request's host name, as the worker knows it.
+	host string
+	d    *spec.DockerPlatform
+	rep  docker.Replicas
+	v    TemplateVars
 	// secrets are the request's resolved secrets (none for operations that start nothing).
 	secrets map[string]string
 }
@@ -79,14 +93,15 @@ func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (
 		return nil, invalidSpec("the request has no platform.docker section", nil)
 	}
 	host := cmp.Or(d.Host, spec.DefaultDockerHost)
-	eng, ok := p.Engines[host]
-	if !ok || eng == nil {
-		known := slices.Sorted(maps.Keys(p.Engines))
-		return nil, invalidSpec(fmt.Sprintf("platform.docker.host: %q is not a Docker host of this worker (it knows: %s)",
-			host, cmp.Or(strings.Join(known, ", "), "none")), nil)
+	eng, err := p.engine(host)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkEngine(ctx, eng, host, in); err != nil {
+		return nil, err
 	}
 	v := in.Vars
-	t := &target{eng: eng, d: d, v: v, rep: docker.Replicas{
+	t := &target{eng: eng, host: host, d: d, v: v, rep: docker.Replicas{
 		Service: v.Service, Env: v.Env, Track: v.Track, Version: v.Version, Count: v.Replicas,
 		Port: d.Port, StopTimeout: d.StopTimeout.D(), Vars: containerEnv(v, in.SecretEnv),
 	}, secrets: in.SecretEnv}
@@ -101,6 +116,20 @@ func (p *Docker) target(ctx context.Context, in PlatformRequest, resolve bool) (
 		t.rep.Image = img
 	}
 	return t, nil
+}
+
+// engine returns the engine of host name, or why there is none.
+func (p *Docker) engine(host string) (DockerEngine, error) {
+	if why, ok := p.Unusable[host]; ok {
+		return nil, invalidSpec(fmt.Sprintf("platform.docker.host: %q cannot be used on this worker: %s", host, why), nil)
+	}
+	eng, ok := p.Engines[host]
+	if !ok || eng == nil {
+		known := slices.Sorted(maps.Keys(p.Engines))
+		return nil, invalidSpec(fmt.Sprintf("platform.docker.host: %q is not a Docker host of this worker (it knows: %s)",
+			host, cmp.Or(strings.Join(known, ", "), "none")), nil)
+	}
+	return eng, nil
 }
 
 // containerEnv is a replica's environment: the config and the resolved secrets under their own names, and

@@ -38,6 +38,7 @@ func (e noEngine) Remove(context.Context, string, string, string, time.Duration)
 func (e noEngine) WaitReady(context.Context, []docker.Container, docker.ReadyCheck) error {
 	return e.fail()
 }
+func (e noEngine) EngineID(context.Context) (string, error) { return "", e.fail() }
 
 // TestDockerDriverRefuses checks the failures no retry can fix: each is a non-retryable InvalidSpec that says
 // what is wrong, and the engine is never reached.

@@ -19,6 +19,8 @@ import (
 type labelEngine struct {
 	cts     []docker.Container
 	ensured []docker.Replicas
+	// id is the engine's ID; empty means "engine-a".
+	id string
 }
 
 func (e *labelEngine) Ensure(_ context.Context, r docker.Replicas) ([]docker.Container, error) {
@@ -43,6 +45,12 @@ func (e *labelEngine) Remove(context.Context, string, string, string, time.Durat
 }
 func (e *labelEngine) WaitReady(context.Context, []docker.Container, docker.ReadyCheck) error {
 	return nil
+}
+func (e *labelEngine) EngineID(context.Context) (string, error) {
+	if e.id == "" {
+		return "engine-a", nil
+	}
+	return e.id, nil
 }
 
 // routesRouter records the routings it is given.

@@ -90,6 +90,10 @@ type PlatformRequest struct {
 	// Vars.StableVersion (of Vars.StableImage's digest, when it is pinned) on the stable track, and to fail with
 	// a non-retryable ErrTypeStableMismatch when nothing does, rather than route whatever runs there.
 	ExpectStable bool `json:"expectStable,omitempty"`
+	// Engine is the ID of the engine the environment is bound to, on platforms whose engines differ from worker
+	// to worker (Docker): the driver refuses to act on another engine (ErrTypeEngineMismatch). Empty: not bound
+	// (the exec platform, or a release begun before engines were bound).
+	Engine string `json:"engine,omitempty"`
 }
 
 // ErrTypeStableMismatch is a rollback's routing that found the stable track not running the stable version.

@@ -167,9 +167,12 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 func classifyDB(err error) error {
 	var lockTimeout *postgres.LockTimeoutError
 	var mismatch *postgres.ChecksumMismatchError
+	var refused *postgres.RefusedStatementError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &refused):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeLint, nil)
 	case errors.As(err, &lockTimeout):
 		return temporal.NewApplicationError(err.Error(), ErrTypeLockTimeout)
 	case errors.As(err, &mismatch):

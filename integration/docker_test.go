@@ -79,7 +79,25 @@ const dockerQueue = "ferry-docker"
 // startDockerStack needs a Docker engine: without one the test fails under CI=true and is skipped otherwise.
 func startDockerStack(t *testing.T) *dockerStack {
 	t.Helper()
+	return startInstall(t, stack.address, dockerQueue+"-"+uniqueSuffix())
+}
+
+// startInstall starts a Docker stack whose worker polls queue on the Temporal server at address. The
+// worker's install is its task queue, and the stack's engine client sees that install's containers only.
+func startInstall(t *testing.T, address, queue string) *dockerStack {
+	t.Helper()
 	eng := dockertest.Engine(t)
+	eng.UseInstall(queue)
+	ds := newDockerStack(t, eng, address, queue)
+	ds.startWorker(t)
+	t.Cleanup(func() { stop(ds.worker) })
+	return ds
+}
+
+// newDockerStack starts the router and prepares the registry, the demo binary and the worker arguments of a
+// stack on eng whose workers poll queue on the Temporal server at address; it starts no worker.
+func newDockerStack(t *testing.T, eng *docker.Client, address, queue string) *dockerStack {
+	t.Helper()
 	ds := &dockerStack{eng: eng}
 	ds.registry = dockertest.Registry(t)
 
@@ -98,10 +116,8 @@ func startDockerStack(t *testing.T) *dockerStack {
 		"--state", filepath.Join(t.TempDir(), "routes.json")}
 	ds.startRouter(t)
 	t.Cleanup(func() { stop(ds.router) })
-	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+dockerQueue)
+	ds.env = append(ferryEnv(), "FERRY_TASK_QUEUE="+queue, "TEMPORAL_ADDRESS="+address)
 	ds.workerArgs = []string{"worker", "--router-admin", "http://" + admin, "--router-token", token}
-	ds.startWorker(t)
-	t.Cleanup(func() { stop(ds.worker) })
 	return ds
 }
 
@@ -240,6 +256,7 @@ func wantMap(t *testing.T, what string, got, want map[string]int) {
 // TestDockerStrategies releases two versions of the demo service with each strategy on real containers behind
 // the real router, and checks the containers' labels and counts and which version answers through the router.
 func TestDockerStrategies(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	for _, st := range []struct{ name, strategy string }{
 		{"rolling", "{type: rolling, maxSurge: 1, maxUnavailable: 0}"},
@@ -271,6 +288,7 @@ func TestDockerStrategies(t *testing.T) {
 // TestDockerBadVersionRollsBack releases a version whose readiness never comes as a canary: the release rolls
 // back, its containers are gone and all traffic reaches the old digest.
 func TestDockerBadVersionRollsBack(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-bad-" + uniqueSuffix()
 	ds.cleanup(t, service)
@@ -299,6 +317,7 @@ var suffixes atomic.Int64
 // TestDockerWorkerKilledDuringRollingDeploy kills the worker (SIGKILL) while a rolling deploy replaces the
 // stable containers, starts another, and checks that the deploy converges to exactly the declared replicas.
 func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-kill-" + uniqueSuffix()
 	ds.cleanup(t, service)
@@ -340,6 +359,7 @@ func TestDockerWorkerKilledDuringRollingDeploy(t *testing.T) {
 // TestDockerRouterKilledMidCanary kills the router (SIGKILL) while a canary holds half the traffic, restarts it
 // with the same state file, and checks that the weights are back and the release completes.
 func TestDockerRouterKilledMidCanary(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-router-" + uniqueSuffix()
 	ds.cleanup(t, service)

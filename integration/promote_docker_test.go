@@ -75,6 +75,7 @@ func (ds *dockerStack) abort(t *testing.T, service string) {
 // (canary and blue-green), the router stopped for 10 s, and a new stable set that never gets ready. Each
 // time the old version must serve every request afterwards, and the release must say it rolled back.
 func TestDockerPromoteInterrupted(t *testing.T) {
+	t.Parallel()
 	ds := startDockerStack(t)
 	t.Run("abort canary", func(t *testing.T) {
 		r := ds.promoteCase(t, "{type: canary, steps: [{weight: 100}]}", "", func(service string, _ []string) { ds.abort(t, service) })

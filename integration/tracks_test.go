@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/docker"
-	"github.com/ferryhq/ferry/internal/dockertest"
 )
 
 // trackSmoke is a smoke check of the new version's replicas, past the router.
@@ -16,7 +15,7 @@ const trackSmoke = "    checks:\n      smoke: [{name: page, http: {url: \"{{.Tra
 // probes pass: the smoke check on {{.TrackURL}}/ fails it before the switch, so the router never sends it a
 // request, and the old version keeps serving.
 func TestDockerBlueGreenSmokeReachesTheNewVersion(t *testing.T) {
-	dockertest.Exclusive(t, "demo-docker")
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-track-" + uniqueSuffix()
 	ds.cleanup(t, service)
@@ -43,7 +42,7 @@ func TestDockerBlueGreenSmokeReachesTheNewVersion(t *testing.T) {
 // to another image, and releases 1.1.0, which fails its smoke check: the rollback restores the digest that
 // served (current reads it from the labels), not the image the tag names now.
 func TestDockerRollbackDeploysTheRecordedDigest(t *testing.T) {
-	dockertest.Exclusive(t, "demo-docker")
+	t.Parallel()
 	ds := startDockerStack(t)
 	service := "dk-digest-" + uniqueSuffix()
 	ds.cleanup(t, service)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"os"
@@ -12,19 +13,16 @@ import (
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
-// engines maps a Docker host name to a client of the daemon that the configuration gives it. An empty name
-// means "local", and without a "local" entry the platform's default socket. A name the configuration does not
-// know is an error that lists the names it does.
-func engines(hosts map[string]string) func(string) (activities.ImageEngine, error) {
+// engines maps a Docker host name to a new client of the engine that the worker's endpoints give it (see
+// dockerEndpoints, which always has "local"). An empty name means "local". A name the worker does not know is
+// an error that lists the names it does.
+func engines(endpoints map[string]docker.Endpoint) func(string) (activities.ImageEngine, error) {
 	return func(name string) (activities.ImageEngine, error) {
-		addr, ok := hosts[name]
-		switch {
-		case name == "" || (name == spec.DefaultDockerHost && !ok):
-			addr = hosts[spec.DefaultDockerHost] // "" is the platform's default socket
-		case !ok:
-			return nil, fmt.Errorf("no such docker host in the worker configuration (docker.hosts has: %v)", slices.Sorted(maps.Keys(hosts)))
+		e, ok := endpoints[cmp.Or(name, spec.DefaultDockerHost)]
+		if !ok {
+			return nil, fmt.Errorf("no such docker host in the worker configuration (docker.hosts has: %v)", slices.Sorted(maps.Keys(endpoints)))
 		}
-		return docker.New(addr)
+		return docker.Connect(e)
 	}
 }
 

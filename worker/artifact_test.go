@@ -1,11 +1,13 @@
 package worker
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/docker"
 	"github.com/ferryhq/ferry/internal/registry"
 )
 
@@ -47,7 +49,7 @@ func TestLogins(t *testing.T) {
 
 // A build names a configured Docker host or none; any other name is refused with the names there are.
 func TestEngines(t *testing.T) {
-	engine := engines(map[string]string{"local": "unix:///var/run/docker.sock", "remote": "tcp://127.0.0.1:2375"})
+	engine := engines(map[string]docker.Endpoint{"local": {Host: "unix:///var/run/docker.sock"}, "remote": {Host: "tcp://127.0.0.1:2375"}})
 	for _, name := range []string{"", "local", "remote"} {
 		e, err := engine(name)
 		if err != nil {
@@ -58,5 +60,26 @@ func TestEngines(t *testing.T) {
 	}
 	if _, err := engine("elsewhere"); err == nil || !strings.Contains(err.Error(), "[local remote]") {
 		t.Errorf("got %v, want an error listing local and remote", err)
+	}
+}
+
+// Builds reach "local" as deploys do: DOCKER_HOST (with DOCKER_CERT_PATH for tcp://) when the configuration
+// does not name it, and a plain tcp:// host that is not on loopback not at all.
+func TestBuildEngineIsTheDeployEngine(t *testing.T) {
+	e := dockerEndpoints(Options{DockerHost: "tcp://127.0.0.1:2376", DockerCertPath: "/etc/docker-certs"})
+	want := docker.Endpoint{Host: "tcp://127.0.0.1:2376", TLS: &docker.TLSFiles{CA: "/etc/docker-certs/ca.pem",
+		Cert: "/etc/docker-certs/cert.pem", Key: "/etc/docker-certs/key.pem"}}
+	if got := e["local"]; got.Host != want.Host || got.TLS == nil || *got.TLS != *want.TLS {
+		t.Errorf("got local %+v, want %+v", got, want)
+	}
+	if got := dockerEndpoints(Options{DockerHost: "unix:///run/docker.sock", DockerCertPath: "/etc/docker-certs"})["local"]; got.TLS != nil {
+		t.Errorf("got TLS %+v for a unix socket, want none", got.TLS)
+	}
+	named := dockerEndpoints(Options{DockerHost: "tcp://127.0.0.1:2376", Config: Config{Docker: DockerConfig{Hosts: map[string]DockerHost{"local": {Address: "unix:///run/docker.sock"}}}}})
+	if got := named["local"].Host; got != "unix:///run/docker.sock" {
+		t.Errorf("got local %q with docker.hosts.local configured, want the configured address", got)
+	}
+	if _, err := engines(dockerEndpoints(Options{DockerHost: "tcp://192.0.2.10:2375"}))(""); err == nil || !errors.Is(err, docker.ErrPlainTCP) {
+		t.Errorf("a build on a plain remote tcp:// DOCKER_HOST: got %v, want it refused", err)
 	}
 }

@@ -123,13 +123,6 @@ type ExecConfig struct {
 	Env []string `yaml:"env" json:"env,omitempty"`
 }
 
-// DockerConfig is the file's docker section.
-type DockerConfig struct {
-	// Hosts maps a host name, as a spec names it, to a Docker daemon address: unix:///var/run/docker.sock,
-	// tcp://host:2376 or ssh://user@host.
-	Hosts map[string]string `yaml:"hosts" json:"hosts,omitempty"`
-}
-
 // Registry is one image registry.
 type Registry struct {
 	// Address is the registry's host (and port): registry.example.com.
@@ -252,9 +245,9 @@ func (e *ConfigError) Error() string {
 	return e.Path + ": " + strings.Join(e.Problems, "; ")
 }
 
-// LoadConfig reads and checks the worker configuration file at path. A relative exec.root becomes relative to
-// the file's directory. A missing file is an error that wraps fs.ErrNotExist; a file that cannot be used is a
-// *ConfigError.
+// LoadConfig reads and checks the worker configuration file at path. A relative exec.root, and a relative file
+// of a Docker host's tls, becomes relative to the file's directory. A missing file is an error that wraps
+// fs.ErrNotExist; a file that cannot be used is a *ConfigError.
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -267,6 +260,7 @@ func LoadConfig(path string) (Config, error) {
 	if cfg.Exec.Root != "" && !filepath.IsAbs(cfg.Exec.Root) {
 		cfg.Exec.Root = filepath.Join(filepath.Dir(path), cfg.Exec.Root)
 	}
+	cfg.Docker.resolveFiles(filepath.Dir(path))
 	return cfg, nil
 }
 
@@ -306,12 +300,7 @@ func ParseConfig(name string, data []byte) (Config, error) {
 // check lists what is wrong with the values of cfg, sorted by key.
 func (cfg Config) check() []string {
 	var problems []string
-	for name, addr := range cfg.Docker.Hosts {
-		u, err := url.Parse(addr)
-		if err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe"}, u.Scheme) {
-			problems = append(problems, fmt.Sprintf("docker.hosts.%s: %q is not a Docker address (unix://, tcp://, ssh:// or npipe://)", name, addr))
-		}
-	}
+	problems = append(problems, cfg.Docker.check()...)
 	for name, r := range cfg.Registries {
 		if strings.TrimSpace(r.Address) == "" {
 			problems = append(problems, fmt.Sprintf("registries.%s.address: is empty", name))

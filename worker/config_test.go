@@ -24,7 +24,10 @@ exec:
 docker:
   hosts:
     local: unix:///var/run/docker.sock
-    edge: tcp://10.0.0.7:2376
+    edge:
+      address: tcp://10.0.0.7:2376
+      tls: {ca: /etc/ferry/docker/ca.pem, cert: /etc/ferry/docker/cert.pem, key: /etc/ferry/docker/key.pem}
+    build: ssh://deploy@build-1:2222
 registries:
   main:
     address: registry.example.com
@@ -47,8 +50,12 @@ func TestParseConfig(t *testing.T) {
 	if cfg.Exec.Root != "/srv/ferry" || !slices.Equal(cfg.Exec.Allow, []string{"/srv/ferry/**", "kubectl"}) || !slices.Equal(cfg.Exec.Env, []string{"KUBECONFIG"}) {
 		t.Errorf("got exec %+v, want the file's", cfg.Exec)
 	}
-	if got := cfg.Docker.Hosts["edge"]; got != "tcp://10.0.0.7:2376" {
-		t.Errorf("got docker host edge %q, want tcp://10.0.0.7:2376", got)
+	edge := DockerHost{Address: "tcp://10.0.0.7:2376", TLS: &DockerTLS{CA: "/etc/ferry/docker/ca.pem", Cert: "/etc/ferry/docker/cert.pem", Key: "/etc/ferry/docker/key.pem"}}
+	if got := cfg.Docker.Hosts["edge"]; got.Address != edge.Address || got.TLS == nil || *got.TLS != *edge.TLS || got.Insecure {
+		t.Errorf("got docker host edge %+v, want %+v", got, edge)
+	}
+	if got := cfg.Docker.Hosts["build"]; got.Address != "ssh://deploy@build-1:2222" || got.TLS != nil {
+		t.Errorf("got docker host build %+v, want the address alone", got)
 	}
 	if got := cfg.Registries["main"]; got.Address != "registry.example.com" || got.Username != "ferry" || got.Password != "env:REGISTRY_PASSWORD" {
 		t.Errorf("got registry %+v, want the file's", got)
@@ -66,15 +73,47 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// A plain tcp:// host on loopback needs nothing; one elsewhere needs TLS or insecure: true.
+func TestParseConfigDockerPlainTCP(t *testing.T) {
+	for _, data := range []string{
+		"docker:\n  hosts:\n    local: tcp://127.0.0.1:2375\n",
+		"docker:\n  hosts:\n    lab: {address: tcp://10.0.0.8:2375, insecure: true}\n",
+		"docker:\n  hosts:\n    edge: {address: tcp://10.0.0.7:2376, tls: {ca: ca.pem}}\n",
+	} {
+		if _, err := ParseConfig("w.yaml", []byte(data)); err != nil {
+			t.Errorf("%q: got %v, want it accepted", data, err)
+		}
+	}
+}
+
+// Relative TLS files are relative to the configuration file.
+func TestLoadConfigDockerTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, DefaultConfigFile)
+	data := "docker:\n  hosts:\n    edge: {address: tcp://10.0.0.7:2376, tls: {ca: certs/ca.pem, cert: /abs/cert.pem, key: certs/key.pem}}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DockerTLS{CA: filepath.Join(dir, "certs/ca.pem"), Cert: "/abs/cert.pem", Key: filepath.Join(dir, "certs/key.pem")}
+	if got := cfg.Docker.Hosts["edge"].TLS; got == nil || *got != want {
+		t.Errorf("got tls %+v, want %+v", got, want)
+	}
+}
+
 // A misspelt key is an error that names it and its line, wherever it is.
 func TestParseConfigUnknownKeys(t *testing.T) {
-	data := "exec:\n  root: /srv\n  alow: [x]\ndocker:\n  hosts: {}\nrouters:\n  admin: http://r\n"
+	data := "exec:\n  root: /srv\n  alow: [x]\ndocker:\n  hosts:\n    edge:\n      address: tcp://10.0.0.7:2376\n      tsl: {}\n" +
+		"    lab:\n      address: tcp://10.0.0.8:2376\n      tls: {ca: ca.pem, crt: c.pem}\nrouters:\n  admin: http://r\n"
 	_, err := ParseConfig("ferry-worker.yaml", []byte(data))
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %v, want a *ConfigError", err)
 	}
-	want := []string{`line 3: unknown key "alow"`, `line 6: unknown key "routers"`}
+	want := []string{`line 3: unknown key "alow"`, `line 8: unknown key "tsl"`, `line 11: unknown key "crt"`, `line 12: unknown key "routers"`}
 	if !slices.Equal(ce.Problems, want) {
 		t.Errorf("got problems %q, want %q", ce.Problems, want)
 	}
@@ -88,6 +127,12 @@ func TestParseConfigBadValues(t *testing.T) {
 		name, data, want string
 	}{
 		{"docker address", "docker:\n  hosts:\n    local: /var/run/docker.sock\n", `docker.hosts.local: "/var/run/docker.sock" is not a Docker address`},
+		{"docker plain tcp", "docker:\n  hosts:\n    edge: tcp://10.0.0.7:2375\n", `docker.hosts.edge: tcp://10.0.0.7:2375: plain tcp:// to a host that is not on loopback`},
+		{"docker plain tcp remedy", "docker:\n  hosts:\n    edge: tcp://10.0.0.7:2375\n", `(docker.hosts.edge.tls: {ca, cert, key}, or docker.hosts.edge.insecure: true)`},
+		{"docker tls on unix", "docker:\n  hosts:\n    local: {address: unix:///run/docker.sock, tls: {ca: ca.pem}}\n", `docker.hosts.local: TLS and insecure apply to tcp:// addresses only`},
+		{"docker cert without key", "docker:\n  hosts:\n    edge: {address: tcp://10.0.0.7:2376, tls: {cert: c.pem}}\n", `docker.hosts.edge: tcp://10.0.0.7:2376: a TLS client certificate needs its key`},
+		{"docker empty address", "docker:\n  hosts:\n    edge: {insecure: true}\n", `docker.hosts.edge: the address is empty`},
+		{"docker ssh password", "docker:\n  hosts:\n    b: ssh://deploy:pw@build-1\n", `docker.hosts.b: ssh://deploy:xxxxx@build-1: a password in the address is not supported`},
 		{"router url", "router:\n  admin: 127.0.0.1:9090\n", `router.admin: "127.0.0.1:9090" is not an http:// or https:// URL`},
 		{"prometheus url", "prometheus:\n  address: localhost:9090\n", `prometheus.address: "localhost:9090" is not an http:// or https:// URL`},
 		{"prometheus password inline", "prometheus:\n  address: http://p:9090\n  username: u\n  password: hunter2\n", "prometheus.password: must be a reference"},

@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -78,8 +79,18 @@ type Options struct {
 	// over it). Without an address the worker resolves no secrets.
 	Vault VaultAuth
 	// DockerHost is the address of the Docker host "local" when Config does not name one: the caller passes
-	// DOCKER_HOST; empty means the engine's default socket.
+	// DOCKER_HOST; empty means the engine's default socket. Like every Docker host, a plain tcp:// address that
+	// is not on loopback is refused (see docker.Endpoint); name it in Config to secure it or to accept it.
 	DockerHost string
+	// Install names this Ferry install on its Docker engines: the containers the worker starts carry it in
+	// their ferry.install label, and the worker lists, replaces, removes and supervises no container without
+	// it (see docker.Client.UseInstall). Workers that share their containers share it. Default TaskQueue.
+	Install string
+	// DockerCertPath is the directory of ca.pem, cert.pem and key.pem that secure a tcp:// DockerHost: the
+	// caller passes DOCKER_CERT_PATH, or ~/.docker when DOCKER_TLS_VERIFY is set without it. The engine's
+	// certificate is always verified (unlike the Docker CLI's, whose DOCKER_CERT_PATH without DOCKER_TLS_VERIFY
+	// does not). Empty: DockerHost is plain.
+	DockerCertPath string
 }
 
 // Worker is a Ferry worker: an SDK worker whose Stop lets running platform commands finish and never leaves one
@@ -89,8 +100,10 @@ type Worker struct {
 	// interrupt cancels the context every activity's context derives from.
 	interrupt context.CancelCauseFunc
 	commands  *inflight
-	// engines are the Docker engines whose containers' liveness the worker supervises while it runs.
+	// engines are the Docker engines whose containers' liveness the worker supervises while it runs, and whose
+	// task queues it polls.
 	engines    map[string]*docker.Client
+	queues     *engineQueues
 	logger     *slog.Logger
 	supervised sync.WaitGroup
 	stopLive   context.CancelFunc
@@ -103,8 +116,10 @@ type Worker struct {
 // their method names; Metrics queries the configured Prometheus. The
 // Platform activities act through the drivers that drivers registers; the exec driver, Checks and Artifact share
 // opts.Exec (copied) and opts.Redact; Artifact builds on the configured Docker hosts and logs in to the configured
-// registries, as the Docker driver's pulls do. The caller starts it with Start (the SDK's Run would not supervise
-// liveness) and stops it; Stop lets running activities finish within opts.WorkerStopTimeout.
+// registries, as the Docker driver's pulls do. The Platform and Checks activities are also served on the task
+// queue of each Docker engine the worker reaches (see Start). The caller starts it with Start (the SDK's Run
+// would neither poll the engines' queues nor supervise liveness) and stops it; Stop lets running activities
+// finish within opts.WorkerStopTimeout.
 //
 // Every resolved secret value feeds one SecretRedactor in front of opts.Redact, which all the activities share,
 // so that no value leaves an activity. New does not contact Vault; when opts.Vault cannot make a client (see
@@ -135,12 +150,13 @@ func New(c client.Client, opts Options) *Worker {
 		}
 	}
 	activityCtx, interrupt := context.WithCancelCause(context.Background())
+	sdkOpts := sdkworker.Options{
+		WorkerStopTimeout:            opts.WorkerStopTimeout,
+		BackgroundActivityContext:    activityCtx,
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+	}
 	w := &Worker{
-		Worker: sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-			WorkerStopTimeout:            opts.WorkerStopTimeout,
-			BackgroundActivityContext:    activityCtx,
-			MaxHeartbeatThrottleInterval: heartbeatThrottle,
-		}),
+		Worker:    sdkworker.New(c, opts.TaskQueue, sdkOpts),
 		interrupt: interrupt,
 		commands:  newInflight(),
 		logger:    opts.Logger,
@@ -163,16 +179,26 @@ func New(c client.Client, opts Options) *Worker {
 	tracks := activities.DriverTracks{Drivers: platform.Drivers, Redact: opts.Redact}
 	// A check only reads state, so it needs little time to wind down, and its activity leaves it little slack.
 	checks := trackedRunner{runner: execrun.Runner{StopGrace: checkStopGrace}, commands: w.commands}
-	w.RegisterActivity(&activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks})
+	checkActs := &activities.Checks{Runner: checks, HTTP: probe.New(), Exec: &policy, Redact: opts.Redact, Tracks: tracks}
+	w.RegisterActivity(checkActs)
+	// An engine's queue gets the activities of the environments bound to it: the platform's and the checks
+	// that reach a track's replicas.
+	sdkOpts.DisableWorkflowWorker = true
+	w.queues = &engineQueues{client: c, queue: opts.TaskQueue, options: sdkOpts, logger: opts.Logger,
+		running: map[string]sdkworker.Worker{}, register: func(ew sdkworker.Worker) {
+			ew.RegisterActivity(platform)
+			ew.RegisterActivity(checkActs)
+		}}
+	dk.Poll = w.queues.poll
 	w.RegisterActivity(&activities.Temporal{Client: c})
-	w.RegisterActivity(&activities.Artifact{Engine: engines(opts.Config.Docker.Hosts),
+	w.RegisterActivity(&activities.Artifact{Engine: engines(dockerEndpoints(opts)),
 		Login: logins(opts.Config.Registries, opts.LookupEnv), Policy: &policy, Redact: opts.Redact})
 	w.RegisterActivity(&activities.Migrations{Databases: databases{refs: opts.Config.Databases, lookupEnv: opts.LookupEnv}, Exec: &policy, Redact: opts.Redact})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
 	w.RegisterActivity(&activities.Metrics{Source: metrics, Redact: opts.Redact})
 
 	opts.Logger.Debug("ferry worker registered", "taskQueue", opts.TaskQueue, "execRoot", policy.Root, "execAllow", policy.Allow,
-		"dockerHosts", slices.Sorted(maps.Keys(opts.Config.Docker.Hosts)), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),
+		"dockerHosts", opts.Config.Docker.hostNames(), "registries", slices.Sorted(maps.Keys(opts.Config.Registries)),
 		"vault", opts.Vault.Address, "prometheus", opts.Config.Prometheus.Address)
 	return w
 }
@@ -229,27 +255,25 @@ func drivers(opts Options, policy *activities.ExecPolicy, commands *inflight, dk
 	}
 }
 
-// dockerDriver builds the Docker driver from the configuration's Docker hosts (plus "local", from
-// opts.DockerHost, unless the configuration names it) and router, and returns it with the engines by host
-// name. Connecting is lazy: a worker without an engine starts, and only a release on the Docker platform fails.
+// dockerDriver builds the Docker driver from the worker's Docker hosts (dockerEndpoints) and router, and
+// returns it with the engines by host name. Connecting is lazy: a worker without an engine starts, and only a
+// release on the Docker platform fails. A host that cannot be used (a plain tcp:// address that is not on
+// loopback, a TLS file that cannot be read) is logged and refused with its reason to every release that names it.
 func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) {
-	hosts := maps.Clone(opts.Config.Docker.Hosts)
-	if hosts == nil {
-		hosts = map[string]string{}
-	}
-	if _, ok := hosts[spec.DefaultDockerHost]; !ok {
-		hosts[spec.DefaultDockerHost] = opts.DockerHost
-	}
 	login := logins(opts.Config.Registries, opts.LookupEnv)
-	engines := make(map[string]activities.DockerEngine, len(hosts))
-	clients := make(map[string]*docker.Client, len(hosts))
-	for name, addr := range hosts {
-		c, err := docker.New(addr)
+	endpoints := dockerEndpoints(opts)
+	engines := make(map[string]activities.DockerEngine, len(endpoints))
+	clients := make(map[string]*docker.Client, len(endpoints))
+	unusable := map[string]string{}
+	for name, e := range endpoints {
+		c, err := docker.Connect(e)
 		if err != nil {
-			opts.Logger.Warn("docker host not usable", "host", name, "error", err)
+			opts.Logger.Error("docker host not usable", "host", name, "error", err)
+			unusable[name] = err.Error()
 			continue
 		}
 		c.UseLogins(login) // a deploy pulls with the worker's registry credentials
+		c.UseInstall(cmp.Or(opts.Install, opts.TaskQueue))
 		engines[name], clients[name] = c, c
 	}
 	resolve := func(ctx context.Context, ref string) (string, error) {
@@ -263,16 +287,18 @@ func dockerDriver(opts Options) (*activities.Docker, map[string]*docker.Client) 
 		}
 		return registry.Pinned(ctx, ref, l)
 	}
-	d := &activities.Docker{Engines: engines, Resolve: resolve, Redact: opts.Redact}
+	d := &activities.Docker{Engines: engines, Unusable: unusable, Resolve: resolve, Redact: opts.Redact}
 	if r := opts.Config.Router; r.Admin != "" {
 		d.Router = &activities.FerryRouter{Client: &router.Client{BaseURL: r.Admin, Token: r.Token.Reveal()}}
 	}
 	return d, clients
 }
 
-// Start starts polling the task queue, and supervises the liveness of the containers on the worker's Docker
-// engines (see docker.Client.Supervise) until Stop: every worker with an engine does, and a container that
-// another worker restarted is not restarted again.
+// Start starts polling the task queue, and for each of the worker's Docker engines, once it answers, the
+// engine's own task queue (activities.EngineQueue), where the Docker activities of the environments bound to
+// that engine go. Until Stop it supervises the liveness of the containers on those engines (see
+// docker.Client.Supervise): every worker with an engine does, and a container that another worker restarted is
+// not restarted again.
 func (w *Worker) Start() error {
 	if err := w.Worker.Start(); err != nil {
 		return err
@@ -281,16 +307,15 @@ func (w *Worker) Start() error {
 	w.stopLive = cancel
 	for _, name := range slices.Sorted(maps.Keys(w.engines)) {
 		eng := w.engines[name]
-		w.supervised.Add(1)
-		go func() {
-			defer w.supervised.Done()
+		w.supervised.Go(func() { w.queues.discover(ctx, name, eng) })
+		w.supervised.Go(func() {
 			_ = eng.Supervise(ctx, docker.SuperviseOptions{Logger: w.logger.With("dockerHost", name)})
-		}()
+		})
 	}
 	return nil
 }
 
-// Stop stops polling for tasks and lets running activities finish for up to Options.WorkerStopTimeout (or
+// Stop stops polling for tasks, on the main task queue and the engines' ones, and lets running activities finish for up to Options.WorkerStopTimeout (or
 // until Interrupt). Then it cancels those still running, which stops their commands (SIGTERM, then SIGKILL
 // after the grace period), and returns once every command has exited. An activity that finished is reported to
 // the server; one that was cancelled is retried by another worker.
@@ -299,7 +324,10 @@ func (w *Worker) Stop() {
 		w.stopLive()
 		w.supervised.Wait()
 	}
+	var engines sync.WaitGroup
+	engines.Go(w.queues.stop)
 	w.Worker.Stop()
+	engines.Wait()
 	w.interrupt(ErrInterrupted) // the SDK cancels what still runs, but does not wait for it
 	w.commands.wait()
 	if w.vault != nil {

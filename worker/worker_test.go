@@ -5,13 +5,17 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/devserver"
+	"github.com/ferryhq/ferry/internal/dockertest"
 	"github.com/ferryhq/ferry/internal/execrun"
 )
 
@@ -98,5 +102,52 @@ func TestStopWaitsForRunningCommands(t *testing.T) {
 	case <-waited:
 	case <-time.After(5 * time.Second):
 		t.Fatal("wait did not return within 5s of the command's end")
+	}
+}
+
+// A started worker polls the task queue of its Docker engine (found by the engine's ID), for activities only,
+// and stops polling it when it stops.
+func TestWorkerPollsItsEngineQueue(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := eng.EngineID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	defer srv.Stop()
+	c, err := Dial(ctx, DialOptions{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	w := New(c, Options{TaskQueue: "worker-engine-test", Logger: quietLogger(), DockerHost: os.Getenv("DOCKER_HOST")})
+	if err := w.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	queue := activities.EngineQueue("worker-engine-test", id)
+	pollers := func(kind enumspb.TaskQueueType) int {
+		d, err := c.DescribeTaskQueue(ctx, queue, kind)
+		if err != nil {
+			t.Fatalf("describe %s: %v", queue, err)
+		}
+		return len(d.GetPollers())
+	}
+	for pollers(enumspb.TASK_QUEUE_TYPE_ACTIVITY) == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("no worker polls %s", queue)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := pollers(enumspb.TASK_QUEUE_TYPE_WORKFLOW); n != 0 {
+		t.Errorf("got %d workflow pollers on the engine's queue, want none: it serves activities only", n)
+	}
+	w.Stop()
+	if err := w.queues.poll(id); err == nil {
+		t.Error("a stopped worker started polling an engine's queue again")
 	}
 }

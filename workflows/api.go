@@ -152,6 +152,10 @@ type EnvStatus struct {
 	// resolved secrets (activities.ConfigHash): equal within a release for the same configuration, and no
 	// value can be read from it. Empty for releases that started before configChange.
 	ConfigHash string `json:"configHash,omitempty"`
+	// Engine is the ID of the Docker engine that runs the environment's containers, to which the release bound
+	// its Docker activities there (see bindEngine); empty on other platforms and for releases that started
+	// before engineChange.
+	Engine string `json:"engine,omitempty"`
 }
 
 // Status answers QueryStatus: where the release is and what it waits for.
@@ -381,6 +385,10 @@ type Artifact struct {
 	// DeployedAt is when the environment's lock learnt that this version serves it: set on the stable version
 	// the lock hands out, zero for an adopted one and for versions the lock recorded before it kept the time.
 	DeployedAt time.Time `json:"deployedAt,omitzero"`
+	// Engine is the ID of the Docker engine the version runs on, when its release bound the environment to one:
+	// the next release binds to that engine, or is refused. Empty for other platforms, an adopted version and
+	// releases that started before engineChange.
+	Engine string `json:"engine,omitempty"`
 	// Settings are the environment's configuration and secret references that the version was released
 	// with, so that a rollback restores them with it; nil when not recorded (an adopted version, or one
 	// recorded before releases kept them).

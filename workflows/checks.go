@@ -59,12 +59,14 @@ func (r *release) check(ctx workflow.Context, e *envRun, kind, track string, c s
 
 func (r *release) startCheck(ctx workflow.Context, e *envRun, kind, track string, c spec.Check) workflow.Future {
 	req := activities.CheckRequest{Check: c, BaseURL: e.spec.URL, Dir: e.checkDir(), Vars: r.vars(e, track, e.weight)}
+	opts := checkOptions(ctx, c, fmt.Sprintf("%s %s: %s", kind, e.spec.Name, c.Name))
 	if spec.ReachesTrack(c, e.spec.URL) {
-		// The check probes the track's replicas directly, not the router's mix of versions.
+		// The check probes the track's replicas directly, not the router's mix of versions: from a worker of
+		// the engine that runs them.
 		p := e.request(req.Vars)
 		req.Platform = &p
+		opts = e.onEngine(opts)
 	}
-	opts := checkOptions(ctx, c, fmt.Sprintf("%s %s: %s", kind, e.spec.Name, c.Name))
 	return workflow.ExecuteActivity(opts, checkActs.RunCheck, req)
 }
 

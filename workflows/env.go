@@ -44,6 +44,9 @@ type envRun struct {
 	promoting bool
 	// abortable is set while a promotion or blue-green's scale-down delay accepts an abort (observedChange).
 	abortable bool
+	// engine is the ID of the Docker engine the environment is bound to (bindEngine), and engineQueue that
+	// engine's task queue, where its Docker activities go; both empty when it is not bound.
+	engine, engineQueue string
 }
 
 // rolledBackError ends a release whose environment was rolled back after a failure.
@@ -94,7 +97,7 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 			// A promoted version serves the environment even when its cleanup failed: the next release must
 			// roll back to it, not to the version it replaced.
 			deployed = &Artifact{Version: r.in.Version, Image: r.status.Image, CommitTime: r.in.CommitTime,
-				Settings: &Settings{Config: env.Config, Secrets: env.Secrets}}
+				Settings: &Settings{Config: env.Config, Secrets: env.Secrets}, Engine: e.engine}
 		}
 		r.releaseLock(cleanup, env.Name, deployed)
 		es.Finished = workflow.Now(cleanup)
@@ -107,6 +110,10 @@ func (r *release) runEnv(ctx, root workflow.Context, i int) (err error) {
 	}
 	// A downgrade is refused before the gate, so nobody approves what cannot run.
 	if err = r.checkDowngrade(ctx, e); err != nil {
+		return err
+	}
+	// So is a release that cannot run on the engine that runs the environment.
+	if err = r.bindEngine(ctx, e, es); err != nil {
 		return err
 	}
 	if err = r.gate(ctx, env); err != nil {
@@ -214,7 +221,7 @@ func (r *release) askCurrent(ctx workflow.Context, e *envRun) error {
 		workflow.GetVersion(ctx, currentChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
-	opts := platformOptions(ctx, e.platform, "current "+e.spec.Name)
+	opts := e.onEngine(platformOptions(ctx, e.platform, "current "+e.spec.Name))
 	req := e.request(r.vars(e, TrackStable, 0))
 	var cur activities.CurrentResult
 	if err := workflow.ExecuteActivity(opts, platformActs.Current, req).Get(ctx, &cur); err != nil {
@@ -412,7 +419,8 @@ func (r *release) platformOpVars(ctx workflow.Context, e *envRun, op string, var
 	return r.platformCall(ctx, e, op, e.request(vars))
 }
 
-// platformCall runs one platform activity with a request built by the caller.
+// platformCall runs one platform activity with a request built by the caller, on the environment's engine
+// once it is bound.
 func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req activities.PlatformRequest) error {
 	vars := req.Vars
 	summary := fmt.Sprintf("%s %s %s %s", op, e.spec.Name, vars.Track, vars.Version)
@@ -432,7 +440,7 @@ func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req a
 	default:
 		opts = platformOptions(ctx, e.platform, summary)
 	}
-	err := workflow.ExecuteActivity(opts, platformActivities[op], req).Get(ctx, nil)
+	err := workflow.ExecuteActivity(e.onEngine(opts), platformActivities[op], req).Get(ctx, nil)
 	if err == nil && op == opSetWeight {
 		e.weight, r.status.Weight = vars.Weight, vars.Weight
 		e.weightSince = workflow.Now(ctx)
@@ -441,9 +449,11 @@ func (r *release) platformCall(ctx workflow.Context, e *envRun, op string, req a
 }
 
 // request is the input of a platform activity: the platform's kind and its spec section, which the worker's
-// driver for that kind reads, and the platform-neutral coordinates in vars.
+// driver for that kind reads, the platform-neutral coordinates in vars, and the engine the environment is
+// bound to.
 func (e *envRun) request(vars activities.TemplateVars) activities.PlatformRequest {
-	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars, Secrets: e.spec.Secrets}
+	return activities.PlatformRequest{Kind: e.platform.Kind(), Digest: e.digest, Platform: e.platform, Vars: vars,
+		Secrets: e.spec.Secrets, Engine: e.engine}
 }
 
 // withStableSettings gives a rollback the configuration and secret references that the stable version was

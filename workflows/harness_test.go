@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -63,6 +64,19 @@ type harness struct {
 	observations map[string]int
 	// promoteTime is how long each Promote takes, on the workflow clock.
 	promoteTime time.Duration
+	// queues are the task queues that the platform activities and the checks ran on, in the order they ran:
+	// "what queue", with what an operation, "observe", "current", "engine" or a check's name.
+	queues []string
+	// engineOf answers the Engine activity of a release onDocker by the activity's task queue; nil: every
+	// worker's host is engine-a.
+	engineOf func(queue string, in activities.PlatformRequest) (activities.EngineResult, error)
+}
+
+// noteQueue records the task queue of the activity whose context is ctx.
+func (h *harness) noteQueue(ctx context.Context, what string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.queues = append(h.queues, what+" "+activity.GetInfo(ctx).TaskQueue)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -89,7 +103,8 @@ func newHarness(t *testing.T) *harness {
 	env.RegisterActivity(&activities.Artifact{})
 
 	op := func(name string) func(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
-		return func(_ context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+		return func(ctx context.Context, in activities.PlatformRequest) (activities.PlatformResult, error) {
+			h.noteQueue(ctx, name)
 			h.mu.Lock()
 			h.requests = append(h.requests, in)
 			h.mu.Unlock()
@@ -114,14 +129,16 @@ func newHarness(t *testing.T) *harness {
 	env.OnActivity(platformActs.Rollback, mock.Anything, mock.Anything).Return(op(opRollback))
 	env.OnActivity(platformActs.Remove, mock.Anything, mock.Anything).Return(op(opRemove))
 	env.OnActivity(platformActs.Observe, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+		func(ctx context.Context, in activities.PlatformRequest) (activities.Observation, error) {
+			h.noteQueue(ctx, "observe")
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.observations[in.Vars.Env]++
 			return h.observed[in.Vars.Env], nil
 		})
 	env.OnActivity(checkActs.RunCheck, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
+		func(ctx context.Context, in activities.CheckRequest) (activities.CheckResult, error) {
+			h.noteQueue(ctx, in.Check.Name)
 			kind := in.Check.Name
 			h.mu.Lock()
 			h.checks = append(h.checks, fmt.Sprintf("%s %s %d", in.Check.Name, in.Vars.Env, in.Vars.Weight))

@@ -59,7 +59,7 @@ func (e *notServingError) Error() string { return e.env + ": " + e.detail }
 // platform shows want, or cannot tell (the exec platform without a current command); otherwise what serves,
 // as a sentence: "production serves 2.0.0 (sha256:…) at 100 %, expected 1.0.0".
 func (r *release) observe(ctx workflow.Context, e *envRun, want expectation) string {
-	opts := rollbackOptions(ctx, e.platform, "observe "+e.spec.Name)
+	opts := e.onEngine(rollbackOptions(ctx, e.platform, "observe "+e.spec.Name))
 	var obs activities.Observation
 	if err := workflow.ExecuteActivity(opts, platformActs.Observe, e.request(r.vars(e, TrackStable, 0))).Get(ctx, &obs); err != nil {
 		return fmt.Sprintf("what serves %s could not be observed (%s), expected %s", e.spec.Name, errorMessage(err), want)

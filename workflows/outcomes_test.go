@@ -223,7 +223,8 @@ func TestCancelDuringScaleDownDelay(t *testing.T) {
 // answerCurrent makes the platform's current command answer res, and logs each call as "current env".
 func (h *harness) answerCurrent(res activities.CurrentResult) {
 	h.env.OnActivity(platformActs.Current, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
+		func(ctx context.Context, in activities.PlatformRequest) (activities.CurrentResult, error) {
+			h.noteQueue(ctx, "current")
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.calls = append(h.calls, "current "+in.Vars.Env)

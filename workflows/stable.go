@@ -50,7 +50,7 @@ func (r *release) pinStableImage(ctx workflow.Context, e *envRun) error {
 		workflow.GetVersion(ctx, stableDigestChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
-	opts := platformOptions(ctx, e.platform, "current "+e.spec.Name)
+	opts := e.onEngine(platformOptions(ctx, e.platform, "current "+e.spec.Name))
 	var cur activities.CurrentResult
 	if err := workflow.ExecuteActivity(opts, platformActs.Current, e.request(r.vars(e, TrackStable, 0))).Get(ctx, &cur); err != nil {
 		return fmt.Errorf("ask the platform what runs: %s", errorMessage(err))

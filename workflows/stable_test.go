@@ -13,10 +13,23 @@ import (
 	"github.com/ferryhq/ferry/internal/spec"
 )
 
-// onDocker puts in on the Docker platform, whose release resolves its image to a digest first.
+// onDocker puts in on the Docker platform, whose release resolves its image to a digest first, and binds each
+// environment to an engine: h.engineOf answers, by the activity's task queue, or else every worker's host is
+// engine-a.
 func (h *harness) onDocker(in ReleaseInput) ReleaseInput {
 	h.env.OnActivity(artifactActs.Resolve, mock.Anything, mock.Anything).Return(activities.ArtifactResult{
 		Image: "registry.local/checkout@sha256:" + strings.Repeat("b", 64), Digest: "sha256:" + strings.Repeat("b", 64)}, nil)
+	h.env.OnActivity(platformActs.Engine, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.PlatformRequest) (activities.EngineResult, error) {
+			h.noteQueue(ctx, "engine")
+			h.mu.Lock()
+			fn := h.engineOf
+			h.mu.Unlock()
+			if fn == nil {
+				return activities.EngineResult{ID: "engine-a", Host: "local"}, nil
+			}
+			return fn(activity.GetInfo(ctx).TaskQueue, in)
+		})
 	in.Spec.Platform = spec.Platform{Docker: &spec.DockerPlatform{Port: 8080}}
 	return in
 }

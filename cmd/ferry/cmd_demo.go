@@ -166,7 +166,9 @@ func demoPlatform(ctx context.Context, choice, host, dir string, g GlobalOptions
 	err := demo.Reachable(ctx, host, dockerPingTimeout)
 	if err == nil {
 		var dk *demo.Docker
-		if dk, err = demo.StartDocker(ctx, demo.DockerOptions{Host: host, Dir: dir, Logger: g.logger}); err == nil {
+		// The demo's worker names no --install: its install is the task queue, and the cleanup's too.
+		opts := demo.DockerOptions{Host: host, Dir: dir, Logger: g.logger, Install: g.TaskQueue}
+		if dk, err = demo.StartDocker(ctx, opts); err == nil {
 			return dk, "the Docker engine at " + engine + " answers", nil
 		}
 	}

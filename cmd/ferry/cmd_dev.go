@@ -30,6 +30,8 @@ type DevOptions struct {
 	Router RouterAccess
 	// Vault is where the in-process worker resolves secret references.
 	Vault VaultAccess
+	// Install names the in-process worker's install on its Docker engines; empty means the task queue.
+	Install string
 }
 
 // serverFlags are the flags of the embedded server, shared by `ferry dev` and `ferry demo`.
@@ -65,6 +67,7 @@ func newDevCommand(g *GlobalOptions) *cli.Command {
 			&cli.StringFlag{Name: "tls-server-cert", Usage: "serve TLS with this certificate `FILE` (PEM, with its intermediates)", EnvVars: []string{"FERRY_DEV_TLS_SERVER_CERT"}, Destination: &opts.TLSServerCert},
 			&cli.StringFlag{Name: "tls-server-key", Usage: "private key `FILE` (PEM) of --tls-server-cert", EnvVars: []string{"FERRY_DEV_TLS_SERVER_KEY"}, Destination: &opts.TLSServerKey},
 			configFlag(&opts.Config),
+			installFlag(&opts.Install),
 			&cli.StringFlag{Name: "tls-client-ca", Usage: "require client certificates signed by a CA in this `FILE` (PEM): mutual TLS", EnvVars: []string{"FERRY_DEV_TLS_CLIENT_CA"}, Destination: &opts.TLSClientCA},
 		), append(append(execFlags(&opts.Exec, "every program under --exec-root"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runDev(c.Context, opts, *g, c.Args().Slice()) }),

@@ -95,8 +95,9 @@ func migrateDescription() string {
 The phase is --phase, else the file name: *_expand.sql is expand, *_contract.sql is contract.
 Expand runs while the old version still serves: it must keep that version working. Contract runs once no old
 version is left: it may destroy data and names, and the result then says it is irreversible (a note, not an
-error). The lock rules apply to both phases. Statements about a table that the file itself created earlier
-are exempt from the expand and lock rules: no running version uses that table yet.
+error). The lock, rewrite, data, timeout and execution rules apply to both phases. Statements about a table
+that the file itself created earlier (CREATE TABLE, not CREATE TABLE IF NOT EXISTS, which may create nothing)
+are exempt from the rules that protect the running version: no running version uses that table yet.
 
 Each error prints as FILE:LINE:COL: RULE: message (hint) and makes the exit code 2; so does a syntax error.
 Notes and "FILE: ok" lines go to stdout. --output json prints the files and every finding.

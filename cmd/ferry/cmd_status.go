@@ -164,6 +164,7 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	for _, e := range st.Environments {
 		row("env "+e.Name, strings.Join(nonEmpty(e.State, e.Reason), ": "))
 		row("  config", e.ConfigHash)
+		row("  docker engine", e.Engine)
 	}
 	for _, a := range st.Approvals {
 		row("approval", fmt.Sprintf("%s by %s at %s", a.Env, a.Identity, fmtTime(a.At)))

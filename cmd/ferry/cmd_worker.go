@@ -32,6 +32,8 @@ type WorkerOptions struct {
 	Config string
 	Router RouterAccess
 	Vault  VaultAccess
+	// Install names the install on its Docker engines; empty means the task queue.
+	Install string
 }
 
 // VaultAccess holds the flags that say where Vault is and how the worker logs in, shared by `ferry worker` and
@@ -136,6 +138,12 @@ func execFlags(o *ExecOptions, allowDefault string) []cli.Flag {
 func configFlag(dest *string) cli.Flag {
 	return &cli.StringFlag{Name: "config", Usage: "worker configuration `FILE`: exec policy, Docker hosts, registries, router, Prometheus, Vault; flags and their env vars override its exec section",
 		EnvVars: []string{"FERRY_WORKER_CONFIG"}, DefaultText: "./" + worker.DefaultConfigFile + " if present", Destination: dest}
+}
+
+// installFlag is the --install flag of the commands that run a worker.
+func installFlag(dest *string) cli.Flag {
+	return &cli.StringFlag{Name: "install", Usage: "`NAME` of this Ferry install on its Docker engines: its containers carry it (label ferry.install), and it touches no container of another install",
+		EnvVars: []string{"FERRY_INSTALL"}, DefaultText: "the task queue", Destination: dest}
 }
 
 // configPath is the worker configuration file to read: path when set, or else ./ferry-worker.yaml when it
@@ -247,20 +255,25 @@ func newWorkerCommand(g *GlobalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "run Ferry's workflows and activities until Ctrl-C",
-		Description: "Polls --task-queue on --address. Run as many as you like; Temporal spreads the work.\n\n" +
+		Description: "Polls --task-queue on --address. Run as many as you like; Temporal spreads the work. For each\n" +
+			"Docker engine it reaches it also polls QUEUE/docker/ENGINE-ID, where the Docker work of the environments\n" +
+			"that run on that engine goes, so that one environment is never split between engines.\n\n" +
 			"Ctrl-C (or SIGTERM) stops taking work and lets running platform commands finish for up to\n" +
 			"--stop-timeout; a second one, or the end of the timeout, stops them (SIGTERM, then SIGKILL).\n\n" +
 			"The worker runs only programs that an --exec-allow pattern matches, in platform.exec.dir resolved\n" +
 			"against --exec-root, with PATH, HOME, the FERRY_* variables and the --exec-env variables as their\n" +
 			"whole environment. It checks every release's spec before the release runs anything.\n\n" +
 			"--config names the worker configuration file (default ./ferry-worker.yaml, if present): the exec\n" +
-			"settings, Docker hosts, registries, the router's admin API and Vault. Flags and env vars override it.\n\n" +
+			"settings, Docker hosts, registries, the router's admin API and Vault. Flags and env vars override it.\n" +
+			"Without a docker.hosts entry named local, local is DOCKER_HOST (a tcp:// one secured with the files in\n" +
+			"DOCKER_CERT_PATH, or ~/.docker with DOCKER_TLS_VERIFY), or else the default socket.\n\n" +
 			"With --vault-addr (or vault.address) the worker resolves the specs' secret references in Vault, inside\n" +
 			"the activities that start a version, and hands the values to the platform as environment variables.",
 		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "stop-timeout", Usage: "how long a stopping worker lets running commands finish",
 				EnvVars: []string{"FERRY_WORKER_STOP_TIMEOUT"}, Value: worker.DefaultWorkerStopTimeout, Destination: &opts.StopTimeout},
 			configFlag(&opts.Config),
+			installFlag(&opts.Install),
 		}, append(append(execFlags(&opts.Exec, "none: nothing runs"), routerAccessFlags(&opts.Router)...), vaultFlags(&opts.Vault)...)...),
 		Action: action(func(c *cli.Context) error { return runWorker(c.Context, opts, *g, c.Args().Slice()) }),
 	}
@@ -286,7 +299,8 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 	}
 	return g.withClient(ctx, func(c client.Client) error {
 		w := worker.New(c, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, WorkerStopTimeout: opts.StopTimeout, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"),
+			DockerCertPath: dockerCertPath(), Vault: vault, Install: opts.Install})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -299,6 +313,23 @@ func runWorker(ctx context.Context, opts WorkerOptions, g GlobalOptions, args []
 		stopWorker(w, g.logger)
 		return err
 	})
+}
+
+// dockerCertPath is where the Docker CLI's environment puts the TLS files of a tcp:// DOCKER_HOST:
+// DOCKER_CERT_PATH, or ~/.docker when DOCKER_TLS_VERIFY is set without it; empty when neither is set. The
+// worker always verifies the engine's certificate with them.
+func dockerCertPath() string {
+	if dir := os.Getenv("DOCKER_CERT_PATH"); dir != "" {
+		return dir
+	}
+	if os.Getenv("DOCKER_TLS_VERIFY") == "" {
+		return ""
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".docker")
 }
 
 // stopWorker stops w once ctx (cancelled by the first SIGINT or SIGTERM) is done: running platform commands may

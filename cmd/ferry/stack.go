@@ -66,7 +66,8 @@ func startStack(ctx context.Context, g GlobalOptions, o DevOptions) (*stack, err
 	}
 	if !o.NoWorker {
 		s.worker = worker.New(s.client, worker.Options{TaskQueue: g.TaskQueue, Logger: g.logger, Exec: policy, Config: cfg,
-			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"), Vault: vault})
+			LookupEnv: os.LookupEnv, DockerHost: os.Getenv("DOCKER_HOST"),
+			DockerCertPath: dockerCertPath(), Vault: vault, Install: o.Install})
 		if err := s.worker.Start(); err != nil {
 			s.client.Close()
 			return nil, errors.Join(fmt.Errorf("start worker: %w", err), srv.Stop())

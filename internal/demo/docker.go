@@ -61,6 +61,9 @@ type DockerOptions struct {
 	Dir string
 	// Logger receives the router's records. Default: none.
 	Logger *slog.Logger
+	// Install is the install of the worker that releases the demo (worker.Options.Install, by default its task
+	// queue): Close removes that install's containers of the demo and no other's.
+	Install string
 }
 
 // Docker is what a release of the demo on the Docker platform needs besides the worker: an engine, an OCI
@@ -114,6 +117,7 @@ func StartDocker(ctx context.Context, opts DockerOptions) (_ *Docker, err error)
 	if d.eng, err = docker.New(opts.Host); err != nil {
 		return nil, err
 	}
+	d.eng.UseInstall(opts.Install)
 	regLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)

@@ -33,7 +33,7 @@ func TestRunOnDocker(t *testing.T) {
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	dk, err := StartDocker(ctx, DockerOptions{Host: os.Getenv("DOCKER_HOST"), Dir: dir})
+	dk, err := StartDocker(ctx, DockerOptions{Host: os.Getenv("DOCKER_HOST"), Dir: dir, Install: "demo-docker"})
 	if err != nil {
 		t.Fatal(err)
 	}

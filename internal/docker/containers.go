@@ -197,7 +197,7 @@ func (c *Client) list(ctx context.Context, labels map[string]string) ([]listed, 
 	for k, v := range labels {
 		args.Add("label", k+"="+v)
 	}
-	sums, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	sums, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: c.scope(args)})
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +270,9 @@ func (c *Client) runOn(ctx context.Context, r Replicas, digest, config string) (
 	}
 	if r.Liveness != nil {
 		labels[LabelLiveness] = r.Liveness.label(r.Port, r.StopTimeout)
+	}
+	if c.install != "" {
+		labels[LabelInstall] = c.install
 	}
 	cfg := &container.Config{
 		Image:        r.Image,

@@ -6,7 +6,9 @@
 package docker
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	dockerregistry "github.com/docker/docker/api/types/registry"
@@ -34,6 +36,8 @@ type Client struct {
 	api *client.Client
 	// logins finds the credential for a registry host when the engine pulls an image; nil pulls anonymously.
 	logins func(host string) (registry.Login, error)
+	// install scopes the containers the client sees and labels (see UseInstall); empty sees all.
+	install string
 }
 
 // UseLogins makes the engine pull images with the credential logins returns for the image's registry host
@@ -54,19 +58,44 @@ func registryAuth(ref string, login registry.Login) (string, error) {
 	return dockerregistry.EncodeAuthConfig(dockerregistry.AuthConfig{Username: login.Username, Password: login.Password, ServerAddress: host})
 }
 
-// New connects to the engine at host, e.g. "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375"; an empty
-// host means the platform's default socket. It reads no environment variables: the caller passes DOCKER_HOST
-// in. It negotiates the API version on first use, so engines older than the SDK work. opts are applied last.
+// New connects to the engine at host, e.g. "unix:///var/run/docker.sock", "tcp://127.0.0.1:2375" or
+// "ssh://deploy@build-1"; an empty host means the platform's default socket. It is Connect with an Endpoint of
+// host alone: a plain tcp:// host that is not on loopback is refused (see Endpoint). It reads no environment
+// variables: the caller passes DOCKER_HOST in. opts are applied last.
 func New(host string, opts ...client.Opt) (*Client, error) {
-	base := []client.Opt{client.WithAPIVersionNegotiation()}
-	if host != "" {
-		base = append(base, client.WithHost(host))
+	return Connect(Endpoint{Host: host}, opts...)
+}
+
+// Connect makes a client of the engine at e, once e.Check passes; a tcp:// endpoint's TLS files are read now.
+// It does not contact the engine: the API version is negotiated on first use, so engines older than the SDK
+// work. opts are applied last.
+func Connect(e Endpoint, opts ...client.Opt) (*Client, error) {
+	if err := e.Check(); err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	base, err := e.options()
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
 	}
 	api, err := client.NewClientWithOpts(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("docker: connect: %w", err)
 	}
 	return &Client{api: api}, nil
+}
+
+// EngineID returns the engine's ID, as `docker info` shows it: what tells one engine from another, whatever
+// address reaches it. It asks the engine each time (an address may come to reach another engine), and only
+// reads.
+func (c *Client) EngineID(ctx context.Context) (string, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("docker: info: %w", err)
+	}
+	if info.ID == "" {
+		return "", errors.New("docker: info: the engine reports no ID")
+	}
+	return info.ID, nil
 }
 
 // API returns the underlying SDK client, for callers that need an engine call this package does not wrap.

@@ -109,11 +109,12 @@ type probeState struct {
 	lastErr      string
 }
 
-// Supervise probes the liveness check of every running container with a LabelLiveness on the engine, and
-// restarts a container after its Retries failures in a row, until ctx ends. The first probe of a container is
-// due one Interval after Supervise first sees it; after a restart, one Interval doubled for each earlier restart
-// in a row, up to MaxBackoff. A container that another supervisor (another worker on the same engine) restarted
-// since its failures began is not restarted again. An engine that does not answer is logged once (at debug
+// Supervise probes the liveness check of every running container of c's install (see UseInstall) with a
+// LabelLiveness on the engine, and restarts a container after its Retries failures in a row, until ctx ends.
+// The first probe of a container is due one Interval after Supervise first sees it; after a restart, one
+// Interval doubled for each earlier restart in a row, up to MaxBackoff. A container that another supervisor
+// (another worker of the install on the same engine) restarted since its failures began is not restarted
+// again. An engine that does not answer is logged once (at debug
 // level until it has answered once), and asked again every Every. It returns nil when ctx ends.
 func (c *Client) Supervise(ctx context.Context, o SuperviseOptions) error {
 	if o.Logger == nil {
@@ -160,8 +161,8 @@ func (c *Client) Supervise(ctx context.Context, o SuperviseOptions) error {
 
 // superviseOnce lists the containers, probes those due and restarts those that failed too often.
 func (c *Client) superviseOnce(ctx context.Context, o SuperviseOptions, states map[string]*probeState) error {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelLiveness), filters.Arg("status", "running"))})
+	list, err := c.api.ContainerList(ctx, container.ListOptions{Filters: c.scope(filters.NewArgs(
+		filters.Arg("label", LabelLiveness), filters.Arg("status", "running")))})
 	if err != nil {
 		return err
 	}

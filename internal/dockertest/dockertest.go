@@ -50,9 +50,10 @@ func Registry(t testing.TB) string {
 }
 
 // Exclusive holds an exclusive lock named name, shared by every test process on this machine, until t ends. Tests
-// that run `ferry demo` on Docker take it: the demo's containers carry fixed labels (service demo-shop), so two
-// demos on one engine at once, such as those of two test packages that go test runs in parallel, would reconcile
-// and remove each other's containers.
+// that run `ferry demo` on Docker take it. Their containers no longer meet (each demo's worker has its own task
+// queue, and so its own install label), but their images do: two demos build the same images of the service
+// demo-shop, to which the build cache can give one image ID, each demo's cleanup removes its images by ID (and
+// so the other's tags with them), and the tests' checks for leftovers look for any demo-shop image on the engine.
 func Exclusive(t testing.TB, name string) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), "ferry-test-"+name+".lock"), os.O_CREATE|os.O_RDWR, 0o600)

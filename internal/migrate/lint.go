@@ -1,8 +1,11 @@
 // Package migrate checks the SQL of expand-contract migrations on PostgreSQL before anything runs.
 //
 // Lint parses a file with PostgreSQL's own parser (through pg_query) and applies the rules of its phase (see
-// Rules). An expand file must keep the running version working and must not hold locks that stall it; a
-// contract file may destroy what only older versions used, and the result then says it is irreversible.
+// Rules). An expand file must keep the running version working: no drop, rename or constraint that its reads
+// and writes would fail on. A file of either phase must not rewrite a table, hold locks that stall the service,
+// empty a table, or contain what Ferry's executor cannot run (ExecutionOf); a contract file may destroy what
+// only older versions used, and the result then says it is irreversible. Where the lint cannot tell whether a
+// statement is safe (a function it does not know in a default, a column it cannot see), it reports it.
 //
 // The parser is C code: a build without cgo compiles, but Lint returns ErrNoParser.
 package migrate
@@ -83,13 +86,7 @@ func Lint(file, sql string, phase Phase) (Result, error) {
 	if _, err := ParsePhase(string(phase)); err != nil {
 		return Result{}, err
 	}
-	l := &linter{
-		res:     Result{File: file, Phase: phase, Findings: []Finding{}},
-		sql:     sql,
-		created: map[string]bool{},
-		checks:  map[string]map[string]string{},
-		notNull: map[string]map[string]bool{},
-	}
+	l := newLinter(file, sql, phase)
 	stmts, err := parse(sql)
 	var syntax *syntaxError
 	if errors.As(err, &syntax) {
@@ -114,8 +111,13 @@ type syntaxError struct {
 func (e *syntaxError) Error() string { return e.message }
 
 // add records a finding of rule at the byte offset of the linted SQL, unless the rule does not apply to the
-// phase.
+// phase. The finding's hint is the rule's.
 func (l *linter) add(offset int, rule, format string, args ...any) {
+	l.addHint(offset, rule, ruleByID[rule].Hint, format, args...)
+}
+
+// addHint is add with a hint for this statement in place of the rule's.
+func (l *linter) addHint(offset int, rule, hint, format string, args ...any) {
 	r := ruleByID[rule]
 	if !r.appliesTo(l.res.Phase) {
 		return
@@ -126,7 +128,7 @@ func (l *linter) add(offset int, rule, format string, args ...any) {
 	line, col := position(l.sql, offset)
 	l.res.Findings = append(l.res.Findings, Finding{
 		File: l.res.File, Line: line, Col: col, Rule: rule, Severity: r.Severity,
-		Message: fmt.Sprintf(format, args...), Hint: r.Hint,
+		Message: fmt.Sprintf(format, args...), Hint: hint,
 	})
 }
 

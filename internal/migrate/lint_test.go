@@ -11,7 +11,8 @@ import (
 )
 
 // corpus holds a directory per rule ID with good_<phase>.sql and bad_<phase>.sql examples. A line that should
-// draw findings carries "-- want: RULE[, RULE...]"; every other line should draw none.
+// draw findings carries "-- want: RULE[, RULE...]"; every other line should draw none. A good example draws no
+// error; a bad example draws errors of its rule only (and notes).
 const corpus = "../../testdata/migrations/lint"
 
 var wantComment = regexp.MustCompile(`--\s*want:\s*(.+)$`)
@@ -77,6 +78,11 @@ func TestCorpus(t *testing.T) {
 				if strings.HasPrefix(base, "bad_") && !slices.ContainsFunc(want, func(w string) bool { return strings.HasSuffix(w, " "+rule.ID) }) {
 					t.Errorf("%s: a bad example must draw a finding of %s", path, rule.ID)
 				}
+				for _, f := range res.Findings {
+					if strings.HasPrefix(base, "bad_") && f.Severity == SeverityError && f.Rule != rule.ID {
+						t.Errorf("%s:%d: a bad example of %s must be rejected by that rule only, got %s", path, f.Line, rule.ID, f.Rule)
+					}
+				}
 				if strings.HasPrefix(base, "good_") && res.Errors() != 0 {
 					t.Errorf("%s: a good example must pass, got %d errors", path, res.Errors())
 				}
@@ -114,7 +120,7 @@ func TestFindingPosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"x_expand.sql:3:32: lock/timeout: this statement takes locks, and lock_timeout is not set before it (" + ruleByID[RuleLockTimeout].Hint + ")",
+		"x_expand.sql:3:32: lock/timeout: \"CREATE INDEX i ON t (a)\" takes locks, and lock_timeout is not set before it (" + ruleByID[RuleLockTimeout].Hint + ")",
 		"x_expand.sql:3:32: lock/index-concurrently: creates index i on t without CONCURRENTLY (" + ruleByID[RuleIndexConcurrently].Hint + ")",
 	}
 	var got []string
@@ -201,7 +207,15 @@ func TestLockTimeoutValues(t *testing.T) {
 	}{
 		{"SET lock_timeout = '5s'", true},
 		{"SET lock_timeout TO 5000", true},
-		{"SET SESSION lock_timeout = '1min'", true},
+		{"SET SESSION lock_timeout = '10s'", true},
+		{"SET lock_timeout = '1.5 s'", true},
+		{"SET lock_timeout = '.5min'", true},      // above the cap: lock/timeout-cap, not lock/timeout
+		{"SET lock_timeout = '5 seconds'", false}, // not a unit PostgreSQL knows: the lint cannot read it
+		{"SELECT set_config('lock_timeout', '5s', false)", true},
+		{"SELECT pg_catalog.set_config('lock_timeout', '5000', false), 1", true},
+		{"SELECT set_config('lock_timeout', '5s', true)", false}, // local
+		{"SELECT set_config('lock_timeout', current_setting('x'), false)", false},
+		{"SELECT set_config('statement_timeout', '5s', false)", false},
 		{"SET lock_timeout = 0", false},
 		{"SET lock_timeout = '0'", false},
 		{"SET lock_timeout = '0ms'", false},
@@ -216,7 +230,7 @@ func TestLockTimeoutValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := res.Errors() == 0; got != tt.want {
+		if got := !slices.ContainsFunc(res.Findings, func(f Finding) bool { return f.Rule == RuleLockTimeout }); got != tt.want {
 			t.Errorf("%s: got timeout on %v, want %v (%v)", tt.set, got, tt.want, res.Findings)
 		}
 	}

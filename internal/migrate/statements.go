@@ -1,295 +1,190 @@
 package migrate
 
 import (
-	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // linter walks the statements of one file in order, keeping what earlier statements established: the
-// lock_timeout in force, the tables the file created, and the validated NOT NULL checks.
+// timeouts in force, the tables, columns and indexes the file created, and the NOT NULL checks.
 type linter struct {
 	res Result
 	sql string
-	// created holds the tables this file created. No running version uses them, so no expand or lock rule
-	// applies to statements about them.
+	// created holds the tables and materialized views this file created (CREATE TABLE without IF NOT EXISTS,
+	// which may create nothing). No running version uses them, so no expand, data or lock rule applies to
+	// statements about them.
 	created map[string]bool
-	// sessionTimeout is a non-zero lock_timeout set for the session; localTimeout one set with SET LOCAL in the
-	// open transaction block, which ends with it.
-	sessionTimeout       bool
-	localSet, localValue bool
-	inBlock              bool
-	// timeoutReported is set once lock/timeout fired; a later SET lock_timeout clears it.
-	timeoutReported bool
+	// added maps table → column → what the old version's inserts put there, for the columns the file added to
+	// a table that existed before it.
+	added map[string]map[string]column
+	// indexCols maps the name of an index the file created to its columns.
+	indexCols map[string][]string
+	timeouts  timeouts
+	// stmt is the start of the statement being linted, for messages.
+	stmt string
 	// checks maps table → CHECK (col IS NOT NULL) constraint added NOT VALID → col.
 	checks map[string]map[string]string
 	// notNull maps table → columns with a validated CHECK (col IS NOT NULL).
 	notNull map[string]map[string]bool
+	// nullChecked maps table → columns with any CHECK (col IS NOT NULL), validated or not: PostgreSQL enforces
+	// both on writes.
+	nullChecked map[string]map[string]bool
+}
+
+func newLinter(file, sql string, phase Phase) *linter {
+	return &linter{
+		res:         Result{File: file, Phase: phase, Findings: []Finding{}},
+		sql:         sql,
+		created:     map[string]bool{},
+		added:       map[string]map[string]column{},
+		indexCols:   map[string][]string{},
+		checks:      map[string]map[string]string{},
+		notNull:     map[string]map[string]bool{},
+		nullChecked: map[string]map[string]bool{},
+	}
 }
 
 // statement applies the rules to one statement.
 func (l *linter) statement(raw *pg.RawStmt) {
 	at := skipSpace(l.sql, int(raw.StmtLocation))
+	end := len(l.sql)
+	if raw.StmtLen > 0 {
+		end = int(raw.StmtLocation + raw.StmtLen)
+	}
+	l.stmt = excerpt(l.sql[at:max(at, end)])
+	if exec, why := ExecutionOf(raw.Stmt); exec == Refused {
+		// The statement can never run through Ferry: no other rule matters.
+		l.add(at, RuleTransaction, "%s", why)
+		return
+	}
 	switch n := raw.Stmt.GetNode().(type) {
 	case *pg.Node_VariableSetStmt:
-		l.set(n.VariableSetStmt)
-	case *pg.Node_TransactionStmt:
-		switch n.TransactionStmt.Kind {
-		case pg.TransactionStmtKind_TRANS_STMT_BEGIN, pg.TransactionStmtKind_TRANS_STMT_START:
-			l.inBlock = true
-		case pg.TransactionStmtKind_TRANS_STMT_COMMIT, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK,
-			pg.TransactionStmtKind_TRANS_STMT_PREPARE:
-			l.inBlock, l.localSet = false, false
-		}
+		l.set(at, n.VariableSetStmt)
 	case *pg.Node_CreateStmt:
-		if references(n.CreateStmt) {
-			l.locks(at)
+		l.createTable(at, n.CreateStmt)
+	case *pg.Node_CreateTableAsStmt:
+		if s := n.CreateTableAsStmt; !s.IfNotExists {
+			l.created[tableName(s.GetInto().GetRel())] = true
 		}
-		l.created[tableName(n.CreateStmt.Relation)] = true
 	case *pg.Node_AlterTableStmt:
 		l.alterTable(at, n.AlterTableStmt)
 	case *pg.Node_IndexStmt:
-		table := tableName(n.IndexStmt.Relation)
-		if l.created[table] {
-			return
-		}
-		l.locks(at)
-		if !n.IndexStmt.Concurrent {
-			l.add(at, RuleIndexConcurrently, "creates index %s on %s without CONCURRENTLY", orUnnamed(n.IndexStmt.Idxname), table)
-		}
+		l.createIndex(at, n.IndexStmt)
 	case *pg.Node_DropStmt:
 		l.drop(at, n.DropStmt)
+	case *pg.Node_DropRoleStmt, *pg.Node_DropOwnedStmt:
+		l.dropRoles(at, raw.Stmt)
 	case *pg.Node_RenameStmt:
 		l.rename(at, n.RenameStmt)
+	case *pg.Node_AlterObjectSchemaStmt:
+		l.setSchema(at, n.AlterObjectSchemaStmt)
+	case *pg.Node_AlterEnumStmt:
+		l.alterEnum(at, n.AlterEnumStmt)
+	case *pg.Node_AlterDomainStmt:
+		l.alterDomain(at, n.AlterDomainStmt)
 	case *pg.Node_TruncateStmt:
-		l.locks(at)
-		for _, r := range n.TruncateStmt.Relations {
-			l.add(at, RuleIrreversible, "truncates %s", tableName(r.GetRangeVar()))
-		}
-	case *pg.Node_VariableShowStmt, *pg.Node_SelectStmt, *pg.Node_ExplainStmt,
+		l.truncate(at, n.TruncateStmt)
+	case *pg.Node_ReindexStmt:
+		l.reindex(at, n.ReindexStmt)
+	case *pg.Node_ClusterStmt:
+		l.cluster(at, n.ClusterStmt)
+	case *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt, *pg.Node_InsertStmt,
+		*pg.Node_RefreshMatViewStmt, *pg.Node_DoStmt, *pg.Node_CallStmt:
+		l.dataChange(at, raw.Stmt)
+	case *pg.Node_SelectStmt:
+		l.setConfig(at, n.SelectStmt)
+	case *pg.Node_VariableShowStmt, *pg.Node_ExplainStmt, *pg.Node_VacuumStmt,
 		*pg.Node_CreateSchemaStmt, *pg.Node_CreateExtensionStmt, *pg.Node_CreateSeqStmt,
 		*pg.Node_CreateFunctionStmt, *pg.Node_CreateEnumStmt, *pg.Node_CompositeTypeStmt,
 		*pg.Node_CreateDomainStmt:
-		// These take no lock that an application's queries wait for.
+		// These take no lock that an application's queries wait for (VacuumStmt is ANALYZE here: VACUUM is
+		// refused above).
 	default:
-		// Anything else may lock a table the service uses: DML, DO blocks, triggers, views, comments, grants.
+		// Anything else may lock a table the service uses: triggers, views, comments, grants.
 		l.locks(at)
 	}
 }
 
-// locks is called for every statement that may wait for a table lock; it requires lock_timeout.
-func (l *linter) locks(at int) {
-	on := l.sessionTimeout
-	if l.localSet {
-		on = l.localValue
-	}
-	if on || l.timeoutReported {
-		return
-	}
-	l.timeoutReported = true
-	l.add(at, RuleLockTimeout, "this statement takes locks, and lock_timeout is not set before it")
-}
-
-// set tracks SET lock_timeout, SET LOCAL lock_timeout and RESET.
-func (l *linter) set(s *pg.VariableSetStmt) {
-	if s.Kind != pg.VariableSetKind_VAR_RESET_ALL && !strings.EqualFold(s.Name, "lock_timeout") {
-		return
-	}
-	l.timeoutReported = false
-	on := s.Kind == pg.VariableSetKind_VAR_SET_VALUE && len(s.Args) == 1 && !isZero(s.Args[0])
-	switch {
-	case s.IsLocal && !l.inBlock:
-		// SET LOCAL outside a transaction block has no effect: PostgreSQL only warns.
-	case s.IsLocal:
-		l.localSet, l.localValue = true, on
-	default:
-		l.sessionTimeout, l.localSet = on, false
-	}
-}
-
-// isZero reports whether a lock_timeout value disables the timeout: 0 in any unit.
-func isZero(n *pg.Node) bool {
-	c := n.GetAConst()
-	if c == nil {
-		return false
-	}
-	switch v := c.Val.(type) {
-	case *pg.A_Const_Ival:
-		return v.Ival.Ival == 0
-	case *pg.A_Const_Fval:
-		f, err := strconv.ParseFloat(v.Fval.Fval, 64)
-		return err == nil && f == 0
-	case *pg.A_Const_Sval:
-		num := strings.TrimRightFunc(strings.TrimSpace(v.Sval.Sval), func(r rune) bool { return r < '0' || r > '9' })
-		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		return err == nil && f == 0
-	}
-	return c.Isnull
-}
-
-func (l *linter) alterTable(at int, s *pg.AlterTableStmt) {
-	table := tableName(s.Relation)
-	fresh := l.created[table]
-	if !fresh {
+// createTable records a new table. CREATE TABLE IF NOT EXISTS may create nothing, and a partition or a child
+// table receives the old version's writes to its parent, so neither counts as new.
+func (l *linter) createTable(at int, s *pg.CreateStmt) {
+	if references(s) || len(s.InhRelations) > 0 {
 		l.locks(at)
 	}
-	for _, c := range s.Cmds {
-		cmd := c.GetAlterTableCmd()
-		if cmd == nil {
-			continue
-		}
-		switch cmd.Subtype {
-		case pg.AlterTableType_AT_DropColumn:
-			if !fresh {
-				l.add(at, RuleDropColumn, "drops column %s.%s", table, cmd.Name)
-				l.add(at, RuleIrreversible, "drops column %s.%s", table, cmd.Name)
-			}
-		case pg.AlterTableType_AT_AlterColumnType:
-			if !fresh {
-				l.add(at, RuleAlterColumnType, "changes the type of column %s.%s", table, cmd.Name)
-				l.add(at, RuleIrreversible, "changes the type of column %s.%s", table, cmd.Name)
-			}
-		case pg.AlterTableType_AT_AddColumn:
-			def := cmd.Def.GetColumnDef()
-			if def == nil || fresh {
-				continue
-			}
-			if notNullWithoutDefault(def) {
-				l.add(at, RuleAddColumnNotNull, "adds column %s.%s NOT NULL without a default", table, def.Colname)
-			}
-			for _, c := range def.Constraints {
-				switch c.GetConstraint().GetContype() {
-				case pg.ConstrType_CONSTR_UNIQUE, pg.ConstrType_CONSTR_PRIMARY:
-					l.add(at, RuleUniqueUsingIndex, "adds column %s.%s with an inline UNIQUE or PRIMARY KEY constraint", table, def.Colname)
-				}
-			}
-		case pg.AlterTableType_AT_SetNotNull:
-			if !fresh && !l.notNull[table][cmd.Name] {
-				l.add(at, RuleSetNotNull, "sets %s.%s NOT NULL without a validated CHECK (%s IS NOT NULL) before it", table, cmd.Name, cmd.Name)
-			}
-		case pg.AlterTableType_AT_AddConstraint:
-			if con := cmd.Def.GetConstraint(); con != nil {
-				l.addConstraint(at, table, fresh, con)
-			}
-		case pg.AlterTableType_AT_ValidateConstraint:
-			if col, ok := l.checks[table][cmd.Name]; ok {
-				mark(l.notNull, table, col)
-			}
-		}
+	if !s.IfNotExists && len(s.InhRelations) == 0 && s.Partbound == nil {
+		l.created[tableName(s.Relation)] = true
 	}
 }
 
-func (l *linter) addConstraint(at int, table string, fresh bool, con *pg.Constraint) {
-	switch con.Contype {
-	case pg.ConstrType_CONSTR_CHECK:
-		col := notNullColumn(con.RawExpr)
-		switch {
-		case col != "" && con.SkipValidation:
-			if l.checks[table] == nil {
-				l.checks[table] = map[string]string{}
-			}
-			l.checks[table][con.Conname] = col
-		case col != "":
-			mark(l.notNull, table, col)
-		}
-		if !con.SkipValidation && !fresh {
-			l.add(at, RuleConstraintNotValid, "adds CHECK constraint %s on %s without NOT VALID", orUnnamed(con.Conname), table)
-		}
-	case pg.ConstrType_CONSTR_FOREIGN:
-		if !con.SkipValidation && !fresh {
-			l.add(at, RuleConstraintNotValid, "adds FOREIGN KEY constraint %s on %s without NOT VALID", orUnnamed(con.Conname), table)
-		}
-	case pg.ConstrType_CONSTR_UNIQUE, pg.ConstrType_CONSTR_PRIMARY:
-		if con.Indexname == "" && !fresh {
-			kind := "UNIQUE"
-			if con.Contype == pg.ConstrType_CONSTR_PRIMARY {
-				kind = "PRIMARY KEY"
-			}
-			l.add(at, RuleUniqueUsingIndex, "adds %s constraint %s on %s without USING INDEX", kind, orUnnamed(con.Conname), table)
-		}
-	}
-}
-
-func (l *linter) drop(at int, s *pg.DropStmt) {
-	for _, obj := range s.Objects {
-		if s.RemoveType != pg.ObjectType_OBJECT_TABLE || !l.created[qualified(obj)] {
-			l.locks(at)
-			break
-		}
-	}
-	for _, obj := range s.Objects {
-		name := qualified(obj)
-		switch s.RemoveType {
-		case pg.ObjectType_OBJECT_TABLE:
-			if !l.created[name] {
-				l.add(at, RuleDropTable, "drops table %s", name)
-				l.add(at, RuleIrreversible, "drops table %s", name)
-			}
-		case pg.ObjectType_OBJECT_INDEX:
-			if !s.Concurrent {
-				l.add(at, RuleIndexConcurrently, "drops index %s without CONCURRENTLY", name)
-			}
-		}
-	}
-}
-
-func (l *linter) rename(at int, s *pg.RenameStmt) {
+func (l *linter) createIndex(at int, s *pg.IndexStmt) {
 	table := tableName(s.Relation)
+	if s.Idxname != "" && !s.IfNotExists {
+		l.indexCols[s.Idxname] = indexElemColumns(s.IndexParams)
+	}
 	if l.created[table] {
-		if s.RenameType == pg.ObjectType_OBJECT_TABLE {
-			l.created[newName(s.Relation, s.Newname)] = true
-		}
 		return
 	}
 	l.locks(at)
-	var what string
-	switch s.RenameType {
-	case pg.ObjectType_OBJECT_TABLE:
-		what = "table " + table
-	case pg.ObjectType_OBJECT_VIEW, pg.ObjectType_OBJECT_MATVIEW:
-		what = "view " + table
-	case pg.ObjectType_OBJECT_COLUMN:
-		what = "column " + table + "." + s.Subname
-	default:
+	if !s.Concurrent {
+		l.add(at, RuleIndexConcurrently, "creates index %s on %s without CONCURRENTLY", orUnnamed(s.Idxname), table)
+	}
+	l.uniqueIndex(at, s)
+}
+
+// dataChange applies the rules to a statement whose run time grows with the data.
+func (l *linter) dataChange(at int, stmt *pg.Node) {
+	l.locks(at)
+	var table, what string
+	switch n := stmt.Node.(type) {
+	case *pg.Node_UpdateStmt:
+		table = tableName(n.UpdateStmt.Relation)
+		what = "UPDATE of " + table
+	case *pg.Node_DeleteStmt:
+		table = tableName(n.DeleteStmt.Relation)
+		what = "DELETE from " + table
+	case *pg.Node_MergeStmt:
+		table = tableName(n.MergeStmt.Relation)
+		what = "MERGE into " + table
+	case *pg.Node_InsertStmt:
+		if s := n.InsertStmt.SelectStmt.GetSelectStmt(); s != nil && len(s.ValuesLists) > 0 {
+			return // a VALUES list: as long as the file, not the data
+		}
+		table = tableName(n.InsertStmt.Relation)
+		what = "INSERT ... SELECT into " + table
+	case *pg.Node_RefreshMatViewStmt:
+		table = tableName(n.RefreshMatViewStmt.Relation)
+		what = "REFRESH MATERIALIZED VIEW " + table
+	case *pg.Node_DoStmt:
+		what = "a DO block"
+	case *pg.Node_CallStmt:
+		what = "CALL " + joinNames(n.CallStmt.GetFunccall().GetFuncname())
+	}
+	if table != "" && l.created[table] {
 		return
 	}
-	l.add(at, RuleRename, "renames %s to %s", what, s.Newname)
-	l.add(at, RuleIrreversible, "renames %s to %s", what, s.Newname)
+	l.runsLong(at, what)
 }
 
-// notNullWithoutDefault reports a column definition that is NOT NULL (or a primary key) and gets no value
-// from a default, an identity, a generation expression or a serial type.
-func notNullWithoutDefault(def *pg.ColumnDef) bool {
-	if names := def.GetTypeName().GetNames(); len(names) > 0 {
-		switch strings.ToLower(names[len(names)-1].GetString_().GetSval()) {
-		case "serial", "serial2", "serial4", "serial8", "smallserial", "bigserial":
-			return false
-		}
+// reindex applies the rules to REINDEX INDEX or TABLE without CONCURRENTLY (the other forms are Refused).
+func (l *linter) reindex(at int, s *pg.ReindexStmt) {
+	name := tableName(s.Relation)
+	if s.Kind == pg.ReindexObjectType_REINDEX_OBJECT_TABLE && l.created[name] {
+		return
 	}
-	notNull := def.IsNotNull
-	for _, c := range def.Constraints {
-		switch c.GetConstraint().GetContype() {
-		case pg.ConstrType_CONSTR_NOTNULL, pg.ConstrType_CONSTR_PRIMARY:
-			notNull = true
-		case pg.ConstrType_CONSTR_DEFAULT, pg.ConstrType_CONSTR_IDENTITY, pg.ConstrType_CONSTR_GENERATED:
-			return false
-		}
-	}
-	return notNull
+	l.locks(at)
+	l.addHint(at, RuleIndexConcurrently,
+		"build a replacement with CREATE INDEX CONCURRENTLY and remove the old index with DROP INDEX CONCURRENTLY: REINDEX CONCURRENTLY cannot run in Ferry's transaction",
+		"reindexes %s without CONCURRENTLY", name)
 }
 
-// notNullColumn returns col for the expression "col IS NOT NULL", and "" for any other.
-func notNullColumn(expr *pg.Node) string {
-	t := expr.GetNullTest()
-	if t == nil || t.Nulltesttype != pg.NullTestType_IS_NOT_NULL {
-		return ""
+func (l *linter) cluster(at int, s *pg.ClusterStmt) {
+	table := tableName(s.Relation)
+	if l.created[table] {
+		return
 	}
-	fields := t.GetArg().GetColumnRef().GetFields()
-	if len(fields) == 0 {
-		return ""
-	}
-	return fields[len(fields)-1].GetString_().GetSval()
+	l.locks(at)
+	l.add(at, RuleRewriteTable, "CLUSTER rewrites table %s in index order", table)
 }
 
 // references reports whether CREATE TABLE declares a foreign key, which locks the referenced table.
@@ -314,38 +209,12 @@ func mark(m map[string]map[string]bool, table, col string) {
 	m[table][col] = true
 }
 
-// tableName is a relation as written: "schema.table" or "table". Two spellings of one table (with and without
-// its schema) count as different tables.
-func tableName(r *pg.RangeVar) string {
-	if r == nil {
-		return ""
+// excerpt is the start of a statement's text on one line, for a message that names the statement.
+func excerpt(sql string) string {
+	const limit = 60
+	r := []rune(strings.Join(strings.Fields(sql), " "))
+	if len(r) > limit {
+		return string(r[:limit]) + "…"
 	}
-	if r.Schemaname != "" {
-		return r.Schemaname + "." + r.Relname
-	}
-	return r.Relname
-}
-
-// newName is the relation r renamed to name, in r's schema.
-func newName(r *pg.RangeVar, name string) string {
-	if r.Schemaname != "" {
-		return r.Schemaname + "." + name
-	}
-	return name
-}
-
-// qualified joins the name parts of a DROP object.
-func qualified(obj *pg.Node) string {
-	var parts []string
-	for _, item := range obj.GetList().GetItems() {
-		parts = append(parts, item.GetString_().GetSval())
-	}
-	return strings.Join(parts, ".")
-}
-
-func orUnnamed(name string) string {
-	if name == "" {
-		return "(unnamed)"
-	}
-	return name
+	return string(r)
 }

@@ -46,6 +46,18 @@ func (e *ChecksumMismatchError) Error() string {
 		e.Name, phase, e.File, e.Recorded)
 }
 
+// RefusedStatementError is a statement of a migration file that can never succeed as Ferry runs the file
+// (see migrate.ExecutionOf): transaction control, or a statement PostgreSQL refuses inside a transaction
+// block. It is not retryable; the lint's rule exec/transaction names the same statements.
+type RefusedStatementError struct {
+	Statement string
+	Why       string
+}
+
+func (e *RefusedStatementError) Error() string {
+	return fmt.Sprintf("%q is refused: %s", short(e.Statement), e.Why)
+}
+
 // classify turns a lock timeout into a *LockTimeoutError and leaves other errors as they are.
 func classify(stmt string, err error) error {
 	var pgErr *pgconn.PgError

@@ -7,10 +7,14 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/ferryhq/ferry/internal/migrate"
 )
 
-// split parses sql with PostgreSQL's parser and returns its statements in order. A transaction-control
-// statement (BEGIN, COMMIT, ...) is an error: Expand decides where transactions begin and end.
+// split parses sql with PostgreSQL's parser and returns its statements in order. It judges each statement as
+// the lint's rule exec/transaction does (migrate.ExecutionOf): a statement that can never succeed here
+// (transaction control, or one PostgreSQL refuses inside a transaction block) is a *RefusedStatementError, and
+// one that must run alone (CREATE/DROP INDEX CONCURRENTLY) runs outside the file's transactions.
 func split(sql string) ([]statement, error) {
 	tree, err := pg.Parse(sql)
 	if err != nil {
@@ -23,13 +27,14 @@ func split(sql string) ([]statement, error) {
 			end = start + int(raw.StmtLen)
 		}
 		s := statement{sql: strings.TrimSpace(sql[start:end])}
+		exec, why := migrate.ExecutionOf(raw.Stmt)
+		if exec == migrate.Refused {
+			return nil, &RefusedStatementError{Statement: s.sql, Why: why}
+		}
+		s.concurrently = exec == migrate.Alone
 		switch n := raw.Stmt.GetNode().(type) {
-		case *pg.Node_TransactionStmt:
-			return nil, fmt.Errorf("%q: transaction control is not allowed in an expand file: "+
-				"statements run in one transaction, except CREATE/DROP INDEX CONCURRENTLY", s.sql)
 		case *pg.Node_IndexStmt:
 			if n.IndexStmt.Concurrent {
-				s.concurrently = true
 				if n.IndexStmt.Idxname != "" {
 					s.index = qualify(n.IndexStmt.Relation.GetSchemaname(), n.IndexStmt.Idxname)
 					s.create = true
@@ -37,7 +42,6 @@ func split(sql string) ([]statement, error) {
 			}
 		case *pg.Node_DropStmt:
 			if n.DropStmt.Concurrent && n.DropStmt.RemoveType == pg.ObjectType_OBJECT_INDEX {
-				s.concurrently = true
 				if objs := n.DropStmt.Objects; len(objs) == 1 {
 					var parts []string
 					for _, item := range objs[0].GetList().GetItems() {

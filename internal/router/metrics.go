@@ -22,6 +22,8 @@ type metrics struct {
 	inFlight *prometheus.GaugeVec
 	held     *prometheus.GaugeVec
 	unrouted prometheus.Counter
+	// unavailable counts, per track, the requests answered 503 because the track chosen had no healthy backend.
+	unavailable *prometheus.CounterVec
 }
 
 func newMetrics(r *Router) *metrics {
@@ -30,7 +32,8 @@ func newMetrics(r *Router) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_router_requests_total",
 			Help: "Requests the router answered, by service, environment, version, track and status code. " +
-				"Requests refused before a track was chosen (held past a pause, no healthy backend) have empty version and track; " +
+				"Requests refused before a track was chosen (held past a pause, body too large) have empty version and track; " +
+				"a request whose track had no healthy backend is counted on that track with code 503; " +
 				"a request whose client left before the backend answered has code 499.",
 		}, append(trackLabels, "code")),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -50,11 +53,16 @@ func newMetrics(r *Router) *metrics {
 			Name: "ferry_router_unrouted_requests_total",
 			Help: "Requests whose Host matched no route; they were answered 404.",
 		}),
+		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_router_no_healthy_backend_total",
+			Help: "Requests answered 503 by the router because the track their weight chose had no healthy backend " +
+				"(its share is never given to the other tracks); also counted in ferry_router_requests_total with code 503.",
+		}, trackLabels),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.inFlight, m.held, m.unrouted,
+		m.requests, m.duration, m.inFlight, m.held, m.unrouted, m.unavailable,
 		stateCollector{r},
 	)
 	return m
@@ -114,6 +122,8 @@ type series struct {
 	codes    [500]atomic.Pointer[prometheus.Counter]
 	duration prometheus.Observer
 	inFlight prometheus.Gauge
+	// unavailable counts the track's requests answered 503 for want of a healthy backend.
+	unavailable prometheus.Counter
 	// retired is set once the series are deleted from the registry: a request that still ends on the old
 	// track then counts only into counters already resolved, so that it does not bring the series back.
 	retired atomic.Bool
@@ -131,6 +141,7 @@ func (r *Router) seriesFor(labels []string) *series {
 	if labels[3] != "" {
 		s.duration = r.metrics.duration.WithLabelValues(labels...)
 		s.inFlight = r.metrics.inFlight.WithLabelValues(labels...)
+		s.unavailable = r.metrics.unavailable.WithLabelValues(labels...)
 	}
 	r.series[k] = s
 	return s
@@ -191,6 +202,7 @@ func (r *Router) purge(now time.Time) {
 		r.metrics.requests.DeletePartialMatch(labelsOf(s.labels))
 		r.metrics.duration.DeleteLabelValues(s.labels...)
 		r.metrics.inFlight.DeleteLabelValues(s.labels...)
+		r.metrics.unavailable.DeleteLabelValues(s.labels...)
 		if s.labels[3] == "" {
 			r.metrics.held.DeleteLabelValues(s.labels[0], s.labels[1])
 		}

@@ -3,7 +3,8 @@
 // weights atomically.
 //
 // A request selects a route by its Host header. The route picks a track by weight (or by a hash of a sticky
-// header or cookie), then a healthy backend of that track in turn. The routing table is an immutable
+// header or cookie), then a healthy backend of that track in turn. A track without a healthy backend keeps its
+// share and answers it 503: its share never goes to the other tracks. The routing table is an immutable
 // snapshot that a change replaces whole, so a request sees either the old routing or the new one. A request
 // already forwarded finishes on its backend whatever changes meanwhile, and a change that removes backends
 // can wait until their in-flight requests are done. A paused route holds its requests until it resumes or
@@ -50,6 +51,11 @@ const (
 	HeaderTrack   = "X-Ferry-Track"
 	HeaderVersion = "X-Ferry-Version"
 )
+
+// HeaderRefused is set on the answer to a request that its route refused without forwarding it (no healthy
+// backend in the track chosen, held past a pause, a body too large), and says why, as its body does: for
+// example "no healthy backend in track stable".
+const HeaderRefused = "X-Ferry-Refused"
 
 // Options configure a Router.
 type Options struct {
@@ -363,7 +369,7 @@ func newBackend(b Backend) (*backend, error) {
 }
 
 // ServeHTTP is the data plane: it routes the request by its Host header, holds it while its route is paused,
-// and forwards it to a healthy backend of a track chosen by weight.
+// and forwards it to a healthy backend of a track chosen by weight, or answers 503 when that track has none.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	host := strings.ToLower(req.Host)
@@ -401,7 +407,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	tk, i := rt.pick(req)
 	if i < 0 {
-		r.refuse(w, rt, start, http.StatusServiceUnavailable, "no healthy backend for "+rt.routing.Service)
+		r.unavailable(w, rt, tk, start)
 		return
 	}
 	if isStream(req) {
@@ -447,7 +453,7 @@ func (r *Router) hold(ctx context.Context, rt *route, host string, start time.Ti
 	return rt, nil
 }
 
-// refuse answers a request of rt that no backend took.
+// refuse answers a request of rt that no backend took, before a track was chosen.
 func (r *Router) refuse(w http.ResponseWriter, rt *route, start time.Time, code int, msg string) {
 	rt.refused.count(code)
 	if !rt.refused.retired.Load() {
@@ -456,19 +462,39 @@ func (r *Router) refuse(w http.ResponseWriter, rt *route, start time.Time, code 
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
+	w.Header().Set(HeaderRefused, msg)
 	http.Error(w, msg, code)
 }
 
-// pick chooses a track among those with a healthy backend, by weight, and a healthy backend of it in turn.
-// A track without a healthy backend gets no traffic: its share goes to the others in proportion to their
-// weights. It returns the track and the index of the backend in it, or -1 when no track with a weight above 0
-// has a healthy backend.
+// unavailable answers 503 to a request for which pick chose tk (nil if rt has no track with a weight) and
+// found no healthy backend in it. The request counts on tk's series with code 503 (so that the track's error
+// rate shows it) and in the no-healthy-backend counter.
+func (r *Router) unavailable(w http.ResponseWriter, rt *route, tk *track, start time.Time) {
+	if tk == nil {
+		r.refuse(w, rt, start, http.StatusServiceUnavailable, "no track of "+rt.routing.Service+" has a weight")
+		return
+	}
+	msg := "no healthy backend in track " + tk.name
+	tk.series.count(http.StatusServiceUnavailable)
+	if !tk.series.retired.Load() {
+		tk.series.duration.Observe(time.Since(start).Seconds())
+		tk.series.unavailable.Inc()
+	}
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set(HeaderRefused, msg)
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// pick chooses a track by weight among all tracks with a weight above 0, healthy or not, and a healthy
+// backend of it in turn. A track whose backends are all unhealthy keeps its share: its requests are answered
+// 503 (see unavailable) rather than sent to the other tracks, so that a 10 % canary stays at 10 % while the
+// stable containers restart. A sticky key hashes over the same total, so a user keeps the track it had. It
+// returns the track and the index of the backend in it, or the track and -1 when the track has no healthy
+// backend, or nil and -1 when no track has a weight.
 func (rt *route) pick(req *http.Request) (*track, int) {
 	total := 0
 	for _, tk := range rt.tracks {
-		if tk.weight > 0 && tk.anyHealthy() {
-			total += tk.weight
-		}
+		total += max(tk.weight, 0)
 	}
 	if total == 0 {
 		return nil, -1
@@ -482,7 +508,7 @@ func (rt *route) pick(req *http.Request) (*track, int) {
 		n = rand.IntN(total)
 	}
 	for _, tk := range rt.tracks {
-		if tk.weight == 0 || !tk.anyHealthy() {
+		if tk.weight <= 0 {
 			continue
 		}
 		if n < tk.weight {
@@ -490,7 +516,7 @@ func (rt *route) pick(req *http.Request) (*track, int) {
 		}
 		n -= tk.weight
 	}
-	return nil, -1 // unreachable unless health changed between the two loops
+	return nil, -1 // unreachable: the weights above 0 sum to total
 }
 
 func (rt *route) stickyKey(req *http.Request) (string, bool) {
@@ -508,15 +534,6 @@ func (rt *route) stickyKey(req *http.Request) (string, bool) {
 		}
 		return c.Value, true
 	}
-}
-
-func (tk *track) anyHealthy() bool {
-	for _, b := range tk.backends {
-		if b.healthy.Load() {
-			return true
-		}
-	}
-	return false
 }
 
 // nextHealthy returns the index of the next healthy backend in turn, or -1 when none is healthy.

@@ -526,14 +526,16 @@ func TestHealthGating(t *testing.T) {
 		t.Errorf("got %v, want the admitted backend to take traffic", counts)
 	}
 
-	// A backend that starts failing is taken out; its track's share goes to the others; it comes back.
+	// A backend that starts failing is taken out; its track keeps its share and answers it 503, naming the
+	// track; it comes back.
 	canary2.setHealthy(false)
 	eventually(t, "the failing backend to be taken out", func() bool {
 		st, _ := h.client.Weights(ctx, "shop", "prod")
 		return !st.Backends[1].Healthy
 	})
-	if counts := h.spread(t, 200, 4, nil); counts["s stable 1.0.0"] != 200 {
-		t.Errorf("with canary down got %v, want all 200 on stable", counts)
+	counts := h.spread(t, 200, 4, nil)
+	if refused := counts["error 503 <nil> no healthy backend in track canary"]; counts["s stable 1.0.0"]+refused != 200 || refused == 0 || counts["s stable 1.0.0"] == 0 {
+		t.Errorf("with canary down got %v, want stable's answers and 503s naming canary", counts)
 	}
 	canary2.setHealthy(true)
 	eventually(t, "the backend to come back", func() bool {
@@ -546,8 +548,8 @@ func TestHealthGating(t *testing.T) {
 	h.set(t, solo)
 	canary2.setHealthy(false)
 	eventually(t, "solo to answer 503", func() bool {
-		code, _ := h.get(t, "solo.test", nil)
-		return code == http.StatusServiceUnavailable
+		code, body := h.get(t, "solo.test", nil)
+		return code == http.StatusServiceUnavailable && body == "no healthy backend in track stable"
 	})
 }
 

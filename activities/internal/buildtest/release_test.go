@@ -61,7 +61,7 @@ environments:
 	defer c.Close()
 	cfg := worker.Config{}
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		cfg.Docker.Hosts = map[string]string{"local": h}
+		cfg.Docker.Hosts = map[string]worker.DockerHost{"local": {Address: h}}
 	}
 	w := worker.New(c, worker.Options{TaskQueue: "buildtest", Logger: quiet(), Config: cfg,
 		Exec: activitiesPolicy()})

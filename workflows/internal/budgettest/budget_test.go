@@ -35,6 +35,11 @@ func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activ
 	return activities.ConfigResult{}, nil
 }
 
+// Engine names one engine, as the worker's platform does for a spec on Docker; these specs are on exec.
+func (*platform) Engine(context.Context, activities.PlatformRequest) (activities.EngineResult, error) {
+	return activities.EngineResult{ID: "test-engine", Host: "local"}, nil
+}
+
 func (*platform) Deploy(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
 	return activities.PlatformResult{}, nil
 }

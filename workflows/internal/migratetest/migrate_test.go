@@ -90,6 +90,11 @@ func (*platform) ResolveConfig(context.Context, activities.ConfigRequest) (activ
 	return activities.ConfigResult{Hash: "hmac-sha256:test"}, nil
 }
 
+// Engine names one engine, as the worker's platform does for a spec on Docker; these specs are on exec.
+func (*platform) Engine(context.Context, activities.PlatformRequest) (activities.EngineResult, error) {
+	return activities.EngineResult{ID: "test-engine", Host: "local"}, nil
+}
+
 type dsns map[string]string
 
 func (d dsns) DSN(env, name string) (string, error) { return d[name], nil }

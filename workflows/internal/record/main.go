@@ -5,8 +5,9 @@
 //	go run ./workflows/internal/record
 //
 // With -only PREFIX it records only the release scenarios whose name starts with PREFIX, and leaves every other
-// history as it is; -only expand-contract records the histories of the expand-contract migration
-// (migration-1.0.0, migration-1.1.0 and contract).
+// history as it is; -only engine records the releases on the Docker platform bound to an engine (engine-*), and
+// -only expand-contract the histories of the expand-contract migration (migration-1.0.0, migration-1.1.0 and
+// contract).
 package main
 
 import (
@@ -274,8 +275,10 @@ func record() {
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.PausedAnalysis, workflow.RegisterOptions{Name: workflows.PausedAnalysisWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(&recPlatform{deployed: map[[2]string]string{}, serving: map[[2]string]string{}})
+	platform := &recPlatform{deployed: map[[2]string]string{}, serving: map[[2]string]string{}}
+	w.RegisterActivity(platform)
 	w.RegisterActivity(&recChecks{})
+	w.RegisterActivity(&recArtifact{})
 	w.RegisterActivity(&recMigrations{})
 	metrics := &recMetrics{}
 	w.RegisterActivity(metrics)
@@ -442,8 +445,11 @@ func record() {
 		_ = run.Get(ctx, nil) // failed outcomes are expected for some scenarios
 		writeHistory(ctx, c, id, run.GetRunID(), sc.name)
 	}
+	if *only == "" || strings.HasPrefix(*only, "engine") {
+		recordEngineBinding(ctx, c, queue, platform)
+	}
 	if *only != "" {
-		if strings.HasPrefix("expand-contract", *only) {
+		if strings.HasPrefix(*only, "expand-contract") {
 			recordExpandContract(ctx, c, queue)
 		}
 		writeHistoryIDs()

@@ -1,3 +1,6 @@
 SET lock_timeout = '5s';
-ALTER TABLE orders ADD CONSTRAINT orders_amount_positive CHECK (amount > 0); -- want: lock/constraint-not-valid
-ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id); -- want: lock/constraint-not-valid
+ALTER TABLE orders ADD COLUMN discount numeric;
+ALTER TABLE orders ADD CONSTRAINT orders_discount_positive CHECK (discount >= 0); -- want: lock/constraint-not-valid
+-- A constraint declared with the column is checked on every row too.
+ALTER TABLE orders ADD COLUMN coupon_id bigint REFERENCES coupons (id); -- want: lock/constraint-not-valid
+ALTER TABLE orders ADD COLUMN gift_note text CHECK (length(gift_note) < 500); -- want: lock/constraint-not-valid

@@ -1,6 +1,4 @@
 SET lock_timeout = '5s';
-CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);
-ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;
 -- Adding the column, then its index concurrently, then the constraint, holds no long lock.
 ALTER TABLE users ADD COLUMN handle text;
 CREATE UNIQUE INDEX CONCURRENTLY users_handle_key ON users (handle);

@@ -1,0 +1,2 @@
+SET lock_timeout = '5s';
+DROP INDEX CONCURRENTLY users_name_idx;

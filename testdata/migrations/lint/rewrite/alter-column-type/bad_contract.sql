@@ -1,0 +1,2 @@
+SET lock_timeout = '5s';
+ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12, 2); -- want: rewrite/alter-column-type, contract/irreversible

@@ -1,0 +1,2 @@
+SET lock_timeout = '5s';
+ALTER TABLE users ADD COLUMN seq smallserial; -- want: rewrite/serial
