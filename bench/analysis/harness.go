@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -55,7 +57,32 @@ func startHarness(ctx context.Context, verbose bool) (h *harness, err error) {
 		return h, err
 	}
 	h.stops = append(h.stops, prom.Stop)
-	return h, h.startTemporal(ctx, logger, prom.URL)
+	if err = h.startTemporal(ctx, logger, prom.URL); err != nil {
+		return h, err
+	}
+	return h, waitScraped(ctx, prom.URL)
+}
+
+// waitScraped waits until Prometheus has scraped the router once. It answers queries some 5–6 s before its
+// first scrape (its target discovery hands targets over late); a release whose first round fell in that
+// gap would find no data there, which a Prometheus that has run for a while never shows.
+func waitScraped(ctx context.Context, url string) error {
+	p, err := activities.NewPrometheus(url, activities.PrometheusAuth{})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if v, err := p.Instant(ctx, "up == 1"); err == nil && len(v) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("prometheus at %s did not scrape the router within 30s", url)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // startRouter runs Ferry's router in this process, on two loopback listeners.

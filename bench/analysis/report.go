@@ -127,19 +127,23 @@ func kindStats(k *faultKind, results []result) (ferry, argoS, flaggerS stats, ea
 
 // goals prints the two goals: the hard fault's p99 and the comparison's false positives on healthy canaries.
 func goals(out io.Writer, o options, results []result, hardMet bool) bool {
-	var all []analysis.Verdict
+	var all, healthy []analysis.Verdict
 	for _, r := range results {
 		all = append(all, r.comparisons...)
+		if r.kind.healthy {
+			healthy = append(healthy, r.comparisons...)
+		}
 	}
-	failed, passed := count(all, analysis.Failed), count(all, analysis.Successful)
-	judged := failed + passed
+	failed, judged := judgedFailed(all)
+	hFailed, hJudged := judgedFailed(healthy)
 	fpMet := judged > 0 && float64(failed) <= fpGoal*float64(judged)
 	rate := "no judged comparison"
 	if judged > 0 {
 		rate = fmt.Sprintf("%.1f %%", 100*float64(failed)/float64(judged))
 	}
-	fmt.Fprintf(out, "\nbaseline comparisons on a healthy canary (healthy releases, and latency trials before their fault): %d failed of %d judged (%d inconclusive, %d errors)\n",
-		failed, judged, count(all, analysis.Inconclusive), count(all, analysis.Error))
+	fmt.Fprintf(out, "\nbaseline comparisons on a healthy canary: %d failed of %d judged (%d inconclusive, %d errors);\n", failed, judged,
+		count(all, analysis.Inconclusive), count(all, analysis.Error))
+	fmt.Fprintf(out, "  healthy releases %d of %d, latency trials before their fault %d of %d\n", hFailed, hJudged, failed-hFailed, judged-hJudged)
 	hard := "p99 of the hard fault ≤ 2 intervals + 5 s"
 	if !slices.Contains(o.kinds, "hard") {
 		hard, hardMet = hard+" (hard fault not run)", false
@@ -151,6 +155,12 @@ func goals(out io.Writer, o options, results []result, hardMet bool) bool {
 	fmt.Fprintf(out, "goal: %s: %s\n", hard, metWord(hardMet))
 	fmt.Fprintf(out, "goal: false positives of the baseline comparison ≤ %.0f %%: %s, %s\n", 100*fpGoal, rate, metWord(fpMet))
 	return hardMet && fpMet
+}
+
+// judgedFailed counts the failed verdicts and the judged ones (successful or failed).
+func judgedFailed(vs []analysis.Verdict) (failed, judged int) {
+	failed = count(vs, analysis.Failed)
+	return failed, failed + count(vs, analysis.Successful)
 }
 
 func metWord(ok bool) string {
