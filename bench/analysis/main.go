@@ -6,7 +6,7 @@
 // hard fault ≤ 2 intervals + 5 s; false positives ≤ 5 %) beside what Argo Rollouts' and Flagger's
 // schedules give for the same onsets.
 //
-//	go run ./bench/analysis                       # 20 faults of each kind; about 15 minutes
+//	go run ./bench/analysis                       # 20 faults of each kind; about 10 minutes
 //	go run ./bench/analysis -smoke                # a check that the pipeline works; about a minute
 //	go run ./bench/analysis -interval 10s -faults 10 -kinds hard
 //
