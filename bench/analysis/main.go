@@ -1,16 +1,23 @@
-// Command analysis measures how fast metric analysis takes a bad canary out: the time from fault onset (the
-// moment the router starts sending the canary its share of the traffic) to 100 % of the traffic on stable
-// again, for each analysis interval given. It prints each figure beside the goal (2 intervals + 5 s) and
-// beside what Argo Rollouts' and Flagger's documented settings give for the same interval.
+// Command analysis measures how fast metric analysis takes a bad canary out of the traffic: the time from
+// fault onset, the moment a canary that served healthily starts failing at a random moment inside its step,
+// to the moment the router sends 100 % of the traffic to stable again. It injects three kinds of fault (a
+// hard error rate, a mild one, and a mild latency shift that only the baseline comparison judges), measures
+// the false-positive rate of the baseline comparison on healthy canaries, and prints both goals (p99 of the
+// hard fault ≤ 2 intervals + 5 s; false positives ≤ 5 %) beside what Argo Rollouts' and Flagger's
+// schedules give for the same onsets.
 //
-//	go run ./bench/analysis                       # intervals 5s and 10s, 2 runs each
-//	go run ./bench/analysis -intervals 3s,5s,10s -runs 3
+//	go run ./bench/analysis                       # 20 faults of each kind; about 10 minutes
+//	go run ./bench/analysis -smoke                # a check that the pipeline works; about a minute
+//	go run ./bench/analysis -interval 10s -faults 10 -kinds hard
 //
 // Everything is real and on loopback: the embedded Temporal server, an in-process worker, Ferry's router (in
-// this process), two demo app backends (stable, and a canary answering half its requests with 500),
-// Debian's prometheus scraping the router every second, and load through the router, bounded by -max-requests
-// and by the run's time. The platform is the exec platform, whose commands run this program again
-// (-platform) to set the router's weights.
+// this process), demo app backends (internal/demoapp), Debian's prometheus scraping the router every second,
+// and load through the router, bounded by -max-requests and by the run's time. The platform is the exec
+// platform, whose commands run this program again (-platform) to set the router's weights. Trials run in
+// -lanes lanes at once, each lane a service of its own.
+//
+// Exit codes: 0 when the pipeline worked and (except with -smoke) both goals were met; 1 when the benchmark
+// itself broke; 2 for bad flags; 3 when a goal was not met.
 package main
 
 import (
@@ -19,42 +26,41 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-
-	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/internal/demoapp"
-	"github.com/ferryhq/ferry/internal/devserver"
-	"github.com/ferryhq/ferry/internal/promtest"
-	"github.com/ferryhq/ferry/internal/router"
-	"github.com/ferryhq/ferry/internal/spec"
-	"github.com/ferryhq/ferry/starter"
-	"github.com/ferryhq/ferry/worker"
-	"github.com/ferryhq/ferry/workflows"
 )
 
 const (
-	queue   = "ferry-bench-analysis"
-	service = "bench"
-	env     = "production"
-	token   = "bench-token"
-	// failureLimit is the analysis' failureLimit, and Argo Rollouts' in the comparison.
-	failureLimit = 1
+	queue = "ferry-bench-analysis"
+	env   = "production"
+	token = "bench-token"
+	// stableVersion is the version that serves a lane's stable track until a release is promoted there.
+	stableVersion = "1.0.0"
+	// canaryWeight is the weight of the canary step that every trial bakes at.
+	canaryWeight = 50
+	// maxErrorRate is the error-rate metric's max, as in the README's example.
+	maxErrorRate = 0.01
 	// flaggerThreshold is the threshold in Flagger's documentation examples (analysis.threshold: 5).
 	flaggerThreshold = 5
+	// onsetIntervals is the span, in intervals after initialDelay, in which a fault starts.
+	onsetIntervals = 3
+	// marginIntervals is how many intervals a step bakes past the latest onset before it would promote.
+	marginIntervals = 5
+	// minCompareInterval is the shortest interval at which a comparison's steps (a twelfth of the interval,
+	// in whole seconds) are 2 s long, so that rate() finds two of Prometheus' 1 s scrapes in each.
+	minCompareInterval = 18 * time.Second
 )
+
+// options are the benchmark's settings, from its flags.
+type options struct {
+	interval, compareInterval time.Duration
+	kinds                     []string
+	faults, fpRounds, lanes   int
+	maxRequests               int64
+	seed                      uint64
+	smoke, verbose            bool
+}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-platform" {
@@ -64,302 +70,90 @@ func main() {
 		}
 		return
 	}
-	var intervals string
-	var runs int
-	var maxRequests int64
-	flag.StringVar(&intervals, "intervals", "5s,10s", "analysis intervals to measure, comma-separated (1s..1m)")
-	flag.IntVar(&runs, "runs", 2, "runs per interval (1..10)")
-	flag.Int64Var(&maxRequests, "max-requests", 500_000, "bound on the requests of each run's load")
-	flag.BoolVar(&verbose, "v", false, "log the worker's and the SDK's warnings to stderr")
-	flag.Parse()
-	runs = min(max(runs, 1), 10)
-	var ivs []time.Duration
-	for _, s := range strings.Split(intervals, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || d < time.Second || d > time.Minute {
-			fmt.Fprintf(os.Stderr, "bad -intervals %q: want durations of 1s..1m\n", s)
-			os.Exit(2)
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench/analysis:", err)
 		}
-		ivs = append(ivs, d)
+		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
-	if err := run(ctx, ivs, runs, maxRequests, os.Stdout); err != nil {
+	met, err := run(ctx, o, os.Stdout)
+	switch {
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "bench/analysis:", err)
 		os.Exit(1)
+	case !met && !o.smoke:
+		os.Exit(3)
 	}
 }
 
-// backends are the stable and canary demo apps, and the router in front of them.
-type backends struct {
-	stable, canary string // base URLs
-	traffic, admin string // router listeners, host:port
+// parseFlags reads the flags; -smoke replaces the sizes with a short run of every part of the pipeline.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var kinds string
+	fs := flag.NewFlagSet("bench/analysis", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.interval, "interval", 5*time.Second, "analysis interval of the error-rate faults (2s..1m)")
+	fs.DurationVar(&o.compareInterval, "compare-interval", 24*time.Second, "analysis interval of the latency fault and the healthy canaries (18s..5m)")
+	fs.StringVar(&kinds, "kinds", strings.Join(faultNames(), ","), "fault kinds to inject, comma-separated")
+	fs.IntVar(&o.faults, "faults", 20, "faults of each kind (1..200)")
+	fs.IntVar(&o.fpRounds, "fp-rounds", 30, "baseline comparisons on healthy canaries, in releases of up to 10 (0..500)")
+	fs.IntVar(&o.lanes, "lanes", 5, "trials that run at once, each in a service of its own (1..8)")
+	fs.Int64Var(&o.maxRequests, "max-requests", 2_000_000, "bound on the requests of each lane's load")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the onset times; 0 picks one (printed)")
+	fs.BoolVar(&o.smoke, "smoke", false, "a short run that checks the pipeline and asserts no goal")
+	fs.BoolVar(&o.verbose, "v", false, "log the worker's and the SDK's warnings to stderr")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.kinds = strings.Split(kinds, ",")
+	if o.smoke {
+		o.interval, o.compareInterval, o.faults, o.fpRounds, o.lanes = 5*time.Second, minCompareInterval, 1, 2, 3
+		o.kinds = []string{"hard", "mild-errors"}
+	}
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano())
+	}
+	return o, o.check()
 }
 
-// verbose logs the worker's and the SDK's warnings.
-var verbose bool
-
-func run(ctx context.Context, intervals []time.Duration, runs int, maxRequests int64, out io.Writer) error {
-	quiet := slog.New(slog.DiscardHandler)
-	logger := quiet
-	if verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	dir, err := os.MkdirTemp("", "ferry-bench-analysis-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	var b backends
-	stop := []func(){}
-	defer func() {
-		for _, f := range slices.Backward(stop) {
-			f()
+func (o options) check() error {
+	for _, k := range o.kinds {
+		if kindNamed(k) == nil {
+			return fmt.Errorf("-kinds: unknown kind %q (known: %s)", k, strings.Join(faultNames(), ", "))
 		}
-	}()
-	for _, v := range []struct {
-		url *string
-		cfg demoapp.Config
-	}{{&b.stable, demoapp.Config{Version: "1.0.0"}}, {&b.canary, demoapp.Config{Version: "1.1.0", ErrorRate: 0.5}}} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Handler: demoapp.Handler(v.cfg)}
-		go func() { _ = srv.Serve(l) }()
-		stop = append(stop, func() { _ = srv.Close() })
-		*v.url = "http://" + l.Addr().String()
 	}
-	rt, err := router.New(router.Options{Logger: quiet})
-	if err != nil {
-		return err
-	}
-	traffic, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	admin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	b.traffic, b.admin = traffic.Addr().String(), admin.Addr().String()
-	rctx, rcancel := context.WithCancel(ctx)
-	rdone := make(chan struct{})
-	go func() { _ = rt.Serve(rctx, traffic, admin, router.ServeOptions{AdminToken: token}); close(rdone) }()
-	stop = append(stop, func() { rcancel(); <-rdone })
-
-	prom, err := promtest.Run(dir, b.admin)
-	if err != nil {
-		return err
-	}
-	stop = append(stop, prom.Stop)
-
-	srv, err := devserver.Start(ctx, devserver.Options{Port: 0, UIPort: -1, Logger: quiet})
-	if err != nil {
-		return err
-	}
-	stop = append(stop, func() { _ = srv.Stop() })
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(logger)})
-	if err != nil {
-		return err
-	}
-	stop = append(stop, c.Close)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	w := worker.New(c, worker.Options{TaskQueue: queue, Logger: logger,
-		Exec:   activities.ExecPolicy{Root: dir, Allow: []string{self}},
-		Config: worker.Config{Prometheus: worker.PrometheusConfig{Address: prom.URL}}})
-	if err := w.Start(); err != nil {
-		return err
-	}
-	stop = append(stop, w.Stop)
-
-	fmt.Fprintf(out, "fault onset (canary takes 50 %% of the traffic, half of its answers 500) to 100 %% on stable\n")
-	fmt.Fprintf(out, "analysis: error rate > 5 %% fails, failureLimit %d, Prometheus scraping every %s\n", failureLimit, promtest.ScrapeInterval)
-	fmt.Fprintf(out, "(Ni): N inconclusive measurements (no data yet) delayed that run\n\n")
-	fmt.Fprintf(out, "%-9s %-30s %-14s %-26s %s\n", "interval", "measured (each run)", "goal 2i + 5s", "Argo (failureLimit+1)×i", "Flagger threshold×i")
-	version := 0
-	for _, iv := range intervals {
-		var each []string
-		ok := true
-		for range runs {
-			version++
-			d, inconclusive, err := once(ctx, c, b, dir, self, iv, fmt.Sprintf("1.1.%d", version), maxRequests)
-			if err != nil {
-				return fmt.Errorf("interval %s: %w", iv, err)
-			}
-			figure := fmt.Sprintf("%.1fs", d.Seconds())
-			if inconclusive > 0 {
-				figure += fmt.Sprintf("(%di)", inconclusive)
-			}
-			each = append(each, figure)
-			ok = ok && d <= 2*iv+5*time.Second
-		}
-		verdict := "met"
-		if !ok {
-			verdict = "MISSED"
-		}
-		fmt.Fprintf(out, "%-9s %-30s %-14s %-26s %s\n", iv, strings.Join(each, " "),
-			fmt.Sprintf("%.0fs %s", (2*iv+5*time.Second).Seconds(), verdict),
-			fmt.Sprintf("%.0fs (failureLimit %d)", (time.Duration(failureLimit+1)*iv).Seconds(), failureLimit),
-			fmt.Sprintf("%.0fs (threshold %d)", (flaggerThreshold*iv).Seconds(), flaggerThreshold))
+	switch {
+	case o.interval < 2*time.Second || o.interval > time.Minute:
+		return fmt.Errorf("-interval %s: want 2s..1m", o.interval)
+	case o.compareInterval < minCompareInterval || o.compareInterval > 5*time.Minute:
+		return fmt.Errorf("-compare-interval %s: want %s..5m, so that each of a comparison's samples spans two scrapes", o.compareInterval, minCompareInterval)
+	case o.faults < 1 || o.faults > 200:
+		return fmt.Errorf("-faults %d: want 1..200", o.faults)
+	case o.fpRounds < 0 || o.fpRounds == 1 || o.fpRounds > 500:
+		return fmt.Errorf("-fp-rounds %d: want 0 or 2..500", o.fpRounds)
+	case o.lanes < 1 || o.lanes > 8:
+		return fmt.Errorf("-lanes %d: want 1..8", o.lanes)
+	case o.maxRequests < 1:
+		return fmt.Errorf("-max-requests %d: want 1 or more", o.maxRequests)
 	}
 	return nil
 }
 
-// once routes everything to stable, starts the load, releases a canary that goes bad as soon as it takes
-// traffic, and returns the time from its first set-weight above 0 to its set-weight back to 0, and how many
-// of its measurements were inconclusive.
-func once(ctx context.Context, c client.Client, b backends, dir, self string, interval time.Duration, version string, maxRequests int64) (time.Duration, int, error) {
-	rc := &router.Client{BaseURL: "http://" + b.admin, Token: token}
-	if err := setRoutes(ctx, rc, b, 0, ""); err != nil {
-		return 0, 0, err
-	}
-	_ = os.Remove(filepath.Join(dir, "calls.log"))
-	stopLoad := load(b.traffic, 4, maxRequests)
-	defer stopLoad()
-
-	argv := []string{self, "-platform", "http://" + b.admin, b.stable, b.canary, filepath.Join(dir, "calls.log")}
-	max := 0.05
-	s := spec.Spec{
-		Service:  service,
-		Image:    spec.Image{Repository: "registry.local/" + service},
-		Platform: spec.Platform{Exec: &spec.ExecPlatform{Deploy: argv, SetWeight: argv, Promote: argv, Rollback: argv, Remove: argv}},
-		Environments: []spec.Environment{{Name: env, Gate: spec.Gate{Auto: true}, Replicas: 1,
-			Strategy: spec.Strategy{Type: spec.StrategyCanary,
-				Steps: []spec.Step{{Weight: 50, Bake: spec.Duration(20 * interval)}, {Weight: 100}},
-				Analysis: &spec.Analysis{Interval: spec.Duration(interval), FailureLimit: failureLimit,
-					// A round that finds no data yet (a slow scrape) is inconclusive; a few are tolerated
-					// rather than paused for a person, whom a benchmark does not have.
-					MetricAnalysis: spec.MetricAnalysis{Metrics: []string{"error-rate"}, InconclusiveLimit: 3}}}}},
-		Metrics: map[string]spec.Metric{"error-rate": {
-			Query: `(sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}",code=~"5.."}[{{.Interval}}])) or vector(0))` +
-				` / sum(rate(ferry_router_requests_total{service="{{.Service}}",env="{{.Env}}",track="{{.Track}}",version="{{.Version}}"}[{{.Interval}}]))`,
-			Max: &max}},
-	}
-	spec.ApplyDefaults(&s)
-	if err := spec.Validate(&s); err != nil {
-		return 0, 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 25*interval+2*time.Minute) // the bake, and room for the rest
-	defer cancel()
-	in := workflows.ReleaseInput{Spec: s, Version: version, GitSHA: "0000000", StartedBy: "bench"}
-	run, _, err := starter.Start(ctx, c, starter.StartOptions{TaskQueue: queue, Input: in})
+// run measures every planned trial and reports; it returns whether both goals were met.
+func run(ctx context.Context, o options, out io.Writer) (bool, error) {
+	h, err := startHarness(ctx, o.verbose)
 	if err != nil {
-		return 0, 0, err
+		return false, err
 	}
-	res, err := starter.Wait(ctx, c, run)
-	var outcome *starter.OutcomeError
-	if err != nil && !errors.As(err, &outcome) {
-		return 0, 0, err
-	}
-	if res.State != workflows.StateRolledBack {
-		return 0, 0, fmt.Errorf("release %s ended %s (%s), want rolled back", version, res.State, res.Reason)
-	}
-	onset, back, err := weightChanges(filepath.Join(dir, "calls.log"))
+	defer h.stop()
+	trials := plan(o)
+	header(out, o, trials)
+	results, err := h.runLanes(ctx, o, trials, out)
 	if err != nil {
-		return 0, 0, err
+		return false, err
 	}
-	// The inconclusive rounds (no data yet) each delayed the verdict by an interval.
-	inconclusive := 0
-	if v, err := c.QueryWorkflow(ctx, run.WorkflowID, "", workflows.QueryStatus); err == nil {
-		var st workflows.Status
-		if v.Get(&st) == nil {
-			for _, m := range st.Measurements {
-				inconclusive += m.Inconclusive
-			}
-		}
-	}
-	return back.Sub(onset), inconclusive, nil
-}
-
-// setRoutes sends weight percent of the traffic to the canary backend, as version, and the rest to stable.
-func setRoutes(ctx context.Context, rc *router.Client, b backends, weight int, version string) error {
-	r := router.Routing{Service: service, Env: env, Hosts: []string{service + "." + env + ".localhost"},
-		Tracks: []router.Track{{Name: "stable", Version: "1.0.0", Weight: 100 - weight, Backends: []router.Backend{{URL: b.stable}}}}}
-	if weight > 0 {
-		r.Tracks = append(r.Tracks, router.Track{Name: "canary", Version: version, Weight: weight, Backends: []router.Backend{{URL: b.canary}}})
-	}
-	_, err := rc.SetWeights(ctx, r)
-	return err
-}
-
-// platform is the exec platform's command: it sets the router's weights on set-weight (FERRY_OP and
-// FERRY_WEIGHT and FERRY_VERSION, as the worker passes them) and logs "unix-nanos op weight" after the router took them.
-func platform(args []string) error {
-	if len(args) != 4 {
-		return fmt.Errorf("want ADMIN_URL STABLE_URL CANARY_URL LOG, got %q", args)
-	}
-	op := os.Getenv("FERRY_OP")
-	weight, _ := strconv.Atoi(os.Getenv("FERRY_WEIGHT"))
-	if op == "set-weight" {
-		b := backends{stable: args[1], canary: args[2]}
-		rc := &router.Client{BaseURL: args[0], Token: token}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := setRoutes(ctx, rc, b, weight, os.Getenv("FERRY_VERSION")); err != nil {
-			return err
-		}
-	}
-	f, err := os.OpenFile(args[3], os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, "%d %s %d\n", time.Now().UnixNano(), op, weight)
-	return err
-}
-
-// weightChanges reads the platform log: the first set-weight above 0, and the first set-weight 0 after it.
-func weightChanges(path string) (onset, back time.Time, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return onset, back, err
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[1] != "set-weight" {
-			continue
-		}
-		ns, _ := strconv.ParseInt(f[0], 10, 64)
-		w, _ := strconv.Atoi(f[2])
-		switch {
-		case w > 0 && onset.IsZero():
-			onset = time.Unix(0, ns)
-		case w == 0 && !onset.IsZero():
-			return onset, time.Unix(0, ns), nil
-		}
-	}
-	return onset, back, errors.New("the platform log has no set-weight above 0 followed by one back to 0")
-}
-
-// load sends GET / through the router from workers connections until stopped or max requests were sent.
-func load(traffic string, workers int, max int64) func() {
-	var sent atomic.Int64
-	var done atomic.Bool
-	var wg sync.WaitGroup
-	hc := &http.Client{Timeout: 10 * time.Second}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !done.Load() && sent.Add(1) <= max {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+traffic+"/", nil)
-				req.Host = service + "." + env + ".localhost"
-				if resp, err := hc.Do(req); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	return func() {
-		done.Store(true)
-		wg.Wait()
-		hc.CloseIdleConnections()
-	}
+	return report(out, o, results), nil
 }

@@ -138,3 +138,81 @@ func TestStaticBinary(t *testing.T) {
 		t.Errorf("bad DEMO_LATENCY: got %v %q, want exit 2 naming it", err, out)
 	}
 }
+
+// TestTrigger switches a fault on and off in a running handler: healthy before Start, failing after it,
+// healthy again after Stop.
+func TestTrigger(t *testing.T) {
+	var trig Trigger
+	h := Handler(Config{Version: "1", Trigger: &trig})
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	if code := get("/"); code != 200 {
+		t.Fatalf("before Start: got %d, want 200", code)
+	}
+	before := time.Now()
+	at, err := trig.Start(Fault{ErrorRate: 1})
+	if err != nil || at.Before(before) || at.After(time.Now()) {
+		t.Fatalf("Start: got %v, %v, want the time of the switch and no error", at, err)
+	}
+	for _, path := range []string{"/", "/version"} {
+		if code := get(path); code != 500 {
+			t.Errorf("GET %s with the fault on: got %d, want 500", path, code)
+		}
+	}
+	if code := get("/healthz"); code != 200 {
+		t.Errorf("GET /healthz with the fault on: got %d, want 200 (probes stay truthful)", code)
+	}
+	trig.Stop()
+	if code := get("/"); code != 200 {
+		t.Errorf("after Stop: got %d, want 200", code)
+	}
+}
+
+func TestTriggerLatency(t *testing.T) {
+	var trig Trigger
+	h := Handler(Config{Version: "1", Trigger: &trig})
+	if _, err := trig.Start(Fault{Latency: 30 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if d := time.Since(start); d < 30*time.Millisecond || rec.Code != 200 {
+		t.Errorf("got %d after %s, want 200 after at least 30ms", rec.Code, d)
+	}
+}
+
+func TestTriggerRefusesBadFault(t *testing.T) {
+	var trig Trigger
+	for _, f := range []Fault{{ErrorRate: 1.5}, {ErrorRate: -0.1}, {Latency: -1}} {
+		if _, err := trig.Start(f); err == nil {
+			t.Errorf("Start(%+v): got no error, want one", f)
+		}
+	}
+	if f := trig.on(); f != nil {
+		t.Errorf("after refused faults: got %+v on, want none", *f)
+	}
+}
+
+// TestLatencyJitter checks that jitter spreads latencies: each request waits at least Latency, and 20
+// requests with 20ms of jitter do not all wait about the same.
+func TestLatencyJitter(t *testing.T) {
+	h := Handler(Config{Version: "1", Latency: 5 * time.Millisecond, LatencyJitter: 20 * time.Millisecond})
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for range 20 {
+		start := time.Now()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		d := time.Since(start)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	// Uniform in [5ms, 25ms): all 20 within 5ms of each other has a probability below 1e-6.
+	if lo < 5*time.Millisecond || hi-lo < 5*time.Millisecond {
+		t.Errorf("got latencies from %s to %s, want at least 5ms and a spread of 5ms or more", lo, hi)
+	}
+	if (Config{Version: "1", LatencyJitter: -1}).Validate() == nil {
+		t.Error("negative jitter: got valid, want an error")
+	}
+}
