@@ -6,7 +6,7 @@ RACE_PKGS := ./workflows ./activities ./internal/spec ./internal/migrate ./inter
 	./internal/codec
 # Packages that start real servers (embedded Temporal, the ferry binary, the Docker engine, PostgreSQL, Vault) and
 # run without -race.
-SERVER_PKGS := ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./integration ./workflows/internal/budgettest ./workflows/internal/locktest \
+SERVER_PKGS := ./integration ./internal/devserver ./worker ./starter ./internal/demo ./cmd/... ./workflows/internal/budgettest ./workflows/internal/locktest \
 	./internal/docker ./internal/postgres ./internal/pgtest ./activities/internal/buildtest ./workflows/internal/migratetest \
 	./internal/vault
 
@@ -21,10 +21,11 @@ race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 # Server tests mostly wait on servers, timers and containers, so more of them run at once than there are cores:
-# up to 4 parallel tests in a package (those that own their server, worker or names call t.Parallel), and the
-# packages two at a time. The timeout leaves room for a slower machine.
+# up to 4 parallel tests in a package (those that own their server, worker or names call t.Parallel), and three
+# packages at a time. The integration package, the longest, goes first. The timeout leaves room for a slower
+# machine.
 server:
-	$(GO) test -count=1 -timeout 45m -parallel 4 $(SERVER_PKGS)
+	$(GO) test -count=1 -timeout 45m -p 3 -parallel 4 $(SERVER_PKGS)
 
 demo:
 	$(GO) run ./cmd/ferry demo

@@ -110,6 +110,7 @@ func measured(st workflows.Status, metric string) *workflows.MeasurementStatus {
 // with 500 rolls back on its error rate; one that adds 300 ms to every request rolls back on its p99; and
 // with Prometheus stopped, measurements are errors or inconclusive, never passes.
 func TestDockerAnalysis(t *testing.T) {
+	t.Parallel()
 	as := startAnalysisStack(t)
 	service := "dk-analysis-" + uniqueSuffix()
 	as.cleanup(t, service)
