@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -23,7 +25,8 @@ const (
 	// ErrTypeLockTimeout is a statement that waited longer than lock_timeout (SQLSTATE 55P03). Retryable, with
 	// the backoff of the workflow's retry policy: the lock holder is usually a long query of the running version.
 	ErrTypeLockTimeout = "LockTimeout"
-	// ErrTypeChecksumMismatch is a migration file that changed after it was applied. Non-retryable.
+	// ErrTypeChecksumMismatch is a migration file that changed after it was applied, or whose bytes differ from
+	// the digest the release pinned when it started. Non-retryable.
 	ErrTypeChecksumMismatch = "ChecksumMismatch"
 	// ErrTypeLint is a migration file that fails the lint. Non-retryable.
 	ErrTypeLint = "MigrationLint"
@@ -58,6 +61,11 @@ type MigrationRequest struct {
 	// two services that name a migration alike in one database keep apart. Empty in requests of releases that
 	// began before records named their service: those read and write the records without one.
 	Service string `json:"service,omitempty"`
+	// Digest is the SHA-256 (hex) of the file this phase reads, as `ferry start` read it (see
+	// workflows.ReleaseInput.MigrationDigests): a file on the worker whose bytes differ is refused with
+	// ErrTypeChecksumMismatch before anything runs. Empty in requests of releases started before digests were
+	// pinned: those run the file as it is.
+	Digest string `json:"digest,omitempty"`
 }
 
 // ExpandResult is what Expand did.
@@ -137,6 +145,9 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 	if err != nil {
 		return postgres.ExpandResult{}, invalidSpec(fmt.Sprintf("migration %s: %v", name, err), nil)
 	}
+	if err := checkPinned(name, file, sql, in.Digest); err != nil {
+		return postgres.ExpandResult{}, err
+	}
 	lint, err := migrate.Lint(file, string(sql), phase)
 	if err != nil {
 		return postgres.ExpandResult{}, invalidSpec(fmt.Sprintf("migration %s: lint %s: %v", name, file, err), nil)
@@ -161,6 +172,22 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 	defer stop()
 	res, err := run(ctx, conn, postgres.ExpandRequest{Service: in.Service, Name: name, SQL: sql})
 	return res, classifyDB(err)
+}
+
+// checkPinned refuses, non-retryably, a file whose SHA-256 is not want, the digest the release pinned when it
+// started. An empty want (a release started before digests were pinned) accepts any file.
+func checkPinned(name, file string, sql []byte, want string) error {
+	if want == "" {
+		return nil
+	}
+	sum := sha256.Sum256(sql)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"migration %s: %s on the worker has sha256 %s, but the release pinned sha256 %s when it started: "+
+				"the file changed since; release again to run the new file", name, file, got, want),
+			ErrTypeChecksumMismatch, nil)
+	}
+	return nil
 }
 
 // classifyDB gives a database error its Temporal type.

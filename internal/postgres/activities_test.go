@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -313,5 +315,55 @@ func TestBackfillThatFailsRecordsWhereItStopped(t *testing.T) {
 	}
 	if n := count(t, context.Background(), conn, `SELECT count(*) FROM users WHERE email_verified IS NULL`); n != 0 {
 		t.Errorf("got %d rows left, want 0", n)
+	}
+}
+
+// TestMigrationActivitiesRefuseSQLChangedSincePinned: a request that pins the SHA-256 `ferry start` read runs
+// the file while its bytes match, and refuses it, non-retryably and before touching the database, once they
+// differ; the contract likewise. A request without a pinned digest runs whatever the file holds.
+func TestMigrationActivitiesRefuseSQLChangedSincePinned(t *testing.T) {
+	ctx, conn, acts, m := migrationFixture(t, 10)
+	env := activityEnv(acts)
+	digest := func(body string) string {
+		sum := sha256.Sum256([]byte(body))
+		return hex.EncodeToString(sum[:])
+	}
+	changed := "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN changed_after_start int;\n"
+	if err := os.WriteFile(filepath.Join(acts.Exec.Root, "db", "003_expand.sql"), []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.ExecuteActivity(acts.Expand, activities.MigrationRequest{Env: "staging", Migration: m, Digest: digest(expandSQL)})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeChecksumMismatch || !app.NonRetryable() ||
+		!strings.Contains(err.Error(), "db/003_expand.sql") || !strings.Contains(err.Error(), digest(expandSQL)) ||
+		!strings.Contains(err.Error(), digest(changed)) || !strings.Contains(err.Error(), "release again") {
+		t.Fatalf("changed expand: got %v, want a non-retryable %s naming the file, both digests and the remedy", err, activities.ErrTypeChecksumMismatch)
+	}
+	if n := count(t, ctx, conn, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'changed_after_start'`); n != 0 {
+		t.Fatalf("the refused expand ran: %d column", n)
+	}
+	if n := count(t, ctx, conn, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ferry' AND table_name = 'migrations'`); n != 0 {
+		t.Fatalf("the refused expand reached the database: ferry.migrations exists")
+	}
+
+	// The file as pinned runs.
+	if err := os.WriteFile(filepath.Join(acts.Exec.Root, "db", "003_expand.sql"), []byte(expandSQL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.ExecuteActivity(acts.Expand, activities.MigrationRequest{Env: "staging", Migration: m, Digest: digest(expandSQL)}); err != nil {
+		t.Fatalf("unchanged expand: %v", err)
+	}
+
+	// The contract is pinned as well.
+	_, err = env.ExecuteActivity(acts.Contract, activities.MigrationRequest{Env: "staging", Migration: m, Digest: digest("DROP TABLE users;\n")})
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeChecksumMismatch || !strings.Contains(err.Error(), "db/003_contract.sql") {
+		t.Fatalf("changed contract: got %v, want %s", err, activities.ErrTypeChecksumMismatch)
+	}
+	if n := count(t, ctx, conn, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'legacy_flag'`); n != 1 {
+		t.Fatalf("the refused contract ran")
+	}
+	// No pinned digest: the file runs as it is, as for releases started before digests were pinned.
+	if _, err := env.ExecuteActivity(acts.Contract, activities.MigrationRequest{Env: "staging", Migration: m}); err != nil {
+		t.Fatalf("contract without a digest: %v", err)
 	}
 }
