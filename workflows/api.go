@@ -116,6 +116,23 @@ type ReleaseInput struct {
 	// Resume is set only by the release itself when it continues as new between environments: the new run
 	// starts at Resume.NextEnv with the progress so far. A release started from outside leaves it nil.
 	Resume *ReleaseProgress `json:"resume,omitempty"`
+	// MigrationDigests pins the SQL the release runs: the hex SHA-256 of each migration file as `ferry start`
+	// read it, keyed by MigrationDigestKey (the expand, and the contract if there is one). The migration
+	// activities refuse a file on the worker whose bytes differ. Nil in releases started before digests were
+	// pinned: their files run as the worker finds them.
+	MigrationDigests map[string]string `json:"migrationDigests,omitempty"`
+}
+
+// Phases of MigrationDigestKey.
+const (
+	DigestExpand   = "expand"
+	DigestContract = "contract"
+)
+
+// MigrationDigestKey keys ReleaseInput.MigrationDigests: the migration's name and the phase, DigestExpand or
+// DigestContract, as "add-email-verified/expand".
+func MigrationDigestKey(migration, phase string) string {
+	return migration + "/" + phase
 }
 
 // ReleaseProgress is what a Release carries into its next run when it continues as new between
@@ -239,10 +256,13 @@ type ContractInput struct {
 // ContractState is where a Contract workflow stands.
 type ContractState struct {
 	// CompletedBy is the version that completed the migration and served 100 % in every environment.
-	CompletedBy string     `json:"completedBy,omitempty"`
-	CommitTime  time.Time  `json:"commitTime,omitzero"`
-	CompletedAt time.Time  `json:"completedAt,omitzero"`
-	Approvals   []Decision `json:"approvals,omitempty"`
+	CompletedBy string    `json:"completedBy,omitempty"`
+	CommitTime  time.Time `json:"commitTime,omitzero"`
+	CompletedAt time.Time `json:"completedAt,omitzero"`
+	// ContractDigest is the contract file's SHA-256 that the release of CompletedBy pinned; empty if it
+	// pinned none (see ContractSignal.ContractDigest).
+	ContractDigest string     `json:"contractDigest,omitempty"`
+	Approvals      []Decision `json:"approvals,omitempty"`
 	// OldGone is set once no environment runs a version older than CompletedBy, or (since contractOrderChange)
 	// one that cannot be proved no older.
 	OldGone bool `json:"oldGone,omitempty"`
@@ -260,6 +280,10 @@ type ContractSignal struct {
 	// Service is the service of the release that sends it. A Contract workflow ignores a signal of another
 	// service; signals of releases begun before migrationServiceChange have none, and count.
 	Service string `json:"service,omitempty"`
+	// ContractDigest is the SHA-256 the sending release pinned for the contract file (see
+	// ReleaseInput.MigrationDigests); the contract runs the file only while its bytes match the one of the
+	// release that completed the migration. Empty from releases that pinned none.
+	ContractDigest string `json:"contractDigest,omitempty"`
 }
 
 // ContractStatus answers QueryContract.

@@ -105,6 +105,7 @@ func Contract(ctx workflow.Context, in ContractInput) (activities.ContractDone, 
 			}
 			if c.status.State.CompletedBy == "" {
 				c.status.State.CompletedBy, c.status.State.CommitTime = sig.Version, sig.CommitTime
+				c.status.State.ContractDigest = sig.ContractDigest
 				c.status.State.CompletedAt = workflow.Now(ctx)
 			}
 		}
@@ -280,7 +281,9 @@ func (c *contract) run(ctx workflow.Context) (activities.ContractDone, error) {
 	for _, env := range c.in.Environments {
 		opts := withOptions(ctx, "contract "+c.in.Migration.Name+" in "+env, 2*time.Hour, time.Minute, expandRetry)
 		var res activities.ContractResult
-		req := activities.MigrationRequest{Env: env, Migration: c.in.Migration, Service: c.recordService()}
+		// The digest is a new field of the activity's input, not a new command: no GetVersion is needed.
+		req := activities.MigrationRequest{Env: env, Migration: c.in.Migration, Service: c.recordService(),
+			Digest: c.status.State.ContractDigest}
 		if err := workflow.ExecuteActivity(opts, migrationActs.Contract, req).Get(ctx, &res); err != nil {
 			return c.fail(ctx, fmt.Sprintf("contract %s in %s: %s", c.in.Migration.Name, env, errorMessage(err)))
 		}

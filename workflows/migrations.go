@@ -76,7 +76,9 @@ func (r *release) expand(ctx workflow.Context, e *envRun, i int) error {
 	for _, m := range required {
 		opts := withOptions(ctx, "expand "+m.Name+" in "+e.spec.Name, 2*time.Hour, time.Minute, expandRetry)
 		var res activities.ExpandResult
-		req := activities.MigrationRequest{Env: e.spec.Name, Migration: m, Service: r.recordService(ctx)}
+		// The pinned digest is a new field of the activity's input, not a new command: no GetVersion is needed.
+		req := activities.MigrationRequest{Env: e.spec.Name, Migration: m, Service: r.recordService(ctx),
+			Digest: r.in.MigrationDigests[MigrationDigestKey(m.Name, DigestExpand)]}
 		if err := workflow.ExecuteActivity(opts, migrationActs.Expand, req).Get(ctx, &res); err != nil {
 			return fmt.Errorf("expand %s in %s: %s", m.Name, e.spec.Name, errorMessage(err))
 		}
@@ -104,7 +106,8 @@ func (r *release) signalContract(ctx workflow.Context, m spec.Migration, signal 
 		WorkflowType: ContractWorkflow,
 		TaskQueue:    workflow.GetInfo(ctx).TaskQueueName,
 		Signal:       signal,
-		SignalArg:    ContractSignal{Version: r.in.Version, CommitTime: r.in.CommitTime, Service: service},
+		SignalArg: ContractSignal{Version: r.in.Version, CommitTime: r.in.CommitTime, Service: service,
+			ContractDigest: r.in.MigrationDigests[MigrationDigestKey(m.Name, DigestContract)]},
 		WorkflowArg: ContractInput{Service: r.in.Spec.Service, Migration: m, Environments: envs,
 			Platform: r.in.Spec.Platform, ExpandedAt: workflow.Now(ctx)},
 		Once: true,

@@ -97,6 +97,10 @@ func runStart(ctx context.Context, opts StartOptions, g GlobalOptions, args []st
 		return &specError{path: opts.Spec, err: err}
 	}
 	in.Spec = *s
+	// The release pins the SQL it runs: each environment, and the contract later, refuses a file that changed.
+	if in.MigrationDigests, err = starter.MigrationDigests(*s, opts.Spec); err != nil {
+		return &specError{path: opts.Spec, err: err}
+	}
 	if in.Image == "" {
 		// The default artifact must be a valid reference too; say where it came from.
 		if err := spec.CheckImage(s.Image.Repository + ":" + in.Version); err != nil {
