@@ -30,6 +30,10 @@ type fixture struct {
 	dsn, root string
 	srv       *devserver.Server
 	c         client.Client
+	// deployed, if set, is called after each deploy of the platform serve registers, with its environment.
+	deployed func(env string)
+	// databases, if set, replaces the fixture's one database for every environment.
+	databases activities.Databases
 }
 
 // newFixture fills users with ids 1..rows and legacyFlag(id) as legacy_flag, and writes files (path below root
@@ -86,9 +90,13 @@ func (f *fixture) serve(t *testing.T) {
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.ReleaseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.EnvLock, workflow.RegisterOptions{Name: workflows.EnvLockWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Contract, workflow.RegisterOptions{Name: workflows.ContractWorkflow})
-	w.RegisterActivity(&platform{running: map[string]string{}})
+	w.RegisterActivity(&platform{running: map[string]string{}, deployed: f.deployed})
 	w.RegisterActivity(&activities.Temporal{Client: f.c})
-	w.RegisterActivity(&activities.Migrations{Databases: dsns{"users": f.dsn}, Exec: &activities.ExecPolicy{Root: f.root}})
+	var dbs activities.Databases = dsns{"users": f.dsn}
+	if f.databases != nil {
+		dbs = f.databases
+	}
+	w.RegisterActivity(&activities.Migrations{Databases: dbs, Exec: &activities.ExecPolicy{Root: f.root}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,8 @@ const queue = "ferry-migrate"
 type platform struct {
 	mu      sync.Mutex
 	running map[string]string
+	// deployed, if set, is called after each deploy with its environment.
+	deployed func(env string)
 }
 
 func where(v activities.TemplateVars) string { return v.Service + "/" + v.Env }
@@ -49,6 +51,9 @@ func (p *platform) Deploy(_ context.Context, in activities.PlatformRequest) (act
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running[where(in.Vars)] = in.Vars.Version
+	if p.deployed != nil {
+		p.deployed(in.Vars.Env)
+	}
 	return activities.PlatformResult{}, nil
 }
 func (*platform) SetWeight(context.Context, activities.PlatformRequest) (activities.PlatformResult, error) {
