@@ -56,6 +56,8 @@ type harness struct {
 	// requests.
 	contractSignals  []string
 	contractRequests []activities.SignalWithStartInput
+	// expandRequests are the requests of the fake Expand activity (migrationHarness).
+	expandRequests []activities.MigrationRequest
 	// backfillTime is how long each backfill takes, on the workflow clock (migrationHarness).
 	backfillTime time.Duration
 	// observed is what Observe reports per env; an env without one cannot be observed (Known false).

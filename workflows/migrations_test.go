@@ -39,6 +39,7 @@ func migrationHarness(t *testing.T, backfill func(activities.BackfillRequest) (a
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.calls = append(h.calls, "expand "+in.Env+" "+in.Migration.Name)
+			h.expandRequests = append(h.expandRequests, in)
 			h.times = append(h.times, h.env.Now())
 			return activities.ExpandResult{Applied: true}, h.failOps["expand "+in.Env]
 		})
