@@ -23,6 +23,8 @@ const (
 	MemoSpecDigest     = "specDigest"
 	MemoAllowDowngrade = "allowDowngrade"
 	MemoCommitTime     = "commitTime"
+	// MemoSQLDigest is SQLDigest of the release's pinned migration files.
+	MemoSQLDigest = "sqlDigest"
 )
 
 // SpecDigest is the digest of a spec as a release is sent it: "sha256:" and the hex SHA-256 of its JSON
@@ -38,11 +40,23 @@ func SpecDigest(s spec.Spec) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
+// SQLDigest is the digest of a release's pinned migration files (ReleaseInput.MigrationDigests): "sha256:"
+// and the hex SHA-256 of their JSON encoding (keys sorted), so a migration file that changes changes it.
+func SQLDigest(digests map[string]string) (string, error) {
+	b, err := json.Marshal(digests)
+	if err != nil {
+		return "", fmt.Errorf("digest the migration files: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
 // memo is what a release records about its inputs at start.
 type memo struct {
 	gitSHA         string
 	image          string // the artifact reference, the default one resolved
 	specDigest     string
+	sqlDigest      string
 	allowDowngrade bool
 	commitTime     time.Time // informational: not compared
 }
@@ -52,15 +66,21 @@ func memoOf(in workflows.ReleaseInput) (memo, error) {
 	if err != nil {
 		return memo{}, err
 	}
+	sql, err := SQLDigest(in.MigrationDigests)
+	if err != nil {
+		return memo{}, err
+	}
 	image := in.Image
 	if image == "" {
 		image = in.Spec.Image.Repository + ":" + in.Version
 	}
-	return memo{gitSHA: in.GitSHA, image: image, specDigest: d, allowDowngrade: in.AllowDowngrade, commitTime: in.CommitTime}, nil
+	return memo{gitSHA: in.GitSHA, image: image, specDigest: d, sqlDigest: sql, allowDowngrade: in.AllowDowngrade,
+		commitTime: in.CommitTime}, nil
 }
 
 func (m memo) fields() map[string]any {
-	f := map[string]any{MemoGitSHA: m.gitSHA, MemoImage: m.image, MemoSpecDigest: m.specDigest, MemoAllowDowngrade: m.allowDowngrade}
+	f := map[string]any{MemoGitSHA: m.gitSHA, MemoImage: m.image, MemoSpecDigest: m.specDigest, MemoSQLDigest: m.sqlDigest,
+		MemoAllowDowngrade: m.allowDowngrade}
 	if !m.commitTime.IsZero() {
 		f[MemoCommitTime] = m.commitTime.UTC().Format(time.RFC3339)
 	}
@@ -70,13 +90,15 @@ func (m memo) fields() map[string]any {
 // ConflictError refuses a start of a version whose release was started with other inputs. Nothing changed.
 type ConflictError struct {
 	Run Run
-	// Differences names each input that differs, in a fixed order: git sha, image, spec, --allow-downgrade.
+	// Differences names each input that differs, in a fixed order: git sha, image, spec, migration SQL,
+	// --allow-downgrade.
 	Differences []Difference
 }
 
 // Difference is one input of a release that a second start asked differently.
 type Difference struct {
-	// Field is the input's name as a person reads it: "git sha", "image", "spec" or "--allow-downgrade".
+	// Field is the input's name as a person reads it: "git sha", "image", "spec", "migration SQL" or
+	// "--allow-downgrade".
 	Field string `json:"field"`
 	// Existing is what the release was started with; Requested what the refused start asked.
 	Existing  string `json:"existing"`
@@ -148,6 +170,9 @@ func checkSameInputs(ctx context.Context, c client.Client, dc converter.DataConv
 	}
 	if got, ok := str(MemoSpecDigest); ok && got != want.specDigest {
 		diffs = append(diffs, Difference{Field: "spec", Existing: got, Requested: want.specDigest})
+	}
+	if got, ok := str(MemoSQLDigest); ok && got != want.sqlDigest {
+		diffs = append(diffs, Difference{Field: "migration SQL", Existing: got, Requested: want.sqlDigest})
 	}
 	if p, ok := fields[MemoAllowDowngrade]; ok {
 		var got bool

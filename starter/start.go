@@ -53,8 +53,8 @@ type StartOptions struct {
 // Start starts the Release workflow of Input.Spec.Service at Input.Version.
 //
 // Start is idempotent for the same inputs, so CI can retry it: if the version's release is running, or ran
-// before, with the same git sha, image, spec (by SpecDigest) and AllowDowngrade, it returns that run with
-// existed true and no error. A version is released at most once, whatever its outcome: a release that ended
+// before, with the same git sha, image, spec (by SpecDigest), pinned migration files (by SQLDigest) and
+// AllowDowngrade, it returns that run with existed true and no error. A version is released at most once, whatever its outcome: a release that ended
 // (succeeded, failed, aborted) is reported, never run again. If the existing release was started with other
 // inputs, Start returns a *ConflictError naming each that differs and changes nothing; a new attempt needs a
 // new version. The inputs are compared from the memo the release was started with (see memo); a release

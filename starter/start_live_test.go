@@ -49,7 +49,12 @@ func TestLiveStartSameInputs(t *testing.T) {
 		}
 		memo[k] = fmt.Sprint(v)
 	}
-	wantMemo := map[string]string{MemoGitSHA: "abc1234", MemoImage: "registry.example.com/inputs:1.4.2", MemoSpecDigest: digest, MemoAllowDowngrade: "false"}
+	sqlDigest, err := SQLDigest(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMemo := map[string]string{MemoGitSHA: "abc1234", MemoImage: "registry.example.com/inputs:1.4.2", MemoSpecDigest: digest,
+		MemoSQLDigest: sqlDigest, MemoAllowDowngrade: "false"}
 	if len(memo) != len(wantMemo) {
 		t.Errorf("memo: got %v, want %v", memo, wantMemo)
 	}
@@ -83,6 +88,9 @@ func TestLiveStartSameInputs(t *testing.T) {
 	image.Image = "registry.example.com/inputs@sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	allow := base
 	allow.AllowDowngrade = true
+	sql := base
+	sql.MigrationDigests = map[string]string{workflows.MigrationDigestKey("add-email-verified", workflows.DigestExpand): "e1e1"}
+	otherSQL, _ := SQLDigest(sql.MigrationDigests)
 	all := otherSpec
 	all.GitSHA, all.Image = sha.GitSHA, image.Image
 
@@ -98,6 +106,8 @@ func TestLiveStartSameInputs(t *testing.T) {
 			"inputs 1.4.2 was already started with a different image: it has image registry.example.com/inputs:1.4.2, not " + image.Image},
 		{"spec", otherSpec, []string{"spec"},
 			"inputs 1.4.2 was already started with a different spec: it has spec " + digest[:19] + ", not " + otherDigest[:19]},
+		{"migration SQL", sql, []string{"migration SQL"},
+			"inputs 1.4.2 was already started with a different migration SQL: it has migration SQL " + sqlDigest[:19] + ", not " + otherSQL[:19]},
 		{"allow-downgrade", allow, []string{"--allow-downgrade"},
 			"inputs 1.4.2 was already started with a different --allow-downgrade: it has --allow-downgrade unset, not set"},
 		{"all three", all, []string{"git sha", "image", "spec"}, ""},
