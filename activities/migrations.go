@@ -145,7 +145,7 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 	if err != nil {
 		return postgres.ExpandResult{}, invalidSpec(fmt.Sprintf("migration %s: %v", name, err), nil)
 	}
-	if err := checkPinned(name, file, sql, in.Digest); err != nil {
+	if err := checkPinned(name, file, phase, sql, in.Digest); err != nil {
 		return postgres.ExpandResult{}, err
 	}
 	lint, err := migrate.Lint(file, string(sql), phase)
@@ -176,18 +176,23 @@ func (m *Migrations) apply(ctx context.Context, in MigrationRequest, file string
 
 // checkPinned refuses, non-retryably, a file whose SHA-256 is not want, the digest the release pinned when it
 // started. An empty want (a release started before digests were pinned) accepts any file.
-func checkPinned(name, file string, sql []byte, want string) error {
+func checkPinned(name, file string, phase migrate.Phase, sql []byte, want string) error {
 	if want == "" {
 		return nil
 	}
 	sum := sha256.Sum256(sql)
-	if got := hex.EncodeToString(sum[:]); got != want {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"migration %s: %s on the worker has sha256 %s, but the release pinned sha256 %s when it started: "+
-				"the file changed since; release again to run the new file", name, file, got, want),
-			ErrTypeChecksumMismatch, nil)
+	got := hex.EncodeToString(sum[:])
+	if got == want {
+		return nil
 	}
-	return nil
+	// A failed Contract workflow is never started again, so only a new migration runs a changed contract.
+	remedy := "release again to run the new file"
+	if phase == migrate.PhaseContract {
+		remedy = "this contract does not run; ship the change as a new migration"
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"migration %s: %s on the worker has sha256 %s, but the release pinned sha256 %s when it started: %s",
+		name, file, got, want, remedy), ErrTypeChecksumMismatch, nil)
 }
 
 // classifyDB gives a database error its Temporal type.

@@ -356,7 +356,8 @@ func TestMigrationActivitiesRefuseSQLChangedSincePinned(t *testing.T) {
 
 	// The contract is pinned as well.
 	_, err = env.ExecuteActivity(acts.Contract, activities.MigrationRequest{Env: "staging", Migration: m, Digest: digest("DROP TABLE users;\n")})
-	if !errors.As(err, &app) || app.Type() != activities.ErrTypeChecksumMismatch || !strings.Contains(err.Error(), "db/003_contract.sql") {
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeChecksumMismatch || !app.NonRetryable() ||
+		!strings.Contains(err.Error(), "db/003_contract.sql") || !strings.Contains(err.Error(), "ship the change as a new migration") {
 		t.Fatalf("changed contract: got %v, want %s", err, activities.ErrTypeChecksumMismatch)
 	}
 	if n := count(t, ctx, conn, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'legacy_flag'`); n != 1 {
