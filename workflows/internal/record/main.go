@@ -448,6 +448,9 @@ func record() {
 	if *only == "" || strings.HasPrefix(*only, "engine") {
 		recordEngineBinding(ctx, c, queue, platform)
 	}
+	if *only == "" || strings.HasPrefix(*only, "downgrade-lost-race") {
+		recordLostRace(ctx, c, queue)
+	}
 	if *only != "" {
 		if strings.HasPrefix(*only, "expand-contract") {
 			recordExpandContract(ctx, c, queue)
@@ -464,6 +467,39 @@ func record() {
 	recordLockLivenessAdopt(ctx, c, queue)
 	recordExpandContract(ctx, c, queue)
 	writeHistoryIDs()
+}
+
+// recordLostRace records a release that lost a race: 2.4.0 starts and waits at staging's approval gate; 2.5.0,
+// committed an hour later and released to production alone, deploys there meanwhile; once staging is approved,
+// 2.4.0 reaches production, whose stable version is newer and was deployed after 2.4.0 started, and ends
+// superseded, not refused as a downgrade.
+func recordLostRace(ctx context.Context, c client.Client, queue string) {
+	const service = "rec-downgrade-lost-race"
+	commit := time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
+	start := func(version string, commit time.Time, envs func([]spec.Environment) []spec.Environment) (string, client.WorkflowRun) {
+		s := recSpec(service, nil, spec.Environment{Gate: spec.Gate{Auto: true},
+			Strategy: spec.Strategy{Type: spec.StrategyRolling, MaxUnavailable: 1, MaxSurge: 1}})
+		s.Environments = envs(s.Environments)
+		id := workflows.ReleaseWorkflowID(service, version)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ReleaseWorkflow,
+			workflows.ReleaseInput{Spec: s, Version: version, GitSHA: "0123abc", StartedBy: "recorder", CommitTime: commit})
+		if err != nil {
+			fatalf("%s: start: %v", id, err)
+		}
+		return id, run
+	}
+	olderID, older := start("2.4.0", commit.Add(-time.Hour), func(envs []spec.Environment) []spec.Environment {
+		envs[0].Gate = spec.Gate{Approval: &spec.Approval{Approvers: []string{"release-lead"}, Quorum: 1}}
+		return envs
+	})
+	awaitStage(ctx, c, olderID, workflows.StageGate)
+	_, newer := start("2.5.0", commit, func(envs []spec.Environment) []spec.Environment { return envs[1:] })
+	if err := newer.Get(ctx, nil); err != nil {
+		fatalf("2.5.0: %v", err)
+	}
+	update(ctx, c, olderID, workflows.UpdateApprove, workflows.ApproveInput{Env: "staging", Identity: "release-lead", Reason: "recorded"})
+	_ = older.Get(ctx, nil) // superseded
+	writeHistory(ctx, c, olderID, older.GetRunID(), "downgrade-lost-race")
 }
 
 // recordExpandContract records the five steps of an expand-contract migration: 1.0.0 requires it (expand,
