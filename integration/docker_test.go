@@ -140,7 +140,9 @@ func (ds *dockerStack) pushAs(t *testing.T, service, content, tag string) string
 	if err := os.WriteFile(filepath.Join(dir, "demoapp"), bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	df := fmt.Sprintf("FROM scratch\nCOPY demoapp /demoapp\nLABEL demo.version=%s\nEXPOSE 8080\nENTRYPOINT [\"/demoapp\"]\n", version)
+	// The service's label comes first, so that no layer of this image is shared with another test's: tests run in
+	// parallel on one engine, and one's cleanup must never remove a cached layer that another's build builds on.
+	df := fmt.Sprintf("FROM scratch\nLABEL ferry.it.service=%s\nCOPY demoapp /demoapp\nLABEL demo.version=%s\nEXPOSE 8080\nENTRYPOINT [\"/demoapp\"]\n", service, version)
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
