@@ -12,6 +12,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/devserver"
@@ -28,17 +29,7 @@ func quietLogger() *slog.Logger {
 func TestNewStartsOnDevServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer srv.Stop()
-
-	c, err := Dial(ctx, DialOptions{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	defer c.Close()
+	c := devClient(ctx, t)
 	w := New(c, Options{TaskQueue: "worker-test", Logger: quietLogger()})
 	if err := w.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -115,16 +106,7 @@ func TestWorkerPollsItsEngineQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	defer srv.Stop()
-	c, err := Dial(ctx, DialOptions{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	defer c.Close()
+	c := devClient(ctx, t)
 	w := New(c, Options{TaskQueue: "worker-engine-test", Logger: quietLogger(), DockerHost: os.Getenv("DOCKER_HOST")})
 	if err := w.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -150,4 +132,20 @@ func TestWorkerPollsItsEngineQueue(t *testing.T) {
 	if err := w.queues.poll(id); err == nil {
 		t.Error("a stopped worker started polling an engine's queue again")
 	}
+}
+
+// devClient starts an embedded Temporal server and dials it; both close when t ends.
+func devClient(ctx context.Context, t *testing.T) client.Client {
+	t.Helper()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	c, err := Dial(ctx, DialOptions{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
