@@ -402,13 +402,8 @@ func TestDockerRouterKilledMidCanary(t *testing.T) {
 	if r := ds.ferry(t, "resume", service, "--version", "1.1.0"); r.code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	select {
-	case r := <-done:
-		if r.code != 0 {
-			t.Fatalf("release 1.1.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("release 1.1.0 did not end within 3m of the resume")
+	if r := waitResult(t, done, 3*time.Minute); r.code != 0 {
+		t.Fatalf("release 1.1.0: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	wantMap(t, "containers after the release", ds.containers(t, service), map[string]int{"stable 1.1.0 " + d2: 2})
 }

@@ -65,13 +65,8 @@ func TestDockerCanaryShareWhileStableRestarts(t *testing.T) {
 	if r := ds.ferry(t, "abort", service, "--version", "1.1.0", "--reason", "end of the test"); r.code != 0 {
 		t.Errorf("abort: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	select {
-	case r := <-done:
-		if r.code != 6 {
-			t.Errorf("release 1.1.0: exit %d, want 6 (aborted, rolled back)\n%s\n%s", r.code, r.stdout, r.stderr)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Error("release 1.1.0 did not end within 3m of the abort")
+	if r := waitResult(t, done, 3*time.Minute); r.code != 6 {
+		t.Errorf("release 1.1.0: exit %d, want 6 (aborted, rolled back)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
 
